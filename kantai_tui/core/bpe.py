@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.core.corpus import find_corpus_files, fingerprint_files, iter_text_chunks
+from kantai_tui.core.corpus import Distribution, find_corpus_files, fingerprint_files, iter_text_chunks
 from kantai_tui.core.errors import OutputError, TokenizerError
 
 if TYPE_CHECKING:
@@ -246,3 +246,40 @@ def read_meta(tokenizer_dir: str | Path) -> dict | None:
         return None
     except (OSError, ValueError) as err:
         raise TokenizerError(f"{path}: unreadable ({err})") from err
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Tokens per non-empty line (with ``<s>``/``</s>``), and what a block size would cut off."""
+
+    block_size: int
+    lines: int
+    tokens: int
+    per_line: Distribution
+    truncated_lines: int
+    truncated_share: float
+    tokens_lost: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def token_stats(tokenizer_dir: str | Path, corpus: str | Path, block_size: int = 128, errors: str = "strict") -> TokenStats:
+    """Encode each non-empty line as the tutorial's line-by-line dataset does, and measure truncation."""
+    if block_size < 3:
+        raise TokenizerError(f"--block-size {block_size} must be at least 3 (room for <s>, one token, </s>)")
+    tokenizer = load_tokenizer(tokenizer_dir)
+    tokenizer.no_truncation()
+    lengths: Counter[int] = Counter()
+    for batch in iter_corpus_lines(find_corpus_files(corpus), lambda n: None, errors):
+        lines = [line.rstrip("\n") for line in batch if line.strip()]
+        lengths.update(len(e.ids) for e in tokenizer.encode_batch(lines))
+    lines_total = sum(lengths.values())
+    cut = {n: c for n, c in lengths.items() if n > block_size}
+    return TokenStats(
+        block_size=block_size, lines=lines_total, tokens=sum(n * c for n, c in lengths.items()),
+        per_line=Distribution.from_counter(lengths), truncated_lines=sum(cut.values()),
+        truncated_share=round(sum(cut.values()) / lines_total, 6) if lines_total else 0.0,
+        tokens_lost=sum((n - block_size) * c for n, c in cut.items()),
+    )  # fmt: skip

@@ -1,0 +1,176 @@
+"""Headless front end: ``main(argv) -> int``.
+
+Results go to stdout (JSON with ``--json``, rich tables otherwise), diagnostics
+to stderr. Every error the core expects is a KantaiError: it becomes one line,
+``kantai: error: ...``, and its documented exit code; never a traceback.
+Only argparse and the light core modules are imported at start-up, so
+``kantai --help`` stays fast; torch, transformers and textual load on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from kantai_tui import __version__
+from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
+from kantai_tui.core.corpus import ERROR_MODES
+from kantai_tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, KantaiError
+from kantai_tui.core.vocab import SEARCH_MODES, SORT_KEYS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; ``kantai`` with no command opens the TUI on the bundled corpus."""
+    parser = argparse.ArgumentParser(
+        prog="kantai",
+        description="Pretrain a RoBERTa masked language model from a plain-text corpus: "
+        "corpus statistics, byte-level BPE tokenizer, training, fill-mask. "
+        "Run without a command to open the TUI on the bundled Kant corpus.",
+    )
+    parser.add_argument("--version", action="version", version=f"kantai {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_tui(commands)
+    _add_stats(commands)
+    _add_tokenizer(commands)
+    return parser
+
+
+def _add_tui(commands: argparse._SubParsersAction) -> None:
+    tui = commands.add_parser("tui", help="open the terminal UI (the default command)")
+    tui.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
+    tui.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)")
+
+
+def _add_stats(commands: argparse._SubParsersAction) -> None:
+    stats = commands.add_parser("stats", help="corpus statistics for a .txt file or a folder of them")
+    stats.add_argument("path", metavar="PATH")
+    stats.add_argument("--json", action="store_true", help="print JSON on stdout")
+    stats.add_argument("--top", type=_positive, default=20, metavar="N", help="how many top words (default 20)")
+    stats.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
+    stats.add_argument("--tokenizer", metavar="DIR", help="also report tokens per line with this tokenizer")
+    stats.add_argument("--block-size", type=_positive, default=128, metavar="N", help="block size for the truncation share")
+
+
+def _add_tokenizer(commands: argparse._SubParsersAction) -> None:
+    tok = commands.add_parser("tokenizer", help="train, browse and try a byte-level BPE tokenizer")
+    sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    train = sub.add_parser("train", help="train the tutorial's byte-level BPE on a corpus")
+    train.add_argument("path", metavar="PATH")
+    train.add_argument("--out", required=True, metavar="DIR", help="folder to write vocab.json, merges.txt, tokenizer.json")
+    train.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, metavar="N")
+    train.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N")
+    train.add_argument("--errors", choices=ERROR_MODES, default="strict")
+    train.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="list or search the vocabulary")
+    show.add_argument("dir", metavar="DIR")
+    show.add_argument("--search", metavar="Q", default="", help="␣ or a space stands for the leading-space marker")
+    show.add_argument("--mode", choices=SEARCH_MODES, default="substring")
+    show.add_argument("--sort", choices=SORT_KEYS, default="id")
+    show.add_argument("--limit", type=_positive, default=50, metavar="N", help="rows to print (default 50; JSON: all)")
+    show.add_argument("--json", action="store_true")
+    enc = sub.add_parser("encode", help="split a text into tokens, ids and offsets")
+    enc.add_argument("dir", metavar="DIR")
+    enc.add_argument("text", metavar="TEXT")
+    enc.add_argument("--no-special", action="store_true", help="leave out <s> and </s>")
+    enc.add_argument("--json", action="store_true")
+
+
+def _positive(value: str) -> int:
+    """argparse type: an integer >= 1, with a message that names the value."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} must be at least 1")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kantai`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KantaiError as err:
+        print(f"kantai: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("kantai: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in (None, "tui"):
+        return _run_tui(getattr(args, "corpus", None), getattr(args, "tokenizer", None))
+    if args.command == "stats":
+        return _cmd_stats(args)
+    return {"train": _cmd_train, "show": _cmd_show, "encode": _cmd_encode}[args.tokenizer_command](args)
+
+
+def _run_tui(corpus: str | None, tokenizer: str | None) -> int:
+    from kantai_tui.tui.app import run_app
+
+    return run_app(corpus=corpus, tokenizer=tokenizer)
+
+
+def _emit_json(data: object) -> int:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from kantai_tui import cli_render
+    from kantai_tui.core.bpe import token_stats
+    from kantai_tui.core.corpus import corpus_stats
+
+    stats = corpus_stats(args.path, top_n=args.top, errors=args.errors)
+    tokens = token_stats(args.tokenizer, args.path, args.block_size, args.errors) if args.tokenizer else None
+    if args.json:
+        return _emit_json({**stats.to_dict(), "tokens": tokens.to_dict() if tokens else None})
+    cli_render.print_stats(stats, tokens)
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from kantai_tui import cli_render
+    from kantai_tui.core.bpe import train_tokenizer
+
+    with cli_render.phase_reporter(quiet=args.json) as report:
+        result = train_tokenizer(
+            args.path, args.out, vocab_size=args.vocab_size, min_frequency=args.min_frequency,
+            errors=args.errors, progress=report,
+        )  # fmt: skip
+    if args.json:
+        return _emit_json(result.__dict__ | {"files": list(result.files)})
+    cli_render.print_trained(result)
+    return EXIT_OK
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from kantai_tui import cli_render
+    from kantai_tui.core.vocab import Vocabulary
+
+    vocab = Vocabulary.load(args.dir)
+    rows = vocab.search(args.search, args.mode, args.sort)
+    if args.json:
+        return _emit_json({"vocab_size": len(vocab), "matches": len(rows), "entries": [e.to_dict() for e in rows]})
+    cli_render.print_vocab(vocab, rows, args.limit)
+    return EXIT_OK
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from kantai_tui import cli_render
+    from kantai_tui.core.bpe import encode, load_tokenizer
+
+    encoded = encode(load_tokenizer(args.dir), args.text, add_special_tokens=not args.no_special)
+    if args.json:
+        return _emit_json(encoded.to_dict())
+    cli_render.print_encoded(encoded)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
