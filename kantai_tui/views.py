@@ -65,7 +65,7 @@ def files_table(stats: CorpusStats) -> Table:
 
 def distribution_table(dist: Distribution, title: str, width: int = 30) -> Table:
     """min/median/p95/max on top of a horizontal-bar histogram."""
-    table = Table(title=title, title_justify="left", show_header=True, box=None, padding=(0, 1))
+    table = Table(title=title, title_justify="left", show_header=True, box=None, padding=(0, 1), min_width=64)
     table.add_column("range", justify="right", no_wrap=True)
     table.add_column("lines", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)

@@ -1,0 +1,126 @@
+"""The kantai Textual app: a tab per pane, keys in the footer, ``?`` for help, the command palette.
+
+The app only wires panes together (attributes down, messages up): the corpus
+pane reports a finished scan, the app points the tokenizer pane at the corpus's
+tokenizer folder; the tokenizer pane reports a ready tokenizer, the app asks the
+corpus pane for tokens-per-line figures. Nothing heavy is imported here, so the
+first frame appears at once; each pane loads what it needs in thread workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from kantai_tui.core.errors import KantaiError
+from kantai_tui.core.paths import tokenizer_dir_for
+from kantai_tui.core.sample import bundled_corpus
+from kantai_tui.tui.corpus_pane import CorpusPane
+from kantai_tui.tui.help_screen import HelpScreen
+from kantai_tui.tui.tokenizer_pane import TokenizerPane
+
+PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"))
+
+
+class KantaiApp(App[int]):
+    """Corpus and tokenizer workbench (training, fill-mask and device panes come next)."""
+
+    CSS_PATH = "kantai.tcss"
+    TITLE = "kantai"
+    BINDINGS = [
+        Binding("1", "show_pane('corpus')", "Corpus"),
+        Binding("2", "show_pane('tokenizer')", "Tokenizer"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, corpus: str | Path | None = None, tokenizer: str | Path | None = None) -> None:
+        super().__init__()
+        self.corpus, self.corpus_error = _resolve_corpus(corpus)
+        self.tokenizer_override = Path(tokenizer).expanduser() if tokenizer else None
+        self.sub_title = str(self.corpus) if self.corpus else "no corpus"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial="corpus"):
+            with TabPane("1 Corpus", id="corpus"):
+                yield CorpusPane(self.corpus, self.corpus_error, id="corpus-pane")
+            with TabPane("2 Tokenizer", id="tokenizer"):
+                yield TokenizerPane(id="tokenizer-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._focus_pane("corpus")
+        if self.tokenizer_override is not None:
+            self.query_one(TokenizerPane).set_source(self.corpus, self.tokenizer_override)
+        elif self.corpus_error:
+            self.query_one(TokenizerPane).show_error(self.corpus_error)
+
+    @on(CorpusPane.Scanned)
+    def _corpus_scanned(self, event: CorpusPane.Scanned) -> None:
+        if self.tokenizer_override is None:
+            self.query_one(TokenizerPane).set_source(self.corpus, tokenizer_dir_for(event.stats.fingerprint))
+
+    @on(TokenizerPane.Ready)
+    def _tokenizer_ready(self, event: TokenizerPane.Ready) -> None:
+        self.query_one(CorpusPane).show_tokens_for(event.path)
+
+    def action_show_pane(self, pane: str) -> None:
+        """Switch to a pane by id."""
+        self.query_one(TabbedContent).active = pane
+        self._focus_pane(pane)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id:
+            self._focus_pane(event.pane.id)
+
+    def _focus_pane(self, pane: str) -> None:
+        """Put focus inside the pane, so its keys (shown in the footer) work at once."""
+        target = {"corpus": "#corpus-body", "tokenizer": "#vocab-table"}[pane]
+        self.query_one(target).focus()
+
+    def action_help(self) -> None:
+        """Show the keys of the active pane."""
+        active = self.query_one(TabbedContent).active
+        pane = self.query_one(f"#{active}-pane")
+        self.push_screen(HelpScreen(dict(PANES)[active], list(type(pane).BINDINGS)))
+
+    def action_train_tokenizer(self) -> None:
+        """Palette command: go to the tokenizer pane and train."""
+        self.action_show_pane("tokenizer")
+        self.query_one(TokenizerPane).action_train()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for pane_id, title in PANES:
+            yield SystemCommand(f"Show {title} pane", f"switch to the {title} pane", lambda p=pane_id: self.action_show_pane(p))
+        yield SystemCommand("Train tokenizer", "train the tutorial's byte-level BPE on this corpus", self.action_train_tokenizer)
+        yield SystemCommand("Rescan corpus", "compute the corpus statistics again", self.query_one(CorpusPane).action_rescan)
+        yield SystemCommand("Search vocabulary", "focus the vocabulary search box", self._palette_search)
+
+    def _palette_search(self) -> None:
+        self.action_show_pane("tokenizer")
+        self.query_one(TokenizerPane).action_focus_search()
+
+
+def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]:
+    """The corpus to open and, if it cannot be opened, the message to show in the panes."""
+    if corpus is not None:
+        return Path(corpus).expanduser(), None
+    try:
+        return bundled_corpus(), None
+    except KantaiError as err:
+        return None, str(err)
+
+
+def run_app(corpus: str | None = None, tokenizer: str | None = None) -> int:
+    """Run the TUI until the user quits; return the exit code."""
+    KantaiApp(corpus=corpus, tokenizer=tokenizer).run()
+    return 0

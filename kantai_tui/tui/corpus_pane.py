@@ -1,0 +1,140 @@
+"""Corpus pane: statistics, line-length histogram, top words; tokens per line once a tokenizer exists.
+
+The scan runs in a thread worker; the worker only stores its progress in an
+attribute, and a 10 Hz timer copies it to the progress bar, so a fast scan
+never floods the event loop with messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Label, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from kantai_tui import views
+from kantai_tui.core.bpe import TokenStats, token_stats
+from kantai_tui.core.corpus import CorpusStats, corpus_stats
+from kantai_tui.core.errors import KantaiError
+
+
+class CorpusPane(Vertical):
+    """Shows what is in the corpus; tells the app (by message) when the scan is done."""
+
+    BINDINGS = [("r", "rescan", "Rescan corpus")]
+
+    class Scanned(Message):
+        """The corpus was scanned; ``stats`` is the result."""
+
+        def __init__(self, stats: CorpusStats) -> None:
+            self.stats = stats
+            super().__init__()
+
+    def __init__(self, corpus: Path | None, error: str | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.corpus = corpus
+        self.stats: CorpusStats | None = None
+        self._startup_error = error
+        self._progress: tuple[int, int] = (0, 1)
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(str(self.corpus or "no corpus"), id="corpus-path", classes="pane-title")
+        yield ProgressBar(id="corpus-progress", show_eta=False)
+        yield Static("", id="corpus-error", classes="error")
+        with VerticalScroll(id="corpus-body"):
+            with Horizontal(id="corpus-top"):
+                yield Static("", id="corpus-summary")
+                yield Static("", id="corpus-words")
+            yield Static("", id="corpus-histogram")
+            yield Static("", id="corpus-tokens")
+            yield Static("", id="corpus-files")
+
+    def on_mount(self) -> None:
+        if self._startup_error:
+            self.show_error(self._startup_error)
+        else:
+            self.action_rescan()
+
+    def show_error(self, message: str) -> None:
+        """Show a one-line error in the pane (and hide what is stale)."""
+        self.query_one("#corpus-error", Static).update(message)
+        self.set_class(True, "-failed")
+        self.set_class(False, "-scanning")
+
+    def action_rescan(self) -> None:
+        """Scan the corpus again (files may have changed)."""
+        if self.corpus is None:
+            return
+        self.set_class(False, "-failed")
+        self.set_class(True, "-scanning")
+        self._progress = (0, 1)
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_interval(0.1, self._show_progress)
+        self._scan_corpus(self.corpus)
+
+    def _show_progress(self) -> None:
+        done, total = self._progress
+        self.query_one("#corpus-progress", ProgressBar).update(total=max(total, 1), progress=done)
+
+    @work(thread=True, exclusive=True, group="corpus-scan", description="scan corpus")
+    def _scan_corpus(self, corpus: Path) -> None:
+        """Stream the corpus in a thread; hand the result to the UI once, at the end."""
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            self._progress = (done, total)
+
+        try:
+            stats = corpus_stats(corpus, progress=progress)
+        except KantaiError as err:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._scan_failed, str(err))
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._scan_done, stats)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _scan_failed(self, message: str) -> None:
+        self._stop_timer()
+        self.show_error(message)
+        self.notify(message, title="Corpus", severity="error")
+
+    def _scan_done(self, stats: CorpusStats) -> None:
+        self._stop_timer()
+        self.stats = stats
+        self.set_class(False, "-scanning")
+        self.query_one("#corpus-summary", Static).update(views.summary_table(stats))
+        self.query_one("#corpus-words", Static).update(views.top_words_table(stats.top_words[:15]))
+        self.query_one("#corpus-histogram", Static).update(
+            views.distribution_table(stats.line_length, "line length in characters (non-empty lines, trimmed)")
+        )
+        self.query_one("#corpus-files", Static).update(views.files_table(stats))
+        self.post_message(self.Scanned(stats))
+
+    def show_tokens_for(self, tokenizer_dir: Path) -> None:
+        """Add tokens-per-line figures once a tokenizer exists for this corpus."""
+        if self.corpus is not None:
+            self._count_tokens(tokenizer_dir, self.corpus)
+
+    @work(thread=True, exclusive=True, group="token-stats", description="tokens per line")
+    def _count_tokens(self, tokenizer_dir: Path, corpus: Path) -> None:
+        try:
+            tokens = token_stats(tokenizer_dir, corpus)
+        except KantaiError as err:
+            self.app.call_from_thread(self.notify, str(err), title="Tokens per line", severity="error")
+            return
+        self.app.call_from_thread(self._tokens_done, tokens)
+
+    def _tokens_done(self, tokens: TokenStats) -> None:
+        self.query_one("#corpus-tokens", Static).update(views.token_stats_table(tokens))
