@@ -60,12 +60,16 @@ class KantaiApp(App[int]):
         if self.tokenizer_override is not None:
             self.query_one(TokenizerPane).set_source(self.corpus, self.tokenizer_override)
         elif self.corpus_error:
-            self.query_one(TokenizerPane).show_error(self.corpus_error)
+            self.query_one(TokenizerPane).corpus_unavailable(self.corpus_error)
 
     @on(CorpusPane.Scanned)
     def _corpus_scanned(self, event: CorpusPane.Scanned) -> None:
         if self.tokenizer_override is None:
             self.query_one(TokenizerPane).set_source(self.corpus, tokenizer_dir_for(event.stats.fingerprint))
+
+    @on(CorpusPane.ScanFailed)
+    def _corpus_failed(self, event: CorpusPane.ScanFailed) -> None:
+        self.query_one(TokenizerPane).corpus_unavailable(event.message)
 
     @on(TokenizerPane.Ready)
     def _tokenizer_ready(self, event: TokenizerPane.Ready) -> None:

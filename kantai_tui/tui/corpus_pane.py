@@ -35,10 +35,18 @@ class CorpusPane(Vertical):
             self.stats = stats
             super().__init__()
 
+    class ScanFailed(Message):
+        """The corpus could not be scanned; ``message`` says why, in one line."""
+
+        def __init__(self, message: str) -> None:
+            self.message = message
+            super().__init__()
+
     def __init__(self, corpus: Path | None, error: str | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.corpus = corpus
         self.stats: CorpusStats | None = None
+        self.tokens: TokenStats | None = None
         self._startup_error = error
         self._progress: tuple[int, int] = (0, 1)
         self._timer: Timer | None = None
@@ -109,6 +117,7 @@ class CorpusPane(Vertical):
         self._stop_timer()
         self.show_error(message)
         self.notify(message, title="Corpus", severity="error")
+        self.post_message(self.ScanFailed(message))
 
     def _scan_done(self, stats: CorpusStats) -> None:
         self._stop_timer()
@@ -137,4 +146,5 @@ class CorpusPane(Vertical):
         self.app.call_from_thread(self._tokens_done, tokens)
 
     def _tokens_done(self, tokens: TokenStats) -> None:
+        self.tokens = tokens
         self.query_one("#corpus-tokens", Static).update(views.token_stats_table(tokens))

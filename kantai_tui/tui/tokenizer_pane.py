@@ -90,11 +90,17 @@ class TokenizerPane(Vertical):
     def _set_status(self, markup: str) -> None:
         self.query_one("#tok-status", Label).update(markup)
 
-    def show_error(self, message: str) -> None:
-        """Show a one-line error in the pane and as a notification."""
+    def corpus_unavailable(self, message: str) -> None:
+        """The corpus could not be opened: say so here too, since nothing can be trained."""
+        self._set_status("no corpus to train on")
+        self.show_error(message, notify=False)
+
+    def show_error(self, message: str, notify: bool = True) -> None:
+        """Show a one-line error in the pane (and as a notification unless another pane already did)."""
         self.query_one("#tok-error", Static).update(message)
         self.set_class(True, "-failed")
-        self.notify(message, title="Tokenizer", severity="error")
+        if notify:
+            self.notify(message, title="Tokenizer", severity="error")
 
     # --- training ----------------------------------------------------------------------
 

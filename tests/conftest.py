@@ -1,0 +1,48 @@
+"""Shared fixtures: real corpora from sample_data/, real tokenizers trained once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kantai_tui.core.bpe import train_tokenizer
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+TINY = ROOT / "tests" / "data" / "tiny_corpus.txt"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep tokenizers the TUI trains out of the real ~/.local/share."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 3,000 lines of the Practical Reason book: big enough for real merges, fast to train."""
+    path = tmp_path_factory.mktemp("small") / "small.txt"
+    lines = (SAMPLE / "critique_of_practical_reason.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[:3000]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kant_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tutorial's tokenizer trained on the whole bundled corpus (about a second)."""
+    out = tmp_path_factory.mktemp("kant-tokenizer")
+    train_tokenizer(SAMPLE, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_tokenizer(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path) -> Path:
+    out = tmp_path_factory.mktemp("small-tokenizer")
+    train_tokenizer(small_corpus, out, vocab_size=2000)
+    return out

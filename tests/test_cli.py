@@ -1,0 +1,119 @@
+"""The headless CLI: exit codes, one-line errors on stderr, JSON that parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kantai_tui.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stats_json(capsys: pytest.CaptureFixture[str], sample_dir: Path) -> None:
+    code, out, err = run(capsys, "stats", str(sample_dir), "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["nonempty_lines"] == 27_540 and data["words"] == 302_714
+    assert data["line_length"]["histogram"] and data["tokens"] is None
+
+
+def test_stats_with_tokenizer_json(capsys: pytest.CaptureFixture[str], small_corpus: Path, small_tokenizer: Path) -> None:
+    code, out, _ = run(capsys, "stats", str(small_corpus), "--tokenizer", str(small_tokenizer), "--block-size", "16", "--json")
+    tokens = json.loads(out)["tokens"]
+    assert code == 0 and tokens["block_size"] == 16 and 0 < tokens["truncated_share"] < 1
+
+
+def test_stats_human(capsys: pytest.CaptureFixture[str], sample_dir: Path) -> None:
+    code, out, _ = run(capsys, "stats", str(sample_dir))
+    assert code == 0
+    assert "27,540" in out and "critique_of_pure" in out and "top words" in out and "median 67" in out
+
+
+def test_tokenizer_train_show_encode(capsys: pytest.CaptureFixture[str], small_corpus: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "tok"
+    code, out, _ = run(capsys, "tokenizer", "train", str(small_corpus), "--out", str(out_dir), "--vocab-size", "1000", "--json")
+    trained = json.loads(out)
+    assert code == 0 and trained["vocab_size"] == 1000 and trained["out_dir"] == str(out_dir)
+
+    code, out, _ = run(capsys, "tokenizer", "show", str(out_dir), "--search", "␣reas", "--mode", "prefix", "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["vocab_size"] == 1000
+    assert shown["matches"] == len(shown["entries"]) > 0
+    assert all(e["text"].lower().startswith(" reas") for e in shown["entries"])
+
+    code, out, _ = run(capsys, "tokenizer", "encode", str(out_dir), "pure reason", "--json")
+    encoded = json.loads(out)
+    assert code == 0 and encoded["tokens"][0] == "<s>" and encoded["tokens"][-1] == "</s>"
+    assert len(encoded["ids"]) == len(encoded["offsets"]) == len(encoded["tokens"])
+
+    code, out, _ = run(capsys, "tokenizer", "show", str(out_dir), "--limit", "3")
+    assert code == 0 and "of 1,000 tokens match; showing 3" in out
+    code, out, _ = run(capsys, "tokenizer", "encode", str(out_dir), "pure reason")
+    assert code == 0 and "␣reason" in out or "Ġreason" in out
+
+
+BAD_INPUTS = [
+    (["stats", "{tmp}/missing.txt"], "missing.txt: no such file or folder"),
+    (["stats", "{tmp}/no-txt"], "no-txt: folder holds no .txt files"),
+    (["stats", "{tmp}/empty.txt"], "empty.txt: is empty (0 bytes)"),
+    (["stats", "{tmp}/binary.txt"], "binary.txt: looks like a binary file (NUL byte at byte offset 3)"),
+    (["stats", "{tmp}/latin1.txt"], "latin1.txt: not valid UTF-8 at byte offset 3 (byte 0xe9: invalid continuation byte)"),
+    (["tokenizer", "train", "{tmp}/latin1.txt", "--out", "{tmp}/tok"], "latin1.txt: not valid UTF-8 at byte offset 3"),
+    (["tokenizer", "train", "{corpus}", "--out", "{tmp}/tok", "--vocab-size", "100"], "--vocab-size 100 is too small"),
+    (["tokenizer", "train", "{corpus}", "--out", "{tmp}/empty.txt/tok"], "cannot write the tokenizer there"),
+    (["tokenizer", "train", "{corpus}", "--out", "{tmp}/tok", "--min-frequency", "0"], "--min-frequency 0 must be at least 1"),
+    (["tokenizer", "show", "{tmp}"], "not a tokenizer folder (no vocab.json)"),
+    (["tokenizer", "show", "{tokenizer}", "--search", "(", "--mode", "regex"], "invalid regular expression '('"),
+    (["tokenizer", "encode", "{tmp}/nowhere", "text"], "nowhere: no such folder"),
+    (["stats", "{corpus}", "--tokenizer", "{tmp}"], "not a tokenizer folder (no tokenizer.json)"),
+]
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path) -> Path:
+    (tmp_path / "no-txt").mkdir()
+    (tmp_path / "no-txt" / "data.csv").write_text("a,b\n")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.txt").write_bytes(b"\x7fEL\x00\x02\x01")
+    (tmp_path / "latin1.txt").write_bytes("caf\u00e9 au lait\n".encode("latin-1"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a[:2]) + ":" + m[:24] for a, m in BAD_INPUTS])
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], bad_inputs: Path, small_corpus: Path, small_tokenizer: Path, argv: list[str], message: str
+) -> None:
+    args = [a.format(tmp=bad_inputs, corpus=small_corpus, tokenizer=small_tokenizer) for a in argv]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("kantai: error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["stats", "x", "--top", "0"])
+    assert info.value.code == 2
+    assert "--top: 0 must be at least 1" in capsys.readouterr().err
+
+
+def test_console_script_end_to_end(tmp_path: Path, sample_dir: Path) -> None:
+    """The installed entry point, as a user runs it: no traceback, exit code 2, the message on stderr."""
+    exe = shutil.which("kantai") or str(Path(sys.executable).parent / "kantai")
+    bad = subprocess.run([exe, "stats", str(tmp_path / "nope")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope: no such file or folder" in bad.stderr
+    good = subprocess.run([exe, "stats", str(sample_dir), "--json"], capture_output=True, text=True,
+                          env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    assert good.returncode == 0 and json.loads(good.stdout)["nonempty_lines"] == 27_540
