@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.core import corpus as corpus_mod
+from kantai_tui.core import scan as scan_mod
+from kantai_tui.core import textio as textio_mod
 from kantai_tui.core.corpus import Distribution, corpus_stats
 from kantai_tui.core.errors import CorpusError, NotUtf8Error
 
@@ -55,8 +57,8 @@ def test_small_chunks_give_identical_results(sample_dir: Path, monkeypatch: pyte
     """Chunk and long-line boundaries must not change any figure (multi-byte characters included)."""
     path = sample_dir / "critique_of_pure_reason.txt"  # has em dashes and curly quotes
     expected = corpus_stats(path)
-    monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", 997)
-    monkeypatch.setattr(corpus_mod, "LONG_LINE", 50)
+    monkeypatch.setattr(textio_mod, "CHUNK_BYTES", 997)
+    monkeypatch.setattr(scan_mod, "LONG_LINE", 50)
     chunked = corpus_stats(path)
     for name in ("bytes", "lines", "nonempty_lines", "words", "characters", "unique_words", "fingerprint"):
         assert getattr(chunked, name) == getattr(expected, name), name
@@ -116,7 +118,7 @@ def test_non_utf8_names_file_and_offset(tmp_path: Path) -> None:
 
 
 def test_non_utf8_offset_across_chunk_boundary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", 8)
+    monkeypatch.setattr(textio_mod, "CHUNK_BYTES", 8)
     path = write(tmp_path / "x.txt", "abcdefg\u00e9".encode() + b"\xff tail\n")  # é straddles the chunk edge
     with pytest.raises(NotUtf8Error, match="byte offset 9 "):
         corpus_stats(path)
@@ -130,7 +132,7 @@ def test_replace_mode_counts_replaced_bytes(tmp_path: Path) -> None:
 
 
 def test_fifty_megabyte_single_line_in_bounded_memory(tmp_path: Path) -> None:
-    """A 50 MB file with no newline is streamed: peak RSS of a fresh process stays far below the file's cost.
+    """A 50 MB file with no newline is streamed: peak RSS (scanner and any worker) stays far below the file's cost.
 
     Holding the line whole would take 50 MB for the text plus ~500 MB for its 8 million words.
     """
@@ -143,7 +145,7 @@ def test_fifty_megabyte_single_line_in_bounded_memory(tmp_path: Path) -> None:
         "import json, resource, sys; from kantai_tui.core.corpus import corpus_stats; "
         "s = corpus_stats(sys.argv[1]); "
         "print(json.dumps([s.lines, s.nonempty_lines, s.words, s.characters, s.line_length.max, s.top_words, "
-        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))"
+        "max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))]))"
     )
     out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
     lines, nonempty, words, chars, longest, top, rss_kib = json.loads(out.stdout)
@@ -152,3 +154,23 @@ def test_fifty_megabyte_single_line_in_bounded_memory(tmp_path: Path) -> None:
     assert words == chars // len("pure reason ") * 2
     assert top == [["pure", words // 2], ["reason", words // 2]]
     assert rss_kib < 120 * 1024, f"peak RSS {rss_kib / 1024:.0f} MiB"
+
+
+def test_parallel_scan_matches_sequential(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes over 64 KiB ranges give the same figures as one thread over whole files."""
+    monkeypatch.setattr(corpus_mod, "RANGE_BYTES", 64 * 1024)
+    sequential = corpus_stats(sample_dir, workers=1)
+    parallel = corpus_stats(sample_dir, workers=2)
+    assert parallel.files == sequential.files
+    for name in ("lines", "nonempty_lines", "words", "characters", "unique_words", "duplicate_lines",
+                 "fingerprint", "top_words", "line_length"):  # fmt: skip
+        assert getattr(parallel, name) == getattr(sequential, name), name
+    assert parallel.top_duplicates[0] == sequential.top_duplicates[0] == ("PROOF.", 14)
+
+
+def test_parallel_scan_reports_bad_utf8_from_a_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(corpus_mod, "RANGE_BYTES", 1000)
+    path = tmp_path / "late.txt"
+    path.write_bytes(b"fine text line\n" * 300 + b"bad \xff here\n")
+    with pytest.raises(NotUtf8Error, match=f"late.txt: not valid UTF-8 at byte offset {15 * 300 + 4} "):
+        corpus_stats(path, workers=2)

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.core.corpus import Distribution, find_corpus_files, fingerprint_files, iter_text_chunks
+from kantai_tui.core.corpus import Distribution, fingerprint_files
+from kantai_tui.core.textio import find_corpus_files, iter_text_chunks
 from kantai_tui.core.errors import OutputError, TokenizerError
 
 if TYPE_CHECKING:

@@ -7,6 +7,11 @@ file that is a single line is scanned with a few MiB of memory. What does
 grow is the set of distinct words and distinct line hashes, which is bounded by
 the vocabulary and the number of distinct lines, never by line length.
 
+Corpora of 16 MiB and more are cut into ~8 MiB ranges at newlines and scanned
+by one worker process per core (two cores here double the rate); smaller ones
+are scanned in the calling thread, where starting processes would cost more
+than it saves.
+
 Rules follow the KantaiBERT tutorial and the Unix tools a user checks against:
 lines are split on ``\\n`` (``wc -l``), a line is non-empty when it holds
 something other than whitespace (``LineByLineTextDataset``'s rule, and
@@ -15,38 +20,28 @@ something other than whitespace (``LineByLineTextDataset``'s rule, and
 
 from __future__ import annotations
 
-import codecs
 import hashlib
-import re
-import threading
+import multiprocessing
+import os
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kantai_tui.core.errors import CorpusError, NotUtf8Error
+from kantai_tui.core.errors import CorpusError
+from kantai_tui.core.scan import RangeResult, Tally, plan_ranges, scan_range
+from kantai_tui.core.textio import CHUNK_BYTES, ERROR_MODES, find_corpus_files, iter_text_chunks
 
-CHUNK_BYTES = 1 << 20
-LONG_LINE = 1 << 20
-MAX_DUPLICATE_EXAMPLES = 10_000
+__all__ = ["ERROR_MODES", "CorpusStats", "Distribution", "FileSummary", "corpus_stats", "find_corpus_files",
+           "fingerprint_files", "iter_text_chunks"]  # fmt: skip
+
 HISTOGRAM_BINS = 12
-ERROR_MODES = ("strict", "replace")
-
-_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-_replaced = threading.local()
+RANGE_BYTES = 8 << 20
+PARALLEL_MIN_BYTES = 16 << 20
 
 ProgressFn = Callable[[int, int], None]
 """Called with (bytes done, bytes total) as a scan goes on."""
-
-
-def _count_and_replace(err: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: replace like ``errors='replace'`` and count the bytes."""
-    assert isinstance(err, UnicodeDecodeError)
-    _replaced.count = getattr(_replaced, "count", 0) + (err.end - err.start)
-    return "\ufffd", err.end
-
-
-codecs.register_error("kantai-replace", _count_and_replace)
 
 
 @dataclass(frozen=True)
@@ -147,194 +142,6 @@ class CorpusStats:
         return asdict(self)
 
 
-@dataclass
-class _Tally:
-    """Mutable counters of one scan; frozen into CorpusStats at the end."""
-
-    top_n: int
-    lines: int = 0
-    nonempty: int = 0
-    words: int = 0
-    characters: int = 0
-    lengths: Counter[int] = field(default_factory=Counter)
-    raw_words: Counter[str] = field(default_factory=Counter)
-    line_hashes: Counter[int] = field(default_factory=Counter)
-    examples: dict[int, str] = field(default_factory=dict)
-
-    def feed_lines(self, lines: list[str], text: str) -> None:
-        """Count complete lines (without their ``\\n``); ``text`` is the same lines, joined."""
-        self.lines += len(lines)
-        nonempty = [line.strip() for line in lines if line and not line.isspace()]
-        self.nonempty += len(nonempty)
-        self.lengths.update(map(len, nonempty))
-        self._see_lines(nonempty)
-        words = text.split()
-        self.words += len(words)
-        self.raw_words.update(words)
-
-    def _see_lines(self, lines: list[str]) -> None:
-        """Count line hashes in C; keep the text of lines once they turn out to repeat."""
-        hashes = list(map(hash, lines))
-        self.line_hashes.update(hashes)
-        if len(self.examples) >= MAX_DUPLICATE_EXAMPLES:
-            return
-        counts, examples = self.line_hashes, self.examples
-        batch = dict(zip(hashes, lines))
-        for key in [k for k in batch if counts[k] > 1 and k not in examples]:
-            examples[key] = batch[key][:200]
-
-    def feed_long_line(self, line: _LongLine) -> None:
-        """Count a line that was streamed in pieces."""
-        self.lines += 1
-        if not line.nonblank:
-            return
-        self.nonempty += 1
-        self.lengths[line.length] += 1
-        self.line_hashes[hash(line.hasher.digest())] = 1
-        self.words += line.words
-
-    def top_words(self) -> tuple[Counter[str], tuple[tuple[str, int], ...]]:
-        """Fold whitespace tokens into words (letters, inner apostrophes), lower-cased."""
-        words: Counter[str] = Counter()
-        for token, n in self.raw_words.items():
-            for word in _WORD_RE.findall(token.lower()):
-                words[word] += n
-        return words, tuple(words.most_common(self.top_n))
-
-    def duplicates(self, top_n: int) -> tuple[int, tuple[tuple[str, int], ...]]:
-        """Number of non-empty lines equal to an earlier one, and the most repeated."""
-        extra = sum(n - 1 for n in self.line_hashes.values() if n > 1)
-        ranked = sorted(self.examples, key=lambda k: -self.line_hashes[k])[:top_n]
-        return extra, tuple((self.examples[k], self.line_hashes[k]) for k in ranked)
-
-
-class _LongLine:
-    """A line too long to hold: its length, blankness, hash and words, fed in pieces."""
-
-    def __init__(self, tally: _Tally) -> None:
-        self.tally = tally
-        self.length = 0
-        self.nonblank = False
-        self.words = 0
-        self.tail = ""
-        self.hasher = hashlib.blake2b(digest_size=16)
-
-    def feed(self, piece: str) -> None:
-        """Add the next piece of the line; a word cut at the piece's end waits for the rest."""
-        self.length += len(piece)
-        self.hasher.update(piece.encode("utf-8", "surrogatepass"))
-        self.nonblank = self.nonblank or not (piece == "" or piece.isspace())
-        text = self.tail + piece
-        cut = len(text)
-        while cut > 0 and not text[cut - 1].isspace():
-            cut -= 1
-        self.tail = text[cut:] if cut else text
-        self._count_words(text[:cut] if cut else "")
-        if len(self.tail) > LONG_LINE:  # one "word" of a megabyte: count it as it stands
-            self._count_words(self.tail)
-            self.tail = ""
-
-    def finish(self) -> _LongLine:
-        """Count the last word and hand the line over."""
-        self._count_words(self.tail)
-        self.tail = ""
-        return self
-
-    def _count_words(self, text: str) -> None:
-        words = text.split()
-        self.words += len(words)
-        self.tally.raw_words.update(w for w in words if len(w) <= 100)
-
-
-def find_corpus_files(path: str | Path) -> list[Path]:
-    """The ``.txt`` files a corpus path stands for, or a CorpusError saying why there are none."""
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise CorpusError(f"{root}: no such file or folder")
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise CorpusError(f"{root}: not a regular file or folder")
-    files = sorted(p for p in root.rglob("*.txt") if p.is_file())
-    if not files:
-        raise CorpusError(f"{root}: folder holds no .txt files")
-    return files
-
-
-def iter_text_chunks(path: Path, errors: str = "strict") -> Iterator[tuple[str, bytes]]:
-    """Yield (decoded text, raw bytes) chunk by chunk; raise a clear error on binary or bad UTF-8."""
-    if errors not in ERROR_MODES:
-        raise CorpusError(f"--errors must be one of {', '.join(ERROR_MODES)}, not {errors!r}")
-    decoder = codecs.getincrementaldecoder("utf-8")("strict" if errors == "strict" else "kantai-replace")
-    offset = 0
-    try:
-        handle = path.open("rb")
-    except OSError as err:
-        raise CorpusError(f"{path}: cannot read ({err.strerror})") from err
-    with handle:
-        while raw := handle.read(CHUNK_BYTES):
-            nul = raw.find(b"\0")
-            if nul >= 0:
-                raise CorpusError(f"{path}: looks like a binary file (NUL byte at byte offset {offset + nul}), not text")
-            yield _decode(decoder, raw, path, offset), raw
-            offset += len(raw)
-        yield _decode(decoder, b"", path, offset, final=True), b""
-
-
-def _decode(decoder: codecs.IncrementalDecoder, raw: bytes, path: Path, offset: int, final: bool = False) -> str:
-    """Decode one chunk; a strict failure names the absolute byte offset of the bad byte."""
-    pending = len(decoder.getstate()[0])
-    try:
-        return decoder.decode(raw, final)
-    except UnicodeDecodeError as err:
-        bad = err.object[err.start : err.start + 1].hex()
-        raise NotUtf8Error(str(path), offset - pending + err.start, f"byte 0x{bad}: {err.reason}") from None
-
-
-def _scan_file(path: Path, tally: _Tally, errors: str, on_bytes: Callable[[int], None]) -> FileSummary:
-    """Stream one file into ``tally``; return its own summary."""
-    before = (tally.lines, tally.nonempty, tally.words)
-    digest = hashlib.sha256()
-    size = 0
-    pending = ""
-    long: _LongLine | None = None
-    for text, raw in iter_text_chunks(path, errors):
-        digest.update(raw)
-        size += len(raw)
-        tally.characters += len(text)
-        on_bytes(len(raw))
-        if long is not None:
-            newline = text.find("\n")
-            if newline < 0:
-                long.feed(text)
-                continue
-            long.feed(text[:newline])
-            tally.feed_long_line(long.finish())
-            long, text = None, text[newline + 1 :]
-        text = pending + text
-        cut = text.rfind("\n") + 1
-        lines = text[:cut].split("\n")
-        lines.pop()
-        tally.feed_lines(lines, text[:cut])
-        pending = text[cut:]
-        if len(pending) > LONG_LINE:
-            long = _LongLine(tally)
-            long.feed(pending)
-            pending = ""
-    if long is not None:
-        tally.feed_long_line(long.finish())
-    elif pending:
-        tally.feed_lines([pending], pending)
-    return FileSummary(
-        path=str(path),
-        bytes=size,
-        lines=tally.lines - before[0],
-        nonempty_lines=tally.nonempty - before[1],
-        words=tally.words - before[2],
-        sha256=digest.hexdigest(),
-    )
-
-
 def fingerprint(hashes: list[tuple[Path, str]], root: Path) -> str:
     """sha256 of one file's bytes, or of ``sha256sum``-style lines for a folder.
 
@@ -359,40 +166,109 @@ def fingerprint_files(files: list[Path], root: Path) -> str:
     return fingerprint(hashes, root.expanduser())
 
 
+def default_workers(total_bytes: int) -> int:
+    """One process per usable core for big corpora; the calling thread alone for small ones."""
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores)
+
+
 def corpus_stats(
     path: str | Path,
     *,
     top_n: int = 20,
     errors: str = "strict",
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> CorpusStats:
     """Scan a corpus file or folder and return its statistics.
 
     ``errors='replace'`` turns undecodable bytes into U+FFFD and counts them
-    instead of stopping at the first one.
+    instead of stopping at the first one. ``workers`` overrides the number of
+    processes (1 = scan in this thread).
     """
+    if errors not in ERROR_MODES:
+        raise CorpusError(f"--errors must be one of {', '.join(ERROR_MODES)}, not {errors!r}")
     files = find_corpus_files(path)
     root = Path(path).expanduser()
-    total = sum(f.stat().st_size for f in files)
-    tally = _Tally(top_n=top_n)
-    done = 0
+    sizes = [f.stat().st_size for f in files]
+    report = progress or (lambda done, total: None)
+    count = workers if workers is not None else default_workers(sum(sizes))
+    if count <= 1:
+        tally, results = _scan_here(files, errors, report, sum(sizes))
+    else:
+        tally, results = _scan_in_processes(files, sizes, errors, report, count)
+    return _assemble(root, files, tally, results, top_n)
 
-    def on_bytes(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
 
-    _replaced.count = 0
-    summaries = tuple(_scan_file(f, tally, errors, on_bytes) for f in files)
+def _scan_here(files: list[Path], errors: str, report: ProgressFn, total: int) -> tuple[Tally, list[RangeResult]]:
+    """Each file as one range, in this thread."""
+    tally, results, done = Tally(), [], 0
+    for index, path in enumerate(files):
+        results.append(_absorb(tally, scan_range(index, path, 0, None, errors)))
+        done += results[-1].end
+        report(done, total)
+    return tally, results
+
+
+def _scan_in_processes(
+    files: list[Path], sizes: list[int], errors: str, report: ProgressFn, workers: int
+) -> tuple[Tally, list[RangeResult]]:
+    """Ranges of ~RANGE_BYTES scanned by worker processes forked from one forkserver.
+
+    forkserver (not fork) because the TUI calls this from a thread; one server
+    also means one str-hash salt for every worker, so line hashes agree. Results
+    are merged here as they arrive, while the workers go on with other ranges.
+    """
+    jobs = [(i, path, start, end) for i, path in enumerate(files) for start, end in plan_ranges(path, sizes[i], RANGE_BYTES)]
+    context = multiprocessing.get_context("forkserver")
+    tally, results, total, done = Tally(), [], sum(sizes), 0
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(scan_range, i, p, s, e, errors) for i, p, s, e in jobs]
+        for future in as_completed(futures):
+            results.append(_absorb(tally, future.result()))
+            done += results[-1].end - results[-1].start
+            report(done, total)
+    return tally, sorted(results, key=lambda r: (r.file_index, r.start))
+
+
+def _absorb(tally: Tally, result: RangeResult) -> RangeResult:
+    """Merge a range into the total; keep only its per-file figures (drop the big counters)."""
+    tally.merge(result.tally)
+    t = result.tally
+    result.tally = Tally(lines=t.lines, nonempty=t.nonempty, words=t.words)
+    return result
+
+
+def _file_sha256(path: Path, ranges: list[RangeResult]) -> str:
+    """A file scanned as one range already has its hash; a split one is hashed here (fast: ~1 GB/s)."""
+    if len(ranges) == 1:
+        return ranges[0].sha256
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _assemble(root: Path, files: list[Path], tally: Tally, results: list[RangeResult], top_n: int) -> CorpusStats:
+    """Per-file summaries from the ranges, totals from the merged tally, frozen."""
+    summaries = []
+    for index, path in enumerate(files):
+        ranges = [r for r in results if r.file_index == index]
+        summaries.append(FileSummary(
+            str(path), sum(r.end - r.start for r in ranges), sum(r.tally.lines for r in ranges),
+            sum(r.tally.nonempty for r in ranges), sum(r.tally.words for r in ranges), _file_sha256(path, ranges),
+        ))  # fmt: skip
     size = sum(s.bytes for s in summaries)
     if size == 0:
         raise CorpusError(f"{root}: is empty (0 bytes)" if root.is_file() else f"{root}: all .txt files are empty")
-    words, top_words = tally.top_words()
+    words, top_words = tally.top_words(top_n)
     duplicates, top_duplicates = tally.duplicates(top_n)
     return CorpusStats(
         path=str(root),
-        files=summaries,
+        files=tuple(summaries),
         bytes=size,
         lines=tally.lines,
         nonempty_lines=tally.nonempty,
@@ -404,5 +280,5 @@ def corpus_stats(
         duplicate_lines=duplicates,
         top_duplicates=top_duplicates,
         fingerprint=fingerprint([(Path(s.path), s.sha256) for s in summaries], root),
-        replaced_bytes=_replaced.count,
+        replaced_bytes=sum(r.replaced for r in results),
     )

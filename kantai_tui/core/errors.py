@@ -41,10 +41,15 @@ class NotUtf8Error(CorpusError):
     def __init__(self, path: str, offset: int, reason: str) -> None:
         self.path = path
         self.offset = offset
+        self.reason = reason
         super().__init__(
             f"{path}: not valid UTF-8 at byte offset {offset} ({reason}); "
             "convert the file to UTF-8, or pass --errors replace to replace bad bytes"
         )
+
+    def __reduce__(self) -> tuple:
+        """Rebuild from the fields, so the error crosses from a worker process intact."""
+        return (type(self), (self.path, self.offset, self.reason))
 
 
 class TokenizerError(BadInputError):

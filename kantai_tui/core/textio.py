@@ -1,0 +1,94 @@
+"""Reading corpus files: which files a path stands for, and their text, chunk by chunk.
+
+Shared by the statistics scan and the tokenizer trainer, so both give the same
+clear errors: a missing path, a folder with no ``.txt``, a binary file (a NUL
+byte), or bytes that are not UTF-8, named with the file and the byte offset.
+``errors='replace'`` replaces bad bytes with U+FFFD instead and counts them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from kantai_tui.core.errors import CorpusError, NotUtf8Error
+
+CHUNK_BYTES = 1 << 20
+ERROR_MODES = ("strict", "replace")
+
+_replaced = threading.local()
+
+
+def _count_and_replace(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: replace like ``errors='replace'`` and count the bytes (per thread)."""
+    assert isinstance(err, UnicodeDecodeError)
+    _replaced.count = getattr(_replaced, "count", 0) + (err.end - err.start)
+    return "\ufffd", err.end
+
+
+codecs.register_error("kantai-replace", _count_and_replace)
+
+
+def reset_replaced() -> None:
+    """Start counting replaced bytes from zero in this thread."""
+    _replaced.count = 0
+
+
+def replaced_count() -> int:
+    """Bytes replaced in this thread since ``reset_replaced``."""
+    return getattr(_replaced, "count", 0)
+
+
+def find_corpus_files(path: str | Path) -> list[Path]:
+    """The ``.txt`` files a corpus path stands for, or a CorpusError saying why there are none."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise CorpusError(f"{root}: no such file or folder")
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise CorpusError(f"{root}: not a regular file or folder")
+    files = sorted(p for p in root.rglob("*.txt") if p.is_file())
+    if not files:
+        raise CorpusError(f"{root}: folder holds no .txt files")
+    return files
+
+
+def iter_text_chunks(
+    path: Path, errors: str = "strict", start: int = 0, end: int | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """Yield (decoded text, raw bytes) chunk by chunk from ``[start, end)``; clear errors on binary or bad UTF-8.
+
+    ``start`` must be at a character boundary (the parallel scan cuts after a newline).
+    """
+    if errors not in ERROR_MODES:
+        raise CorpusError(f"--errors must be one of {', '.join(ERROR_MODES)}, not {errors!r}")
+    decoder = codecs.getincrementaldecoder("utf-8")("strict" if errors == "strict" else "kantai-replace")
+    offset = start
+    try:
+        handle = path.open("rb")
+    except OSError as err:
+        raise CorpusError(f"{path}: cannot read ({err.strerror})") from err
+    with handle:
+        handle.seek(start)
+        while raw := handle.read(CHUNK_BYTES if end is None else min(CHUNK_BYTES, end - offset)):
+            nul = raw.find(b"\0")
+            if nul >= 0:
+                raise CorpusError(f"{path}: looks like a binary file (NUL byte at byte offset {offset + nul}), not text")
+            yield _decode(decoder, raw, path, offset), raw
+            offset += len(raw)
+        yield _decode(decoder, b"", path, offset, final=True), b""
+
+
+def _decode(decoder: codecs.IncrementalDecoder, raw: bytes, path: Path, offset: int, final: bool = False) -> str:
+    """Decode one chunk; a strict failure names the absolute byte offset of the bad byte."""
+    pending = len(decoder.getstate()[0])
+    try:
+        return decoder.decode(raw, final)
+    except UnicodeDecodeError as err:
+        bad = err.object[err.start : err.start + 1].hex()
+        raise NotUtf8Error(str(path), offset - pending + err.start, f"byte 0x{bad}: {err.reason}") from None
+
+
