@@ -40,7 +40,7 @@ def print_trained(result: TrainResult) -> None:
     note = "" if result.vocab_size == result.requested_vocab_size else " (the corpus ran out of pairs to merge)"
     out.print(f"trained byte-level BPE in {result.seconds:.2f} s: {result.vocab_size:,} tokens "
               f"of {result.requested_vocab_size:,} requested{note}")  # fmt: skip
-    out.print(f"corpus: {result.corpus} ({len(result.files)} files, {result.corpus_tokens:,} tokens)")
+    out.print(f"corpus: {result.corpus} ({len(result.files)} files)")
     out.print(f"saved to {result.out_dir}: vocab.json merges.txt tokenizer.json tokenizer_config.json kantai.json")
     out.print(f"next: kantai tokenizer show {result.out_dir} --search Reason")
 

@@ -34,7 +34,25 @@ def test_special_tokens_and_files(kant_tokenizer: Path) -> None:
     assert not list(kant_tokenizer.glob(".staging-*"))
     meta = read_meta(kant_tokenizer)
     assert meta is not None and meta["requested_vocab_size"] == 52_000 and meta["min_frequency"] == 2
-    assert sum(meta["token_counts"]) == meta["corpus_tokens"] > 300_000
+    assert "token_counts" not in meta  # counted on first browse, not during training
+
+
+def test_token_counts_are_counted_once_and_cached(small_corpus: Path, tmp_path: Path) -> None:
+    from kantai_tui.core.bpe import ensure_token_counts
+
+    out = tmp_path / "tok"
+    train_tokenizer(small_corpus, out, vocab_size=600)
+    counts = ensure_token_counts(out)
+    meta = read_meta(out)
+    assert counts is not None and meta is not None and meta["token_counts"] == counts
+    whole = load_tokenizer(out)
+    whole.no_truncation()
+    assert sum(counts) == meta["corpus_tokens"] == len(encode(whole, small_corpus.read_text(encoding="utf-8"), False).ids)
+    small_corpus.rename(tmp_path / "moved.txt")  # cached counts survive the corpus moving away
+    try:
+        assert ensure_token_counts(out) == counts
+    finally:
+        (tmp_path / "moved.txt").rename(small_corpus)
 
 
 def test_same_vocabulary_as_the_bare_tokenizers_call(sample_dir: Path, kant_tokenizer: Path) -> None:

@@ -55,7 +55,6 @@ class TrainResult:
     corpus_fingerprint: str
     files: tuple[str, ...]
     seconds: float
-    corpus_tokens: int
 
 
 @dataclass(frozen=True)
@@ -146,15 +145,13 @@ def train_tokenizer(
     report("learning merges", 1.0)
     tokenizer = _finish_roberta(bpe._tokenizer)
     seconds = time.perf_counter() - started
-    report("counting token frequencies", None)
-    counts, total_tokens = count_tokens(tokenizer, files, errors)
     result = TrainResult(
         out_dir=str(out), vocab_size=tokenizer.get_vocab_size(), requested_vocab_size=vocab_size,
         min_frequency=min_frequency, corpus=str(corpus), corpus_fingerprint=fingerprint_files(files, Path(corpus)),
-        files=tuple(str(f) for f in files), seconds=round(seconds, 3), corpus_tokens=total_tokens,
+        files=tuple(str(f) for f in files), seconds=round(seconds, 3),
     )  # fmt: skip
     report("saving", None)
-    _save(tokenizer, bpe, out, result, counts)
+    _save(tokenizer, bpe, out, result)
     return result
 
 
@@ -166,6 +163,30 @@ def _finish_roberta(tokenizer: Tokenizer) -> Tokenizer:
     tokenizer.post_processor = RobertaProcessing(("</s>", sep_id), ("<s>", cls_id), trim_offsets=True)
     tokenizer.enable_truncation(MAX_LENGTH)
     return tokenizer
+
+
+def ensure_token_counts(tokenizer_dir: str | Path) -> list[int] | None:
+    """Per-token corpus frequencies, counted once on first use and cached in ``kantai.json``.
+
+    Counting means encoding the whole corpus, which costs about as much as
+    training, so ``train_tokenizer`` leaves it to the first browse instead of
+    making every training run twice as long. None when the training corpus is gone.
+    """
+    folder = Path(tokenizer_dir).expanduser()
+    meta = read_meta(folder) or {}
+    tokenizer = load_tokenizer(folder)
+    counts = meta.get("token_counts")
+    if isinstance(counts, list) and len(counts) == tokenizer.get_vocab_size():
+        return counts
+    files = [Path(f) for f in meta.get("files", [])]
+    if not files or not all(f.is_file() for f in files):
+        return None
+    counts, total = count_tokens(tokenizer, files)
+    try:
+        _replace_json(folder / META_FILE, {**meta, "token_counts": counts, "corpus_tokens": total})
+    except OSError:
+        return counts  # a read-only tokenizer folder: use the counts, just do not cache them
+    return counts
 
 
 def count_tokens(tokenizer: Tokenizer, files: list[Path], errors: str = "strict") -> tuple[list[int], int]:
@@ -184,14 +205,14 @@ def count_tokens(tokenizer: Tokenizer, files: list[Path], errors: str = "strict"
     return table, sum(table)
 
 
-def _save(tokenizer: Tokenizer, bpe: object, out: Path, result: TrainResult, counts: list[int]) -> None:
+def _save(tokenizer: Tokenizer, bpe: object, out: Path, result: TrainResult) -> None:
     """Write every file under a temporary name, then rename: a crash never leaves half a tokenizer."""
     with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging_name:
         staging = Path(staging_name)
         bpe.save_model(str(staging))  # vocab.json, merges.txt
         tokenizer.save(str(staging / "tokenizer.json"))
         _write_json(staging / "tokenizer_config.json", _transformers_config())
-        _write_json(staging / META_FILE, {**asdict(result), "token_counts": counts})
+        _write_json(staging / META_FILE, asdict(result))
         for name in TOKENIZER_FILES:
             os.replace(staging / name, out / name)
 
@@ -214,6 +235,13 @@ def _transformers_config() -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _replace_json(path: Path, data: dict) -> None:
+    """Write beside, then rename: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    _write_json(tmp, data)
+    os.replace(tmp, path)
 
 
 def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:

@@ -7,7 +7,7 @@ file that is a single line is scanned with a few MiB of memory. What does
 grow is the set of distinct words and distinct line hashes, which is bounded by
 the vocabulary and the number of distinct lines, never by line length.
 
-Corpora of 16 MiB and more are cut into ~8 MiB ranges at newlines and scanned
+Corpora of 16 MiB and more are cut into newline-aligned ranges (about four per worker) at newlines and scanned
 by one worker process per core (two cores here double the rate); smaller ones
 are scanned in the calling thread, where starting processes would cost more
 than it saves.
@@ -37,7 +37,7 @@ __all__ = ["ERROR_MODES", "CorpusStats", "Distribution", "FileSummary", "corpus_
            "fingerprint_files", "iter_text_chunks"]  # fmt: skip
 
 HISTOGRAM_BINS = 12
-RANGE_BYTES = 8 << 20
+RANGE_BYTES = 4 << 20
 PARALLEL_MIN_BYTES = 16 << 20
 
 ProgressFn = Callable[[int, int], None]
@@ -221,7 +221,8 @@ def _scan_in_processes(
     also means one str-hash salt for every worker, so line hashes agree. Results
     are merged here as they arrive, while the workers go on with other ranges.
     """
-    jobs = [(i, path, start, end) for i, path in enumerate(files) for start, end in plan_ranges(path, sizes[i], RANGE_BYTES)]
+    step = max(RANGE_BYTES, sum(sizes) // (workers * 4) + 1)  # ~4 ranges per worker: even finish, few merges
+    jobs = [(i, path, start, end) for i, path in enumerate(files) for start, end in plan_ranges(path, sizes[i], step)]
     context = multiprocessing.get_context("forkserver")
     tally, results, total, done = Tally(), [], sum(sizes), 0
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:

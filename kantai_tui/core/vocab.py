@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from kantai_tui.core.bpe import SPECIAL_TOKENS, read_meta
+from kantai_tui.core.bpe import SPECIAL_TOKENS, ensure_token_counts
 from kantai_tui.core.errors import BadInputError, TokenizerError
 
 SEARCH_MODES = ("substring", "prefix", "regex")
@@ -84,12 +84,11 @@ class Vocabulary:
 
     @classmethod
     def load(cls, tokenizer_dir: str | Path) -> Vocabulary:
-        """Read vocab.json, merges.txt and kantai.json (token counts) from a tokenizer folder."""
+        """Read vocab.json and merges.txt; corpus frequencies come from (or are first counted into) kantai.json."""
         folder = Path(tokenizer_dir).expanduser()
         vocab = _read_vocab(folder)
         ranks = _read_merge_ranks(folder)
-        meta = read_meta(folder) or {}
-        counts = meta.get("token_counts")
+        counts = ensure_token_counts(folder)
         has_counts = isinstance(counts, list) and len(counts) == len(vocab)
         entries = [_entry(i, tok, ranks, counts if has_counts else None) for tok, i in sorted(vocab.items(), key=lambda kv: kv[1])]
         return cls(entries, has_counts)
