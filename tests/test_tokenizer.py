@@ -79,6 +79,16 @@ def test_transformers_loads_the_folder(kant_tokenizer: Path) -> None:
     assert len(AutoTokenizer.from_pretrained(str(kant_tokenizer))) == len(tok)
 
 
+def test_mask_absorbs_the_space_before_it(kant_tokenizer: Path) -> None:
+    """As in RoBERTa: "human <mask>." is human, <mask>, . — no stray Ġ token (fill-mask depends on it)."""
+    from transformers import RobertaTokenizerFast
+
+    assert encode(load_tokenizer(kant_tokenizer), "human <mask>.").tokens == ("<s>", "human", "<mask>", ".", "</s>")
+    tok = RobertaTokenizerFast.from_pretrained(str(kant_tokenizer))
+    ids = tok("Human thinking involves human <mask>.")["input_ids"]
+    assert tok.convert_ids_to_tokens(ids)[-4:] == ["Ġhuman", "<mask>", ".", "</s>"]
+
+
 def test_truncation_at_512(kant_tokenizer: Path) -> None:
     assert len(encode(load_tokenizer(kant_tokenizer), "reason " * 1000).ids) == 512
 

@@ -156,9 +156,16 @@ def train_tokenizer(
 
 
 def _finish_roberta(tokenizer: Tokenizer) -> Tokenizer:
-    """Add the tutorial's post-processing (``<s> … </s>``) and truncation at 512."""
+    """Add the tutorial's post-processing (``<s> … </s>``) and truncation at 512.
+
+    ``<mask>`` is re-declared with ``lstrip`` as in RoBERTa's own tokenizer, so the space in
+    "human <mask>." belongs to the mask instead of becoming a stray ``Ġ`` token before it
+    (transformers 5 reads this from tokenizer.json, not from tokenizer_config.json).
+    """
+    from tokenizers import AddedToken
     from tokenizers.processors import RobertaProcessing
 
+    tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)])
     cls_id, sep_id = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
     tokenizer.post_processor = RobertaProcessing(("</s>", sep_id), ("<s>", cls_id), trim_offsets=True)
     tokenizer.enable_truncation(MAX_LENGTH)
@@ -263,7 +270,8 @@ def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
 def encode(tokenizer: Tokenizer, text: str, add_special_tokens: bool = True) -> Encoded:
     """Encode a text; ``<s> … </s>`` are added as in training unless asked not to."""
     encoding = tokenizer.encode(text, add_special_tokens=add_special_tokens)
-    return Encoded(text, tuple(encoding.tokens), tuple(encoding.ids), tuple(tuple(o) for o in encoding.offsets))
+    tokens = tuple(tokenizer.id_to_token(i) for i in encoding.ids)  # vocabulary entries, e.g. "<mask>" not " <mask>"
+    return Encoded(text, tokens, tuple(encoding.ids), tuple(tuple(o) for o in encoding.offsets))
 
 
 def read_meta(tokenizer_dir: str | Path) -> dict | None:

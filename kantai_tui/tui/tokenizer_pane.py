@@ -65,14 +65,14 @@ class TokenizerPane(Vertical):
             yield Label("", id="tok-phase")
         yield Static("", id="tok-error", classes="error")
         with Horizontal(id="vocab-search-row"):
-            yield Input(placeholder="search tokens (␣ = leading space)", id="vocab-search")
-            yield Select([(m, m) for m in SEARCH_MODES], value="substring", allow_blank=False, id="vocab-mode")
-            yield Select([(f"sort: {k}", k) for k in SORT_KEYS], value="id", allow_blank=False, id="vocab-sort")
+            yield Input(placeholder="/ search tokens (␣ = leading space)", id="vocab-search", compact=True)
+            yield Select([(m, m) for m in SEARCH_MODES], value="substring", allow_blank=False, id="vocab-mode", compact=True)
+            yield Select([(f"sort: {k}", k) for k in SORT_KEYS], value="id", allow_blank=False, id="vocab-sort", compact=True)
         yield Label(HEADER, id="vocab-header")
         yield VocabTable(id="vocab-table")
         yield Label("", id="vocab-count")
         yield Static("", id="vocab-detail")
-        yield Input(placeholder="type text to encode (e for here)", id="encode-input")
+        yield Input(placeholder="e  type text to encode", id="encode-input", compact=True)
         yield Static("", id="encode-result")
 
     # --- attributes down -------------------------------------------------------------
@@ -168,8 +168,10 @@ class TokenizerPane(Vertical):
         self.vocab, self.tokenizer = vocab, tokenizer
         self.set_class(False, "-empty")
         self.set_class(False, "-failed")
+        requested = meta.get("requested_vocab_size")
+        of = f" (of {requested:,} requested)" if requested and requested != len(vocab) else ""
         trained = f" · trained in {meta['seconds']:.2f} s" if "seconds" in meta else ""
-        self._set_status(f"tokenizer [b]{self.tokenizer_dir}[/] · {len(vocab):,} tokens{trained}")
+        self._set_status(f"[b]{len(vocab):,} tokens[/]{of}{trained} · {self.tokenizer_dir}")
         self._refresh_search()
         self._refresh_encoding()
         assert self.tokenizer_dir is not None

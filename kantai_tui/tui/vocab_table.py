@@ -21,7 +21,7 @@ from textual.strip import Strip
 from kantai_tui.core.vocab import VocabEntry
 from kantai_tui.views import VOCAB_COLUMNS, vocab_row
 
-WIDTHS = (7, 22, 22, 6, 10, 8)
+WIDTHS = (6, 18, 18, 5, 9, 7)
 RIGHT_ALIGNED = {0, 3, 4, 5}
 
 
