@@ -41,6 +41,7 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui = commands.add_parser("tui", help="open the terminal UI (the default command)")
     tui.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
     tui.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)")
+    tui.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
 
 
 def _add_stats(commands: argparse._SubParsersAction) -> None:
@@ -103,16 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in (None, "tui"):
-        return _run_tui(getattr(args, "corpus", None), getattr(args, "tokenizer", None))
+        return _run_tui(getattr(args, "corpus", None), getattr(args, "tokenizer", None), getattr(args, "errors", "strict"))
     if args.command == "stats":
         return _cmd_stats(args)
     return {"train": _cmd_train, "show": _cmd_show, "encode": _cmd_encode}[args.tokenizer_command](args)
 
 
-def _run_tui(corpus: str | None, tokenizer: str | None) -> int:
+def _run_tui(corpus: str | None, tokenizer: str | None, errors: str) -> int:
     from kantai_tui.tui.app import run_app
 
-    return run_app(corpus=corpus, tokenizer=tokenizer)
+    return run_app(corpus=corpus, tokenizer=tokenizer, errors=errors)
 
 
 def _emit_json(data: object) -> int:

@@ -149,3 +149,18 @@ async def test_command_palette_trains(small_corpus: Path) -> None:
         await pilot.press("enter")
         await settle(pilot)
         assert app.query_one(TokenizerPane).vocab is not None
+
+
+async def test_replace_mode_opens_a_non_utf8_corpus(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Critique de la raison pure, \u00e9dition\n".encode("latin-1") * 50)
+    async with KantaiApp(corpus=path).run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "not valid UTF-8 at byte offset 28" in text_of(pilot.app, "#corpus-error")
+    async with KantaiApp(corpus=path, errors="replace").run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stats = pilot.app.query_one(CorpusPane).stats
+        assert stats is not None and stats.replaced_bytes == 50
+        await pilot.press("2", "t")
+        await settle(pilot)
+        assert pilot.app.query_one(TokenizerPane).vocab is not None

@@ -55,6 +55,7 @@ class TrainResult:
     corpus_fingerprint: str
     files: tuple[str, ...]
     seconds: float
+    errors: str = "strict"
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def train_tokenizer(
     result = TrainResult(
         out_dir=str(out), vocab_size=tokenizer.get_vocab_size(), requested_vocab_size=vocab_size,
         min_frequency=min_frequency, corpus=str(corpus), corpus_fingerprint=fingerprint_files(files, Path(corpus)),
-        files=tuple(str(f) for f in files), seconds=round(seconds, 3),
+        files=tuple(str(f) for f in files), seconds=round(seconds, 3), errors=errors,
     )  # fmt: skip
     report("saving", None)
     _save(tokenizer, bpe, out, result)
@@ -188,7 +189,7 @@ def ensure_token_counts(tokenizer_dir: str | Path) -> list[int] | None:
     files = [Path(f) for f in meta.get("files", [])]
     if not files or not all(f.is_file() for f in files):
         return None
-    counts, total = count_tokens(tokenizer, files)
+    counts, total = count_tokens(tokenizer, files, meta.get("errors", "strict"))
     try:
         _replace_json(folder / META_FILE, {**meta, "token_counts": counts, "corpus_tokens": total})
     except OSError:

@@ -40,8 +40,11 @@ class KantaiApp(App[int]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, corpus: str | Path | None = None, tokenizer: str | Path | None = None) -> None:
+    def __init__(
+        self, corpus: str | Path | None = None, tokenizer: str | Path | None = None, errors: str = "strict"
+    ) -> None:
         super().__init__()
+        self.errors = errors
         self.corpus, self.corpus_error = _resolve_corpus(corpus)
         self.tokenizer_override = Path(tokenizer).expanduser() if tokenizer else None
         self.sub_title = str(self.corpus) if self.corpus else "no corpus"
@@ -50,9 +53,9 @@ class KantaiApp(App[int]):
         yield Header()
         with TabbedContent(initial="corpus"):
             with TabPane("1 Corpus", id="corpus"):
-                yield CorpusPane(self.corpus, self.corpus_error, id="corpus-pane")
+                yield CorpusPane(self.corpus, self.corpus_error, errors=self.errors, id="corpus-pane")
             with TabPane("2 Tokenizer", id="tokenizer"):
-                yield TokenizerPane(id="tokenizer-pane")
+                yield TokenizerPane(errors=self.errors, id="tokenizer-pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -124,7 +127,7 @@ def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]
         return None, str(err)
 
 
-def run_app(corpus: str | None = None, tokenizer: str | None = None) -> int:
+def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict") -> int:
     """Run the TUI until the user quits; return the exit code."""
-    KantaiApp(corpus=corpus, tokenizer=tokenizer).run()
+    KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors).run()
     return 0

@@ -42,8 +42,11 @@ class CorpusPane(Vertical):
             self.message = message
             super().__init__()
 
-    def __init__(self, corpus: Path | None, error: str | None = None, *, id: str | None = None) -> None:
+    def __init__(
+        self, corpus: Path | None, error: str | None = None, *, errors: str = "strict", id: str | None = None
+    ) -> None:
         super().__init__(id=id)
+        self.errors = errors
         self.corpus = corpus
         self.stats: CorpusStats | None = None
         self.tokens: TokenStats | None = None
@@ -100,7 +103,7 @@ class CorpusPane(Vertical):
             self._progress = (done, total)
 
         try:
-            stats = corpus_stats(corpus, progress=progress)
+            stats = corpus_stats(corpus, progress=progress, errors=self.errors)
         except KantaiError as err:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._scan_failed, str(err))
@@ -139,7 +142,7 @@ class CorpusPane(Vertical):
     @work(thread=True, exclusive=True, group="token-stats", description="tokens per line")
     def _count_tokens(self, tokenizer_dir: Path, corpus: Path) -> None:
         try:
-            tokens = token_stats(tokenizer_dir, corpus)
+            tokens = token_stats(tokenizer_dir, corpus, errors=self.errors)
         except KantaiError as err:
             self.app.call_from_thread(self.notify, str(err), title="Tokens per line", severity="error")
             return

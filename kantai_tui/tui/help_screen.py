@@ -14,7 +14,7 @@ GENERAL_KEYS = (
     ("tab / shift+tab", "move focus"),
     ("ctrl+p", "command palette (every action by name)"),
     ("?", "this help"),
-    ("q", "quit (training runs in their own process are not stopped)"),
+    ("q", "quit"),
 )
 
 

@@ -39,7 +39,7 @@ class TokenizerPane(Vertical):
         Binding("t", "train", "Train tokenizer"),
         Binding("slash", "focus_search", "Search", key_display="/"),
         Binding("e", "focus_encode", "Encode"),
-        Binding("escape", "focus_table", "Table", show=False),
+        Binding("escape", "focus_table", "Back to the table", show=False),
     ]
 
     class Ready(Message):
@@ -49,8 +49,9 @@ class TokenizerPane(Vertical):
             self.path = path
             super().__init__()
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, errors: str = "strict", id: str | None = None) -> None:
         super().__init__(id=id)
+        self.errors = errors
         self.corpus: Path | None = None
         self.tokenizer_dir: Path | None = None
         self.vocab: Vocabulary | None = None
@@ -107,7 +108,7 @@ class TokenizerPane(Vertical):
     def action_train(self) -> None:
         """Train the tokenizer on the current corpus, in a thread, with progress."""
         if self.corpus is None or self.tokenizer_dir is None:
-            self.show_error("no corpus to train on: open a corpus first (kantai tui --corpus PATH)")
+            self.show_error("cannot train: the corpus could not be read (see the message above)")
             return
         if self.has_class("-training"):
             self.notify("a tokenizer is already training", title="Tokenizer")
@@ -130,7 +131,7 @@ class TokenizerPane(Vertical):
             self._phase = (phase, fraction)
 
         try:
-            train_tokenizer(corpus, out, progress=progress)
+            train_tokenizer(corpus, out, progress=progress, errors=self.errors)
             loaded = self._read(out)
         except KantaiError as err:
             self.app.call_from_thread(self._train_finished, None, str(err))
