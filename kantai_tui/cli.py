@@ -154,7 +154,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from kantai_tui import cli_render
     from kantai_tui.core.vocab import Vocabulary
 
-    vocab = Vocabulary.load(args.dir)
+    with cli_render.waiting("loading the vocabulary (the first time, token frequencies are counted in the corpus)…", args.json):
+        vocab = Vocabulary.load(args.dir)
     rows = vocab.search(args.search, args.mode, args.sort)
     if args.json:
         return _emit_json({"vocab_size": len(vocab), "matches": len(rows), "entries": [e.to_dict() for e in rows]})

@@ -40,7 +40,8 @@ def print_trained(result: TrainResult) -> None:
     note = "" if result.vocab_size == result.requested_vocab_size else " (the corpus ran out of pairs to merge)"
     out.print(f"trained byte-level BPE in {result.seconds:.2f} s: {result.vocab_size:,} tokens "
               f"of {result.requested_vocab_size:,} requested{note}")  # fmt: skip
-    out.print(f"corpus: {result.corpus} ({len(result.files)} files)")
+    files = len(result.files)
+    out.print(f"corpus: {result.corpus} ({files} file{'s' if files != 1 else ''})")
     out.print(f"saved to {result.out_dir}: vocab.json merges.txt tokenizer.json tokenizer_config.json kantai.json")
     out.print(f"next: kantai tokenizer show {result.out_dir} --search Reason")
 
@@ -64,6 +65,16 @@ def print_encoded(encoded: Encoded) -> None:
     out.print(views.encoded_text(encoded))
     out.print(" ".join(encoded.tokens))
     out.print(views.encoded_table(encoded))
+
+
+@contextmanager
+def waiting(message: str, quiet: bool = False) -> Iterator[None]:
+    """A spinner on stderr while something slow runs, shown only to a person at a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    with Console(stderr=True).status(message):
+        yield
 
 
 @contextmanager
