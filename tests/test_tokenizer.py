@@ -142,3 +142,25 @@ def test_load_errors(tmp_path: Path) -> None:
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(TokenizerError, match="cannot be loaded as a tokenizer"):
         load_tokenizer(tmp_path)
+
+
+def test_long_lines_train_in_pieces_with_the_same_vocabulary(
+    sample_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line longer than LONG_LINE is fed in pieces cut before a word's space: same merges, bounded memory."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from kantai_tui.core import bpe
+
+    text = (sample_dir / "fundamental_principles_of_the_metaphysic_of_morals.txt").read_text(encoding="utf-8")
+    path = tmp_path / "long.txt"
+    path.write_text(text[:60_000].replace("\n", "  ") + "\n" + text[60_000:], encoding="utf-8")  # one 60k-char line
+    monkeypatch.setattr(bpe, "LONG_LINE", 2_000)
+    train_tokenizer(path, tmp_path / "tok", vocab_size=3_000)
+    bare = ByteLevelBPETokenizer()
+    bare.train(files=[str(path)], vocab_size=3_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    assert json.loads((tmp_path / "tok" / "vocab.json").read_text(encoding="utf-8")) == bare.get_vocab()
+    stats = token_stats(tmp_path / "tok", path, block_size=128)
+    whole = load_tokenizer(tmp_path / "tok")
+    whole.no_truncation()
+    assert stats.per_line.max == len(whole.encode(text[:60_000].replace("\n", "  ")).ids)  # one line, summed over pieces

@@ -36,6 +36,7 @@ MIN_VOCAB_SIZE = BYTE_ALPHABET + len(SPECIAL_TOKENS)
 DEFAULT_VOCAB_SIZE = 52_000
 DEFAULT_MIN_FREQUENCY = 2
 MAX_LENGTH = 512
+LONG_LINE = 1 << 20
 META_FILE = "kantai.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
 
@@ -97,17 +98,52 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
     return out
 
 
-def iter_corpus_lines(files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict") -> Iterator[list[str]]:
-    """Yield the corpus as batches of lines that keep their ``\\n``, as the Rust file reader does."""
+def iter_line_pieces(
+    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", max_chars: int | None = None
+) -> Iterator[tuple[str, bool]]:
+    """Yield (text, ends_line) for each line of the corpus, ``\\n`` kept, as the Rust file reader reads them.
+
+    A line longer than ``max_chars`` comes in pieces, each cut just before a space that
+    starts a word. The byte-level pre-tokenizer attaches that space to the word after it,
+    so the pieces pre-tokenize exactly as the whole line would, and a 50 MB one-line file
+    trains in bounded memory instead of ~5 GB.
+    """
+    limit = max_chars or LONG_LINE
     for path in files:
         pending = ""
         for text, raw in iter_text_chunks(path, errors):
             on_bytes(len(raw))
             lines = (pending + text).split("\n")
             pending = lines.pop()
-            yield [line + "\n" for line in lines]
+            for line in lines:
+                yield line + "\n", True
+            while len(pending) > limit and (cut := _word_cut(pending, limit)) > 0:
+                yield pending[:cut], False
+                pending = pending[cut:]
         if pending:
-            yield [pending]
+            yield pending, True
+
+
+def _word_cut(text: str, limit: int) -> int:
+    """Index of the last space before ``limit`` that is followed by a non-space (0: none)."""
+    cut = text.rfind(" ", 0, limit)
+    while cut > 0 and text[cut + 1].isspace():
+        cut = text.rfind(" ", 0, cut)
+    return max(cut, 0)
+
+
+def iter_corpus_lines(
+    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", batch: int = 1000
+) -> Iterator[list[str]]:
+    """The pieces of ``iter_line_pieces`` in batches, for the trainer and the batch encoder."""
+    out: list[str] = []
+    for piece, _ in iter_line_pieces(files, on_bytes, errors):
+        out.append(piece)
+        if len(out) >= batch:
+            yield out
+            out = []
+    if out:
+        yield out
 
 
 def train_tokenizer(
@@ -310,9 +346,20 @@ def token_stats(tokenizer_dir: str | Path, corpus: str | Path, block_size: int =
     tokenizer = load_tokenizer(tokenizer_dir)
     tokenizer.no_truncation()
     lengths: Counter[int] = Counter()
-    for batch in iter_corpus_lines(find_corpus_files(corpus), lambda n: None, errors):
-        lines = [line.rstrip("\n") for line in batch if line.strip()]
-        lengths.update(len(e.ids) for e in tokenizer.encode_batch(lines))
+    batch: list[str] = []
+    carried = 0  # tokens of the pieces of a long line seen so far
+    for piece, ends_line in iter_line_pieces(find_corpus_files(corpus), lambda n: None, errors):
+        if not ends_line:
+            carried += len(tokenizer.encode(piece, add_special_tokens=False).ids)
+        elif carried:
+            lengths[carried + len(tokenizer.encode(piece.rstrip("\n")).ids)] += 1
+            carried = 0
+        elif piece.strip():
+            batch.append(piece.rstrip("\n"))
+            if len(batch) >= 1000:
+                lengths.update(len(e.ids) for e in tokenizer.encode_batch(batch))
+                batch = []
+    lengths.update(len(e.ids) for e in tokenizer.encode_batch(batch))
     lines_total = sum(lengths.values())
     cut = {n: c for n, c in lengths.items() if n > block_size}
     return TokenStats(
