@@ -86,7 +86,10 @@ async def test_search_filters_rows(small_corpus: Path, small_tokenizer: Path) ->
         assert f"{len(table.entries):,} of {everything:,} tokens" in str(app.query_one("#vocab-count").render())
         await pilot.press("escape", "down")
         assert app.focused is table and table.cursor == 1
-        assert table.entries[1].readable in str(app.query_one("#vocab-detail").render())
+        await pilot.click(VocabTable, offset=(5, 2))
+        assert table.cursor == 2
+        await pilot.press("down")
+        assert table.entries[3].readable in str(app.query_one("#vocab-detail").render())
 
 
 async def test_bad_regex_is_shown_not_raised(small_tokenizer: Path, small_corpus: Path) -> None:

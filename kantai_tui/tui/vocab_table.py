@@ -11,6 +11,7 @@ from __future__ import annotations
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -102,6 +103,11 @@ class VocabTable(ScrollView, can_focus=True):
         if self.entries:
             self.scroll_to_region(Region(0, new, 1, 1), animate=False)
             self.post_message(self.Highlighted(self.entries[new]))
+
+    def on_click(self, event: events.Click) -> None:
+        """The mouse works too: a click puts the cursor on the row under it."""
+        self.focus()
+        self._move(self.scroll_offset.y + event.y)
 
     def on_focus(self) -> None:
         self.refresh()
