@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from kantai_tui import __version__
+from kantai_tui import __version__, cli_train
 from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
 from kantai_tui.core.textio import ERROR_MODES
 from kantai_tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, KantaiError
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tui(commands)
     _add_stats(commands)
     _add_tokenizer(commands)
+    cli_train.add_commands(commands, _positive)
     return parser
 
 
@@ -107,6 +108,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_tui(getattr(args, "corpus", None), getattr(args, "tokenizer", None), getattr(args, "errors", "strict"))
     if args.command == "stats":
         return _cmd_stats(args)
+    if args.command in cli_train.COMMANDS:
+        return cli_train.COMMANDS[args.command](args)
     return {"train": _cmd_train, "show": _cmd_show, "encode": _cmd_encode}[args.tokenizer_command](args)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -93,3 +96,84 @@ def phase_reporter(quiet: bool) -> Iterator[TrainProgressFn]:
             bar.update(task, description=phase, completed=fraction if fraction is not None else 1.0)
 
         yield report
+
+
+class EventPrinter:
+    """Prints training events (live or followed) one line each: step, loss, smoothed loss, lr, tokens/s, ETA."""
+
+    def __init__(self, json_lines: bool = False) -> None:
+        self.json_lines = json_lines
+        self.smoothed: float | None = None
+        self.total: int | None = None
+        self.start: tuple[int, float] | None = None
+
+    def event(self, event: object) -> None:
+        from kantai_tui.core.events import event_to_json
+
+        self.row(event_to_json(event))  # type: ignore[arg-type]
+
+    def note(self, message: str) -> None:
+        print(f"kantai: {message}", file=sys.stderr, flush=True)
+
+    def row(self, row: dict) -> None:
+        if self.json_lines:
+            print(json.dumps(row), flush=True)
+            return
+        line = getattr(self, f"_{row.get('kind')}", lambda r: None)(row)
+        if line:
+            print(line, flush=True)
+
+    def _started(self, row: dict) -> str:
+        self.total = row["total_steps"]
+        where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
+        return (f"run {row['run']}: {row['total_steps']:,} steps {where} on {row['device']}; "
+                f"{row['parameters']:,} parameters; {row['train_examples']:,} training examples, "
+                f"{row['eval_examples']:,} held-out lines; {row['tokens_per_step']:,} tokens per step")  # fmt: skip
+
+    def _step(self, row: dict) -> str:
+        loss = row["loss"]
+        self.smoothed = loss if self.smoothed is None or loss is None else 0.9 * self.smoothed + 0.1 * loss
+        if self.start is None:
+            self.start = (row["step"], row["elapsed_s"])
+        total = f"/{self.total:,}" if self.total else ""
+        return (f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {_num(loss)}  smooth {_num(self.smoothed)}"
+                f"  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {self._eta(row)}")  # fmt: skip
+
+    def _eta(self, row: dict) -> str:
+        if not self.total or self.start is None or row["step"] <= self.start[0]:
+            return "—"
+        rate = (row["elapsed_s"] - self.start[1]) / (row["step"] - self.start[0])
+        seconds = int(rate * (self.total - row["step"]))
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+    def _eval(self, row: dict) -> str:
+        return (f"  eval @ step {row['step']:,}: loss {_num(row['eval_loss'])}  perplexity {_num(row['perplexity'], 1)}"
+                f"  masked-token accuracy {row['mask_acc']:.1%}")  # fmt: skip
+
+    def _checkpoint(self, row: dict) -> str:
+        return f"  checkpoint {Path(row['path']).name} committed"
+
+    def _finished(self, row: dict) -> str:
+        if row["stopped"]:
+            return f"stopped after step {row['step']:,}; its checkpoint is saved; resume with 'kantai train --resume RUN'"
+        return f"finished at step {row['step']:,}; model and tokenizer in {row['final_dir']}"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def print_runs(runs: list, runs_dir: str) -> None:
+    """A table of runs: name, state, progress, last loss, preset and recipe."""
+    out = _console()
+    if not runs:
+        out.print(f"no runs in {runs_dir}; start one with: kantai train sample_data --preset tiny")
+        return
+    table = Table(box=None, padding=(0, 1))
+    for name in ("run", "state", "step", "loss", "preset", "recipe", "updated"):
+        table.add_column(name, justify="right" if name in ("step", "loss") else "left")
+    for r in runs:
+        step = "—" if r.step is None else f"{r.step:,}" + (f"/{r.total_steps:,}" if r.total_steps else "")
+        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "—"
+        table.add_row(r.name, r.state, step, _num(r.last_loss), r.preset or "—", r.recipe or "—", updated)
+    out.print(table)

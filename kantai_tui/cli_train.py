@@ -1,0 +1,135 @@
+"""CLI commands for runs: ``train``, ``runs``, ``follow``, ``stop``.
+
+``kantai train`` in the foreground and the detached trainer are the same code path
+(``runner.execute``); ``--detach`` only decides which process runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from kantai_tui.core.config import RECIPES, TrainConfig
+from kantai_tui.core.errors import EXIT_OK, BadInputError
+from kantai_tui.core.presets import PRESETS
+from kantai_tui.core.textio import ERROR_MODES
+
+DEFAULT_RUNS_DIR = "runs"
+
+
+def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
+    """Register train, runs, follow and stop."""
+    train = commands.add_parser("train", help="pretrain a RoBERTa masked LM on a corpus (a run)")
+    train.add_argument("corpus", nargs="?", metavar="CORPUS", help="corpus file or folder (not with --resume)")
+    train.add_argument("--resume", metavar="RUN", help="continue a run from its newest verified checkpoint")
+    train.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: train one into the run)")
+    train.add_argument("--preset", choices=list(PRESETS), default="tiny")
+    train.add_argument("--recipe", choices=RECIPES, default="packed", help="seed = the tutorial's pipeline exactly")
+    train.add_argument("--run", metavar="NAME", help="run name (default: PRESET-RECIPE-TIMESTAMP)")
+    train.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
+    train.add_argument("--epochs", type=float, default=1.0)
+    train.add_argument("--max-steps", type=positive, metavar="N")
+    train.add_argument("--batch-size", type=positive, metavar="N")
+    train.add_argument("--grad-accum", type=positive, default=1, metavar="N")
+    train.add_argument("--lr", type=float)
+    train.add_argument("--block-size", type=positive, default=128, metavar="N")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--log-every", type=positive, default=10, metavar="N")
+    train.add_argument("--eval-every", type=positive, default=200, metavar="N")
+    train.add_argument("--checkpoint-every", type=positive, default=500, metavar="N")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
+    train.add_argument("--errors", choices=ERROR_MODES, default="strict")
+    train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
+    train.add_argument("--json", action="store_true", help="print events as JSON lines")
+    runs = commands.add_parser("runs", help="list runs")
+    runs.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
+    runs.add_argument("--json", action="store_true")
+    follow = commands.add_parser("follow", help="watch a run live until it ends")
+    follow.add_argument("run", metavar="RUN")
+    follow.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
+    follow.add_argument("--json", action="store_true", help="print metrics rows as JSON lines")
+    stop = commands.add_parser("stop", help="stop a run: it writes a checkpoint, then exits")
+    stop.add_argument("run", metavar="RUN")
+    stop.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
+    stop.add_argument("--wait", type=float, default=60.0, metavar="S", help="seconds to wait for it (default 60)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from kantai_tui.core import runner
+
+    if args.resume:
+        if args.corpus:
+            raise BadInputError("give either CORPUS (a new run) or --resume RUN, not both")
+        name = args.resume
+        run_dir = runner.run_path(args.runs_dir, name)
+        if not (run_dir / "run.json").is_file():
+            raise BadInputError(f"no run named {name!r} in {run_dir.parent}")
+    else:
+        if not args.corpus:
+            raise BadInputError("give a CORPUS to train on (or --resume RUN)")
+        name = args.run or f"{args.preset}-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = runner.create_run(args.runs_dir, name, _config(args), args.tokenizer)
+    if args.detach:
+        pid = runner.start_detached(args.runs_dir, name)
+        print(f"run {name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
+        print(f"watch: kantai follow {name} --runs-dir {args.runs_dir}    stop: kantai stop {name} --runs-dir {args.runs_dir}")
+        return EXIT_OK
+    from kantai_tui import cli_render
+
+    printer = cli_render.EventPrinter(json_lines=args.json)
+    return runner.execute(run_dir, printer.event, printer.note)
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        corpus=args.corpus, tokenizer_dir="", preset=args.preset, recipe=args.recipe, block_size=args.block_size,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, epochs=args.epochs,
+        max_steps=args.max_steps, seed=args.seed, log_every=args.log_every, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors,
+    )  # fmt: skip
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from kantai_tui.core.runs import list_runs
+
+    runs = list_runs(args.runs_dir)
+    if args.json:
+        json.dump([asdict(r) for r in runs], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from kantai_tui import cli_render
+
+    cli_render.print_runs(runs, args.runs_dir)
+    return EXIT_OK
+
+
+def cmd_follow(args: argparse.Namespace) -> int:
+    from kantai_tui import cli_render
+    from kantai_tui.core import runner
+
+    run_dir = runner.run_path(args.runs_dir, args.run)
+    if not (run_dir / "run.json").is_file():
+        raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
+    printer = cli_render.EventPrinter(json_lines=args.json)
+    state = "unknown"
+    for rows, state in runner.follow(run_dir):
+        for row in rows:
+            printer.row(row)
+    printer.note(f"run {args.run}: {state}")
+    return EXIT_OK if state in ("finished", "stopped") else 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from kantai_tui.core import runner
+
+    state = runner.stop_run(args.runs_dir, args.run, args.wait)
+    print(f"run {args.run}: {state}")
+    return EXIT_OK
+
+
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "follow": cmd_follow, "stop": cmd_stop}

@@ -1,0 +1,81 @@
+"""The training configuration: one frozen dataclass, every default resolved before the run starts.
+
+``run.json`` stores the resolved form, so a resumed run uses exactly the settings of the
+original, and nobody has to know which defaults applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.presets import PRESETS
+
+RECIPES = ("packed", "seed")
+# The tutorial's Trainer defaults; kantai's packed defaults were tuned on the tiny preset (docs/BENCHMARKS.md).
+SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64}
+PACKED_LR = {"tiny": 2e-3, "small": 1e-3, "kantai": 5e-4}
+PACKED_RECIPE = {"warmup_ratio": 0.05, "weight_decay": 0.01, "batch_size": 32}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run computes (paths are absolute once resolved)."""
+
+    corpus: str
+    tokenizer_dir: str
+    preset: str = "tiny"
+    recipe: str = "packed"
+    block_size: int = 128
+    batch_size: int | None = None
+    grad_accum: int = 1
+    lr: float | None = None
+    warmup_ratio: float | None = None
+    weight_decay: float | None = None
+    epochs: float = 1.0
+    max_steps: int | None = None
+    seed: int = 42
+    holdout: float = 0.01
+    mlm_probability: float = 0.15
+    clip_norm: float = 1.0
+    log_every: int = 10
+    eval_every: int = 200
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    sparse_head: bool = True
+    device: str = "auto"
+    errors: str = "strict"
+
+    def resolved(self) -> TrainConfig:
+        """Fill the recipe's defaults and check every value, with a message naming the option."""
+        self._check()
+        base = SEED_RECIPE if self.recipe == "seed" else {**PACKED_RECIPE, "lr": PACKED_LR[self.preset]}
+        filled = {k: v for k, v in base.items() if getattr(self, k) is None}
+        return replace(self, **filled)
+
+    def _check(self) -> None:
+        if self.preset not in PRESETS:
+            raise BadInputError(f"--preset {self.preset!r} is not one of {', '.join(PRESETS)}")
+        if self.recipe not in RECIPES:
+            raise BadInputError(f"--recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
+        if not 8 <= self.block_size <= 512:
+            raise BadInputError(f"--block-size {self.block_size} must be between 8 and 512")
+        positive = {"--batch-size": self.batch_size, "--grad-accum": self.grad_accum, "--max-steps": self.max_steps,
+                    "--log-every": self.log_every, "--eval-every": self.eval_every,
+                    "--checkpoint-every": self.checkpoint_every}  # fmt: skip
+        for option, value in positive.items():
+            if value is not None and value < 1:
+                raise BadInputError(f"{option} {value} must be at least 1")
+        if self.lr is not None and not 0 < self.lr < 1:
+            raise BadInputError(f"--lr {self.lr} must be between 0 and 1")
+        if self.epochs <= 0:
+            raise BadInputError(f"--epochs {self.epochs} must be above 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Rebuild from run.json, ignoring keys this version does not know."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

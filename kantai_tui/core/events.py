@@ -1,0 +1,84 @@
+"""Typed events the training loop yields; the CLI prints them, the run folder records them.
+
+Plain frozen dataclasses with a ``kind`` tag, so they serialise to one JSON object each
+(``metrics.jsonl``) and tests can assert on them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: a non-finite number is written as null."""
+    return None if value is None or not math.isfinite(value) else value
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """The loop is about to take its first (or first resumed) step."""
+
+    run: str
+    total_steps: int
+    start_step: int
+    parameters: int
+    train_examples: int
+    eval_examples: int
+    tokens_per_step: int
+    device: str
+    kind: str = field(default="started", init=False)
+
+
+@dataclass(frozen=True)
+class StepLogged:
+    """Training figures at a log step (losses averaged since the previous log step)."""
+
+    step: int
+    epoch: float
+    loss: float
+    lr: float
+    tokens: int
+    tokens_per_s: float
+    samples_per_s: float
+    elapsed_s: float
+    grad_norm: float
+    kind: str = field(default="step", init=False)
+
+
+@dataclass(frozen=True)
+class EvalLogged:
+    """Held-out figures: the same lines and the same fixed masks at every evaluation."""
+
+    step: int
+    eval_loss: float
+    perplexity: float
+    mask_acc: float
+    kind: str = field(default="eval", init=False)
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A checkpoint was committed (staged, verified by its manifest, renamed into place)."""
+
+    step: int
+    path: str
+    kind: str = field(default="checkpoint", init=False)
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The loop ended: all steps done (``stopped`` False) or asked to stop (True)."""
+
+    step: int
+    final_dir: str | None
+    stopped: bool
+    kind: str = field(default="finished", init=False)
+
+
+Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | RunFinished
+
+
+def event_to_json(event: Event) -> dict:
+    """One JSON-ready object; floats that are not finite become null."""
+    return {k: _finite(v) if isinstance(v, float) else v for k, v in asdict(event).items()}

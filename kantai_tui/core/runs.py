@@ -1,0 +1,209 @@
+"""The run folder: the contract between a trainer process and everyone who watches it.
+
+```
+runs/<name>/
+  run.json        resolved TrainConfig, corpus fingerprint, versions, created
+  status.json     state, pid, host, step, total_steps, error, updated — replaced atomically
+  metrics.jsonl   one event per line (steps, evals, checkpoints); a reader ignores a partial last line
+  train.log       the trainer's stdout/stderr when detached
+  .lock           flock held by the live trainer: a second one is refused; a free lock means nobody trains
+  tokenizer/      the tokenizer the run uses (copied or trained here)
+  checkpoints/    step-NNNNNNNN/ by the commit protocol (checkpoint.py)
+  final/          save_pretrained() + tokenizer
+```
+Observers (``kantai follow``, ``kantai runs``, the TUI) only read these files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kantai_tui.core.errors import BadInputError, KantaiError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ACTIVE = ("preparing", "running", "stopping")
+
+
+class RunLockedError(KantaiError):
+    """Another trainer holds the run folder (exit code 3)."""
+
+    exit_code = 3
+
+
+def run_path(runs_dir: str | Path, name: str) -> Path:
+    """The folder of run ``name``; names cannot leave the runs folder (no '/', '..', absolute paths, symlinks)."""
+    if not NAME_RE.match(name) or ".." in name:
+        raise BadInputError(f"run name {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    root = Path(runs_dir).expanduser().resolve()
+    path = root / name
+    if path.is_symlink() or (path.exists() and path.resolve().parent != root):
+        raise BadInputError(f"run {name!r} is a link out of the runs folder {root}; refusing to use it")
+    return path
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write beside, fsync, rename: readers see the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object from a run folder, or None if it is missing or (being) broken."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class RunLock:
+    """``fcntl.flock`` on ``.lock``: held for the life of the trainer, released by the kernel when it dies."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            status = read_json(self.path.parent / "status.json") or {}
+            raise RunLockedError(f"run {self.path.parent.name} is already being trained (pid {status.get('pid', '?')}"
+                                 f" on {status.get('host', '?')}); watch it with 'kantai follow {self.path.parent.name}'"
+                                 f" or stop it with 'kantai stop {self.path.parent.name}'") from None  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_is_held(run_dir: Path) -> bool:
+    """True while a live trainer holds the run's lock (the kernel frees it when the process dies)."""
+    path = run_dir / ".lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def write_status(run_dir: Path, state: str, **fields: object) -> dict:
+    """Replace status.json, keeping fields not given (step, total_steps...) from the previous one."""
+    status = read_json(run_dir / "status.json") or {}
+    status.update(fields)
+    status.update(state=state, pid=os.getpid() if state in ACTIVE else status.get("pid"),
+                  host=socket.gethostname(), updated=time.time())  # fmt: skip
+    write_json_atomic(run_dir / "status.json", status)
+    return status
+
+
+def effective_state(run_dir: Path) -> str:
+    """The recorded state, except that an 'active' run whose lock is free died without saying so: 'crashed'."""
+    status = read_json(run_dir / "status.json") or {}
+    state = str(status.get("state", "unknown"))
+    if state in ACTIVE and not lock_is_held(run_dir):
+        return "crashed"
+    return state
+
+
+class MetricsWriter:
+    """Appends one JSON object per line and flushes it, so followers see each line as soon as it is whole."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = path.open("a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self._handle.write(json.dumps(row, allow_nan=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Complete lines from ``offset`` on, and the offset after the last complete line.
+
+    A partial last line (the writer is mid-write, or was killed mid-write) is left for the next
+    call; a line that is not valid JSON is skipped rather than stopping the reader.
+    """
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    rows = []
+    for line in data[:end].splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows, offset + end
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``kantai runs``."""
+
+    name: str
+    path: str
+    state: str
+    step: int | None
+    total_steps: int | None
+    preset: str | None
+    recipe: str | None
+    last_loss: float | None
+    updated: float | None
+    error: str | None
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    """Read a run folder's status, config and last logged loss."""
+    status = read_json(run_dir / "status.json") or {}
+    config = (read_json(run_dir / "run.json") or {}).get("config", {})
+    return RunSummary(
+        name=run_dir.name, path=str(run_dir), state=effective_state(run_dir), step=status.get("step"),
+        total_steps=status.get("total_steps"), preset=config.get("preset"), recipe=config.get("recipe"),
+        last_loss=status.get("loss"), updated=status.get("updated"), error=status.get("error"),
+    )  # fmt: skip
+
+
+def list_runs(runs_dir: str | Path) -> list[RunSummary]:
+    """Every run folder under ``runs_dir`` (those with a run.json), newest first."""
+    root = Path(runs_dir).expanduser()
+    if not root.is_dir():
+        return []
+    found = [summarize(p) for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / "run.json").is_file()]
+    return sorted(found, key=lambda r: r.updated or 0, reverse=True)

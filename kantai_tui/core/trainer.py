@@ -1,0 +1,217 @@
+"""One training run: set up model, data and optimizer, resume if there is a checkpoint, loop.
+
+``Trainer(cfg, run_dir).events(should_stop)`` is the generator the CLI drives; the run
+folder's writer records each event. Checkpoints are written by checkpoint.commit, so a kill
+at any moment leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from kantai_tui.core import checkpoint
+from kantai_tui.core.bpe import load_tokenizer
+from kantai_tui.core.config import TrainConfig
+from kantai_tui.core.data import PAD, open_token_cache, split_lines
+from kantai_tui.core.engine import (TOKENIZER_FILES, Batches, Evaluator, LoopState, NonFiniteLossError,
+                                    OutOfMemoryError, _optimizer, lr_at, mlm_loss, pick_device)  # fmt: skip
+from kantai_tui.core.events import CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
+from kantai_tui.core.masking import mask_tokens
+from kantai_tui.core.presets import get_preset, roberta_config
+
+
+class Trainer:
+    """Owns the model, optimizer, data and loop state of one run folder."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, on_skip: Callable[[Path, str], None] | None = None) -> None:
+        import torch
+        from transformers import RobertaForMaskedLM
+
+        self.cfg, self.run_dir = cfg, run_dir
+        self.device = pick_device(cfg.device)
+        tokenizer = load_tokenizer(cfg.tokenizer_dir)
+        self.vocab = tokenizer.get_vocab_size()
+        self.mask_id = tokenizer.token_to_id("<mask>")
+        cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors)
+        train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
+        self.batches = Batches(cfg, cache, train_lines)
+        self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab)
+        self.total = cfg.max_steps or math.ceil(self.batches.per_epoch() * cfg.epochs / cfg.grad_accum)
+        torch.manual_seed(cfg.seed)
+        self.model = RobertaForMaskedLM(roberta_config(get_preset(cfg.preset), self.vocab)).to(self.device)
+        self.model.train()
+        self.optimizer = _optimizer(self.model, cfg, self.device)
+        self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
+        self.state = LoopState()
+        if self.device.startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        resume = checkpoint.newest_verified(run_dir / "checkpoints", on_skip)
+        if resume is not None:
+            self._load(resume.path)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def events(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+        """Train until the last step or until ``should_stop()``; yield what happens."""
+        import torch
+
+        cfg, state = self.cfg, self.state
+        yield RunStarted(self.run_dir.name, self.total, state.step, sum(p.numel() for p in self.model.parameters()),
+                         len(self.batches.examples), sum(len(b[0]) for b in self.evaluate.batches),
+                         cfg.batch_size * cfg.block_size * cfg.grad_accum, self.device)  # fmt: skip
+        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
+        window = (time.perf_counter(), state.tokens, state.samples)
+        while state.step < self.total and not should_stop():
+            loss_sum += self._guarded_step()
+            state.loss_steps += 1
+            if state.step % cfg.log_every == 0 or state.step == self.total:
+                yield self._log(loss_sum, window)
+                loss_sum.zero_()
+                window = (time.perf_counter(), state.tokens, state.samples)
+            if state.step % cfg.eval_every == 0 or state.step == self.total:
+                yield from self._eval()
+            if state.step % cfg.checkpoint_every == 0 or state.step == self.total or should_stop():
+                yield self._checkpoint(loss_sum)
+        final = self._export() if state.step >= self.total else None
+        yield RunFinished(state.step, str(final) if final else None, stopped=final is None)
+
+    def _guarded_step(self) -> torch.Tensor:
+        """A step, with running out of memory turned into a message that names the batch size."""
+        try:
+            return self._step()
+        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError too
+            if "out of memory" not in str(err) and "can't allocate memory" not in str(err):
+                raise
+            size = self.cfg.batch_size
+            raise OutOfMemoryError(f"out of memory on {self.device} at --batch-size {size} (block size "
+                                   f"{self.cfg.block_size}); try --batch-size {max(1, size // 2)} with "
+                                   f"--grad-accum {self.cfg.grad_accum * 2} for the same effective batch") from err
+
+    def _step(self) -> torch.Tensor:
+        """One optimizer step over grad_accum micro-batches; returns the mean loss, still on the device."""
+        import torch
+
+        cfg, state = self.cfg, self.state
+        lr = lr_at(state.step + 1, cfg, self.total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = torch.zeros((), device=self.device)
+        for _ in range(cfg.grad_accum):
+            ids = torch.from_numpy(self._next_batch())  # [B, T]
+            inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
+                                         generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+            attention = None if self.batches.packed else (ids != PAD).long().to(self.device)
+            with self._autocast():
+                loss, _, count = mlm_loss(self.model, inputs.to(self.device), labels.to(self.device), attention,
+                                          cfg.sparse_head)  # fmt: skip
+                loss = loss / count.clamp(min=1)
+            (loss / cfg.grad_accum).backward()
+            step_loss += loss.detach() / cfg.grad_accum
+            state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
+            state.samples += len(ids)
+        self._grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        return step_loss
+
+    def _next_batch(self) -> np.ndarray:
+        state = self.state
+        if state.position >= self.batches.per_epoch():
+            state.epoch, state.position = state.epoch + 1, 0
+        batch = self.batches.get(state.epoch, state.position)
+        state.position += 1
+        return batch
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        if self.device.startswith("cuda"):
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _log(self, loss_sum: torch.Tensor, window: tuple[float, int, int]) -> StepLogged:
+        """The only host sync: read the loss, check it is finite, report rates since the last log."""
+        state = self.state
+        now = time.perf_counter()
+        seconds = max(now - window[0], 1e-9)
+        state.elapsed_s += seconds
+        total_loss = state.loss_sum + loss_sum.item()
+        loss = total_loss / max(state.loss_steps, 1)
+        state.loss_sum, state.loss_steps = 0.0, 0
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(f"the loss became {loss} at step {state.step}; the run stopped and its last "
+                                     f"checkpoint is kept; try a lower --lr (now {self.cfg.lr})")  # fmt: skip
+        epoch = state.epoch + state.position / self.batches.per_epoch()
+        return StepLogged(state.step, round(epoch, 4), loss, lr_at(state.step, self.cfg, self.total), state.tokens,
+                          (state.tokens - window[1]) / seconds, (state.samples - window[2]) / seconds,
+                          round(state.elapsed_s, 3), float(self._grad_norm))  # fmt: skip
+
+    def _eval(self) -> Iterator[EvalLogged]:
+        result = self.evaluate(self.model, self.device, self._autocast)
+        if result is not None:
+            yield EvalLogged(self.state.step, *result)
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def _checkpoint(self, loss_sum: torch.Tensor) -> CheckpointSaved:
+        """Commit a checkpoint (pending loss carried over so resumed logging matches exactly)."""
+        pending = loss_sum.item()
+        if not math.isfinite(pending):
+            raise NonFiniteLossError(f"the loss became {pending} before step {self.state.step}; no checkpoint "
+                                     "was written and the last good one is kept")  # fmt: skip
+        self.state.loss_sum += pending
+        loss_sum.zero_()
+        path = checkpoint.commit(self.run_dir / "checkpoints", self.state.step, self._write)
+        checkpoint.apply_retention(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
+        return CheckpointSaved(self.state.step, str(path))
+
+    def _write(self, folder: Path) -> None:
+        import torch
+        from safetensors.torch import save_file, save_model
+
+        save_model(self.model, str(folder / "model.safetensors"))
+        torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
+        rng = {"mask": self.mask_generator.get_state(), "torch": torch.get_rng_state()}
+        if self.device.startswith("cuda"):
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_file(rng, str(folder / "rng.safetensors"))
+        (folder / "state.json").write_text(json.dumps(asdict(self.state), indent=1))
+
+    def _load(self, folder: Path) -> None:
+        import torch
+        from safetensors.torch import load_file, load_model
+
+        load_model(self.model, str(folder / "model.safetensors"), device=self.device)
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location=self.device))
+        rng = load_file(str(folder / "rng.safetensors"))
+        self.mask_generator.set_state(rng["mask"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.startswith("cuda"):
+            torch.cuda.set_rng_state(rng["cuda"])
+        self.state = LoopState(**json.loads((folder / "state.json").read_text()))
+
+    def _export(self) -> Path:
+        """``final/``: save_pretrained (safetensors) and the tokenizer, so pipeline("fill-mask") loads it."""
+        final = self.run_dir / "final"
+        staging = self.run_dir / ".staging-final"
+        shutil.rmtree(staging, ignore_errors=True)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no progress bars in train.log or JSON output
+        self.model.save_pretrained(staging, safe_serialization=True)
+        for name in TOKENIZER_FILES:
+            shutil.copy2(Path(self.cfg.tokenizer_dir) / name, staging / name)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        return final
