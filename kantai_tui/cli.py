@@ -43,6 +43,7 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
     tui.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)")
     tui.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
+    tui.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are kept (default ./runs)")
 
 
 def _add_stats(commands: argparse._SubParsersAction) -> None:
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in (None, "tui"):
-        return _run_tui(getattr(args, "corpus", None), getattr(args, "tokenizer", None), getattr(args, "errors", "strict"))
+        return _run_tui(args)
     if args.command == "stats":
         return _cmd_stats(args)
     if args.command in cli_train.COMMANDS:
@@ -113,10 +114,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     return {"train": _cmd_train, "show": _cmd_show, "encode": _cmd_encode}[args.tokenizer_command](args)
 
 
-def _run_tui(corpus: str | None, tokenizer: str | None, errors: str) -> int:
+def _run_tui(args: argparse.Namespace) -> int:
     from kantai_tui.tui.app import run_app
 
-    return run_app(corpus=corpus, tokenizer=tokenizer, errors=errors)
+    return run_app(corpus=getattr(args, "corpus", None), tokenizer=getattr(args, "tokenizer", None),
+                   errors=getattr(args, "errors", "strict"), runs_dir=getattr(args, "runs_dir", "runs"))  # fmt: skip
 
 
 def _emit_json(data: object) -> int:

@@ -171,7 +171,7 @@ def print_runs(runs: list, runs_dir: str) -> None:
         return
     table = Table(box=None, padding=(0, 1))
     for name in ("run", "state", "step", "loss", "preset", "recipe", "updated"):
-        table.add_column(name, justify="right" if name in ("step", "loss") else "left")
+        table.add_column(name, justify="right" if name in ("step", "loss") else "left", no_wrap=name == "run")
     for r in runs:
         step = "—" if r.step is None else f"{r.step:,}" + (f"/{r.total_steps:,}" if r.total_steps else "")
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "—"

@@ -24,8 +24,10 @@ from kantai_tui.core.sample import bundled_corpus
 from kantai_tui.tui.corpus_pane import CorpusPane
 from kantai_tui.tui.help_screen import HelpScreen
 from kantai_tui.tui.tokenizer_pane import TokenizerPane
+from kantai_tui.tui.training_pane import TrainingPane
 
-PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"))
+PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"))
+FOCUS = {"corpus": "#corpus-body", "tokenizer": "#vocab-table", "training": "#train-runs"}
 
 
 class KantaiApp(App[int]):
@@ -36,14 +38,17 @@ class KantaiApp(App[int]):
     BINDINGS = [
         Binding("1", "show_pane('corpus')", "Corpus"),
         Binding("2", "show_pane('tokenizer')", "Tokenizer"),
+        Binding("3", "show_pane('training')", "Training"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(
-        self, corpus: str | Path | None = None, tokenizer: str | Path | None = None, errors: str = "strict"
+        self, corpus: str | Path | None = None, tokenizer: str | Path | None = None, errors: str = "strict",
+        runs_dir: str | Path = "runs",
     ) -> None:
         super().__init__()
+        self.runs_dir = Path(runs_dir).expanduser()
         self.errors = errors
         self.corpus, self.corpus_error = _resolve_corpus(corpus)
         self.tokenizer_override = Path(tokenizer).expanduser() if tokenizer else None
@@ -56,6 +61,8 @@ class KantaiApp(App[int]):
                 yield CorpusPane(self.corpus, self.corpus_error, errors=self.errors, id="corpus-pane")
             with TabPane("2 Tokenizer", id="tokenizer"):
                 yield TokenizerPane(errors=self.errors, id="tokenizer-pane")
+            with TabPane("3 Training", id="training"):
+                yield TrainingPane(self.runs_dir, errors=self.errors, id="training-pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -67,8 +74,10 @@ class KantaiApp(App[int]):
 
     @on(CorpusPane.Scanned)
     def _corpus_scanned(self, event: CorpusPane.Scanned) -> None:
+        tokenizer = self.tokenizer_override or tokenizer_dir_for(event.stats.fingerprint)
         if self.tokenizer_override is None:
-            self.query_one(TokenizerPane).set_source(self.corpus, tokenizer_dir_for(event.stats.fingerprint))
+            self.query_one(TokenizerPane).set_source(self.corpus, tokenizer)
+        self.query_one(TrainingPane).set_source(self.corpus, tokenizer)
 
     @on(CorpusPane.ScanFailed)
     def _corpus_failed(self, event: CorpusPane.ScanFailed) -> None:
@@ -77,6 +86,7 @@ class KantaiApp(App[int]):
     @on(TokenizerPane.Ready)
     def _tokenizer_ready(self, event: TokenizerPane.Ready) -> None:
         self.query_one(CorpusPane).show_tokens_for(event.path)
+        self.query_one(TrainingPane).set_source(self.corpus, event.path)
 
     def action_show_pane(self, pane: str) -> None:
         """Switch to a pane by id."""
@@ -90,8 +100,7 @@ class KantaiApp(App[int]):
 
     def _focus_pane(self, pane: str) -> None:
         """Put focus inside the pane, so its keys (shown in the footer) work at once."""
-        target = {"corpus": "#corpus-body", "tokenizer": "#vocab-table"}[pane]
-        self.query_one(target).focus()
+        self.query_one(FOCUS[pane]).focus()
 
     def action_help(self) -> None:
         """Show the keys of the active pane."""
@@ -110,7 +119,13 @@ class KantaiApp(App[int]):
             yield SystemCommand(f"Show {title} pane", f"switch to the {title} pane", lambda p=pane_id: self.action_show_pane(p))
         yield SystemCommand("Train tokenizer", "train the tutorial's byte-level BPE on this corpus", self.action_train_tokenizer)
         yield SystemCommand("Rescan corpus", "compute the corpus statistics again", self.query_one(CorpusPane).action_rescan)
+        yield SystemCommand("Start training run", "start a detached run with the Training pane's settings",
+                            self._palette_start)
         yield SystemCommand("Search vocabulary", "focus the vocabulary search box", self._palette_search)
+
+    def _palette_start(self) -> None:
+        self.action_show_pane("training")
+        self.query_one(TrainingPane).action_start()
 
     def _palette_search(self) -> None:
         self.action_show_pane("tokenizer")
@@ -127,7 +142,7 @@ def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]
         return None, str(err)
 
 
-def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict") -> int:
-    """Run the TUI until the user quits; return the exit code."""
-    KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors).run()
+def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict", runs_dir: str = "runs") -> int:
+    """Run the TUI until the user quits; return the exit code. Runs started here keep training after it."""
+    KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors, runs_dir=runs_dir).run()
     return 0

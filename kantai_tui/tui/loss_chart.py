@@ -1,0 +1,101 @@
+"""A loss chart drawn with block characters: smoothed loss as columns, raw loss as dots, eval points as ●.
+
+It draws whatever it is given (no IO): the Training pane feeds it rows it read from
+``metrics.jsonl``. Each column is one bucket of steps (the last value in the bucket), so the
+whole run always fits the width; ``log_scale`` plots log(loss), which shows late progress.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+EIGHTHS = " ▁▂▃▄▅▆▇█"
+AXIS_WIDTH = 8
+
+
+class LossChart(Widget):
+    """Raw and smoothed training loss over steps, with held-out eval points."""
+
+    log_scale = reactive(False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.steps: list[int] = []
+        self.raw: list[float] = []
+        self.smooth: list[float] = []
+        self.evals: list[tuple[int, float]] = []
+
+    def clear(self) -> None:
+        self.steps, self.raw, self.smooth, self.evals = [], [], [], []
+        self.refresh()
+
+    def add_step(self, step: int, loss: float | None) -> None:
+        if loss is None or not math.isfinite(loss):
+            return
+        previous = self.smooth[-1] if self.smooth else loss
+        self.steps.append(step)
+        self.raw.append(loss)
+        self.smooth.append(0.9 * previous + 0.1 * loss if self.smooth else loss)
+
+    def add_eval(self, step: int, loss: float | None) -> None:
+        if loss is not None and math.isfinite(loss):
+            self.evals.append((step, loss))
+
+    def watch_log_scale(self) -> None:
+        self.refresh()
+
+    def _y(self, value: float) -> float:
+        return math.log(max(value, 1e-9)) if self.log_scale else value
+
+    def render(self) -> Text:
+        width, height = max(self.size.width - AXIS_WIDTH, 4), max(self.size.height - 1, 2)
+        if not self.steps:
+            return Text("no steps logged yet", style="dim")
+        values = self.raw + self.smooth + [loss for _, loss in self.evals]
+        low, high = self._y(min(values)), self._y(max(values))
+        span = (high - low) or 1.0
+        last_step = max(self.steps[-1], max((s for s, _ in self.evals), default=0), 1)
+        columns = self._bucket(self.smooth, width, last_step)
+        dots = self._bucket(self.raw, width, last_step)
+        evals = {min(width - 1, s * width // (last_step + 1)): loss for s, loss in self.evals}
+        level = lambda v: (self._y(v) - low) / span * height  # noqa: E731 - rows from the bottom, fractional
+        text = Text()
+        for row in range(height - 1, -1, -1):
+            label = f"{(math.exp if self.log_scale else float)(low + span * (row + 1) / height):7.3f} " if row in (0, height - 1) else " " * AXIS_WIDTH
+            text.append(label, style="dim")
+            for col in range(width):
+                text.append(*self._cell(col, row, columns, dots, evals, level))
+            text.append("\n")
+        scale = "log" if self.log_scale else "linear"
+        text.append(f"{'':{AXIS_WIDTH}}step 0 … {last_step:,}  ({scale} scale; █ smoothed, · raw, ● eval)", style="dim")
+        return text
+
+    def _bucket(self, series: list[float], width: int, last_step: int) -> dict[int, float]:
+        """Column -> the last value whose step falls in that column, carried forward over empty columns."""
+        out: dict[int, float] = {}
+        for step, value in zip(self.steps, series):
+            out[min(width - 1, step * width // (last_step + 1))] = value
+        if out:
+            previous = out[min(out)]
+            for col in range(min(out), max(out) + 1):
+                previous = out.setdefault(col, previous)
+        return out
+
+    @staticmethod
+    def _cell(col: int, row: int, columns: dict, dots: dict, evals: dict, level) -> tuple[str, str]:
+        if col in evals and int(level(evals[col])) == row:
+            return "●", "bold magenta"
+        if col in dots and int(level(dots[col])) == row:
+            return "·", "yellow"
+        if col not in columns:
+            return " ", ""
+        fill = level(columns[col]) - row
+        if fill >= 1:
+            return "█", "cyan"
+        if fill > 0:
+            return EIGHTHS[max(1, int(fill * 8))], "cyan"
+        return " ", ""
