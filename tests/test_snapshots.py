@@ -40,3 +40,41 @@ def test_tokenizer_pane_empty_state(snap_compare, size: tuple[int, int]) -> None
 
 def test_help_screen(snap_compare) -> None:
     assert snap_compare(KantaiApp(corpus=TINY), press=["2", "question_mark"], terminal_size=(80, 24), run_before=_settled)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_training_pane_empty(snap_compare, size: tuple[int, int]) -> None:
+    app = KantaiApp(corpus=TINY, runs_dir="/nonexistent-kantai-runs")
+    assert snap_compare(app, press=["3"], terminal_size=size, run_before=_settled)
+
+
+def _recorded_run(root: Path) -> Path:
+    """A finished run's files as a trainer writes them, with a fixed loss curve (recorded data, not a fake trainer)."""
+    import json
+    import math
+
+    run = root / "runs" / "demo"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"name": "demo", "config": {"preset": "tiny", "recipe": "packed"}}))
+    (run / "status.json").write_text(json.dumps({"state": "finished", "step": 200, "total_steps": 200, "loss": 5.9}))
+    rows = [{"kind": "step", "step": s, "loss": 6 + 3 * math.exp(-s / 40) + 0.2 * math.sin(s), "lr": 1e-3,
+             "tokens_per_s": 18000.0, "elapsed_s": s / 5} for s in range(10, 201, 10)]  # fmt: skip
+    rows += [{"kind": "eval", "step": s, "eval_loss": 6 + 3 * math.exp(-s / 40), "perplexity": 1.0, "mask_acc": 0.1}
+             for s in (50, 100, 150, 200)]  # fmt: skip
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sorted(rows, key=lambda r: r["step"])))
+    return run.parent
+
+
+def test_training_pane_with_a_recorded_run(snap_compare, tmp_path: Path) -> None:
+    runs = _recorded_run(tmp_path)
+
+    async def attach(pilot: Pilot) -> None:
+        await _settled(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        await _settled(pilot)
+
+    app = KantaiApp(corpus=TINY, runs_dir=runs)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=attach)

@@ -221,7 +221,10 @@ class TrainingPane(Vertical):
         self.attached, self._offset = run_dir, 0
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
-        self.query_one("#train-run", Label).update(f"run [b]{run_dir.name}[/]  ({run_dir})")
+        config = (read_json(run_dir / "run.json") or {}).get("config", {})
+        self.query_one("#train-run", Label).update(
+            f"run [b]{run_dir.name}[/] · {config.get('preset', '?')} preset · {config.get('recipe', '?')} recipe"
+        )
         self._poll_attached()
 
     def _poll_attached(self) -> None:
