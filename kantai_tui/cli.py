@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from kantai_tui import __version__, cli_train
 from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
 from kantai_tui.core.textio import ERROR_MODES
-from kantai_tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, KantaiError
+from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, KantaiError
 from kantai_tui.core.vocab import SEARCH_MODES, SORT_KEYS
 
 
@@ -102,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kantai: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (kantai stats --json | head): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -177,3 +177,28 @@ def print_runs(runs: list, runs_dir: str) -> None:
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "—"
         table.add_row(r.name, r.state, step, _num(r.last_loss), r.preset or "—", r.recipe or "—", updated)
     out.print(table)
+
+
+def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:
+    """One row per preset: parameters by part, memory to train, FLOPs per token."""
+    from kantai_tui.core.presets import POOLER_PARAMS, TUTORIAL_PARAMS
+
+    out = _console()
+    out.width = max(out.width, 90)  # nine numeric columns: wrap the prose, never the numbers
+    table = Table(box=None, padding=(0, 1), title=f"tokenizer vocabulary {vocab:,}; batch {batch} × block {block}",
+                  title_justify="left")  # fmt: skip
+    for name in ("preset", "vocab", "unused", "embed", "encoder", "head", "parameters", "memory", "MFLOP/tok"):
+        table.add_column(name, justify="left" if name == "preset" else "right", no_wrap=True)
+    for s in sizes:
+        table.add_row(s.preset, f"{s.vocab_size:,}", f"{s.unused_rows:,}", _millions(s.embeddings),
+                      _millions(s.encoder), _millions(s.lm_head), f"{s.total:,}", views.human_bytes(s.train_memory_bytes),
+                      f"{s.train_flops_per_token / 1e6:,.1f}")  # fmt: skip
+    out.print(table)
+    out.print(f"kantai = the tutorial's RobertaConfig; the tutorial printed {TUTORIAL_PARAMS:,} parameters because its "
+              f"transformers also built a {POOLER_PARAMS:,}-parameter pooler that masked-LM training never uses. "
+              "Memory: fp32 weights, gradients and AdamW moments plus activations; FLOPs with the LM head at masked "
+              "positions only.")  # fmt: skip
+
+
+def _millions(count: int) -> str:
+    return f"{count / 1e6:.2f}M"

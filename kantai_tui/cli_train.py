@@ -44,6 +44,11 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
     train.add_argument("--json", action="store_true", help="print events as JSON lines")
+    presets = commands.add_parser("presets", help="model presets: parameters by part, training memory, FLOPs per token")
+    presets.add_argument("--tokenizer", metavar="DIR", help="size the vocabulary from this tokenizer (default 52,000 tokens)")
+    presets.add_argument("--batch-size", type=positive, default=32, metavar="N")
+    presets.add_argument("--block-size", type=positive, default=128, metavar="N")
+    presets.add_argument("--json", action="store_true")
     runs = commands.add_parser("runs", help="list runs")
     runs.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
     runs.add_argument("--json", action="store_true")
@@ -132,4 +137,20 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "runs": cmd_runs, "follow": cmd_follow, "stop": cmd_stop}
+def cmd_presets(args: argparse.Namespace) -> int:
+    from kantai_tui.core.bpe import load_tokenizer
+    from kantai_tui.core.presets import model_size
+
+    vocab = load_tokenizer(args.tokenizer).get_vocab_size() if args.tokenizer else 52_000
+    sizes = [model_size(p, vocab, args.batch_size, args.block_size) for p in PRESETS.values()]
+    if args.json:
+        json.dump({"tokenizer_vocab": vocab, "presets": [s.to_dict() for s in sizes]}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from kantai_tui import cli_render
+
+    cli_render.print_presets(sizes, vocab, args.batch_size, args.block_size)
+    return EXIT_OK
+
+
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "follow": cmd_follow, "stop": cmd_stop, "presets": cmd_presets}

@@ -117,3 +117,11 @@ def test_console_script_end_to_end(tmp_path: Path, sample_dir: Path) -> None:
     good = subprocess.run([exe, "stats", str(sample_dir), "--json"], capture_output=True, text=True,
                           env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
     assert good.returncode == 0 and json.loads(good.stdout)["nonempty_lines"] == 27_540
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(sample_dir: Path) -> None:
+    exe = shutil.which("kantai") or str(Path(sys.executable).parent / "kantai")
+    piped = subprocess.run(f"'{exe}' stats '{sample_dir}' --json | head -1; echo \"rc=${{PIPESTATUS[0]}}\"",
+                           shell=True, executable="/bin/bash", capture_output=True, text=True)  # fmt: skip
+    assert piped.stdout.splitlines() == ["{", "rc=141"]
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr

@@ -108,3 +108,30 @@ def test_cli_refuses_a_folder_that_is_not_a_tokenizer(small_corpus: Path, tmp_pa
     assert _cli("train", small_corpus, "--tokenizer", tmp_path, "--runs-dir", tmp_path / "runs") == 2
     assert "not a tokenizer folder (no tokenizer.json)" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_out_of_memory_names_the_batch_size(cfg: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """FAKE at the hardware boundary: this machine has no GPU to exhaust, so the step raises what torch raises."""
+    import torch
+
+    def exhausted(self: Trainer) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "_step", exhausted)
+    runs = tmp_path / "runs"
+    code = _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "oom",
+                "--batch-size", 16, "--block-size", 32)  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 6
+    assert "out of memory on cpu at --batch-size 16 (block size 32); try --batch-size 8 with --grad-accum 2" in err
+    assert json.loads((runs / "oom" / "status.json").read_text())["exit_code"] == 6
+
+
+def test_presets_command(capsys: pytest.CaptureFixture[str], small_tokenizer: Path) -> None:
+    assert _cli("presets", "--json") == 0
+    kantai = next(p for p in json.loads(capsys.readouterr().out)["presets"] if p["preset"] == "kantai")
+    assert kantai["total"] == 83_504_416 and kantai["unused_rows"] == 0
+    assert _cli("presets", "--tokenizer", small_tokenizer) == 0
+    out = capsys.readouterr().out
+    assert "83,504,416" in out and "84,095,008" in out and "590,592-parameter pooler" in out

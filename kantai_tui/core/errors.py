@@ -16,6 +16,7 @@ EXIT_NON_FINITE = 5
 EXIT_OOM = 6
 EXIT_DISK_FULL = 7
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
 EXIT_TERMINATED = 143
 
 
