@@ -135,3 +135,19 @@ def test_presets_command(capsys: pytest.CaptureFixture[str], small_tokenizer: Pa
     assert _cli("presets", "--tokenizer", small_tokenizer) == 0
     out = capsys.readouterr().out
     assert "83,504,416" in out and "84,095,008" in out and "590,592-parameter pooler" in out
+
+
+def test_resume_refuses_when_no_checkpoint_verifies(cfg: TrainConfig, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    runs = tmp_path / "runs"
+    assert _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "c",
+                "--max-steps", 4, "--batch-size", 8, "--block-size", 32, "--checkpoint-every", 2) == 0  # fmt: skip
+    for _, path in checkpoint.list_checkpoints(runs / "c" / "checkpoints"):
+        with (path / "model.safetensors").open("r+b") as handle:
+            handle.seek(100)
+            handle.write(b"\x00\x01\x02\x03")
+    capsys.readouterr()
+    assert _cli("train", "--resume", "c", "--runs-dir", runs) == 4
+    err = capsys.readouterr().err
+    assert "skipped checkpoint step-00000004: model.safetensors does not match its sha256" in err
+    assert "none of its checkpoints verifies" in err

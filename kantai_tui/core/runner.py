@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -24,11 +25,18 @@ from pathlib import Path
 from kantai_tui import __version__
 from kantai_tui.core.bpe import TOKENIZER_FILES, train_tokenizer
 from kantai_tui.core.config import TrainConfig
-from kantai_tui.core.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, BadInputError, KantaiError
+from kantai_tui.core.errors import (EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, BadInputError,
+                                   KantaiError)  # fmt: skip
 from kantai_tui.core.events import Event, RunFinished, StepLogged, event_to_json
 from kantai_tui.core.runs import (ACTIVE, MetricsWriter, RunLock, effective_state, lock_is_held, read_json,
                                   read_metrics, run_path, write_json_atomic, write_status)  # fmt: skip
 from kantai_tui.core.textio import find_corpus_files
+
+
+class DiskFullError(KantaiError):
+    """No space left on the device while writing the run (exit code 7)."""
+
+    exit_code = EXIT_DISK_FULL
 
 
 def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None) -> Path:
@@ -115,6 +123,14 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
                 on_event(event)
+        except OSError as err:
+            if err.errno != errno.ENOSPC:
+                raise
+            failure = DiskFullError(f"disk full while writing to {err.filename or run_dir}; the last complete "
+                                    "checkpoint is kept; free space and resume with 'kantai train --resume "
+                                    f"{run_dir.name}'")  # fmt: skip
+            write_status(run_dir, "failed", error=str(failure), exit_code=failure.exit_code)
+            raise failure from err
         except KantaiError as err:
             write_status(run_dir, "failed", error=str(err), exit_code=err.exit_code)
             raise

@@ -58,6 +58,11 @@ class Trainer:
         resume = checkpoint.newest_verified(run_dir / "checkpoints", on_skip)
         if resume is not None:
             self._load(resume.path)
+        elif checkpoint.list_checkpoints(run_dir / "checkpoints"):
+            raise checkpoint.CorruptCheckpointError(
+                f"run {run_dir.name}: none of its checkpoints verifies (see the notes above); refusing to start "
+                f"over silently; move {run_dir / 'checkpoints'} aside to train from scratch"
+            )
 
     # --- the loop ----------------------------------------------------------------------------
 
