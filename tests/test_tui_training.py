@@ -36,7 +36,7 @@ async def test_pane_attaches_to_a_cli_started_run_and_follows_it(small_corpus: P
         pane = app.query_one(TrainingPane)
         await until(pilot, lambda: app.query_one("#train-runs", OptionList).option_count == 1)
         assert isinstance(app.focused, OptionList)
-        await pilot.press("enter")
+        await pilot.press("enter")  # attached already if it was training when the list loaded; enter attaches too
         assert pane.attached == runs / "watched"
         await until(pilot, lambda: "finished" in str(app.query_one("#train-status").render()))
         chart = app.query_one(LossChart)

@@ -210,6 +210,9 @@ class TrainingPane(Vertical):
         options.set_options(Option(f"{r.name}  {r.state}  {r.step or 0}/{r.total_steps or '?'}", id=r.name) for r in runs)
         if runs:
             options.highlighted = highlighted if highlighted is not None and highlighted < len(runs) else 0
+        active = [r for r in runs if r.state in ACTIVE]
+        if self.attached is None and active:  # reopening the TUI re-attaches to what is training
+            self.attach(self.runs_dir / active[0].name)
 
     @on(OptionList.OptionSelected, "#train-runs")
     def _picked(self, event: OptionList.OptionSelected) -> None:
