@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from kantai_tui import __version__, cli_train
+from kantai_tui import __version__, cli_infer, cli_train
 from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
 from kantai_tui.core.textio import ERROR_MODES
 from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, KantaiError
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stats(commands)
     _add_tokenizer(commands)
     cli_train.add_commands(commands, _positive)
+    cli_infer.add_commands(commands, _positive)
     return parser
 
 
@@ -116,6 +117,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_stats(args)
     if args.command in cli_train.COMMANDS:
         return cli_train.COMMANDS[args.command](args)
+    if args.command in cli_infer.COMMANDS:
+        return cli_infer.COMMANDS[args.command](args)
     return {"train": _cmd_train, "show": _cmd_show, "encode": _cmd_encode}[args.tokenizer_command](args)
 
 

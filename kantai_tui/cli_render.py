@@ -202,3 +202,35 @@ def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:
 
 def _millions(count: int) -> str:
     return f"{count / 1e6:.2f}M"
+
+
+def print_fill(result) -> None:
+    """Each mask's ranked list with probability bars and the completed sentence."""
+    out = _console()
+    out.print(f"[dim]model: {result.source}[/]")
+    if len(result.masks) > 1:
+        out.print("[dim]several masks: each list is predicted on its own, with the other masks still masked[/]")
+    for mask in result.masks:
+        table = Table(box=None, padding=(0, 1), title=f"<mask> #{mask.index + 1}" if len(result.masks) > 1 else None,
+                      title_justify="left")  # fmt: skip
+        for name in ("#", "token", "probability", "", "sequence"):
+            table.add_column(name, justify="right" if name in ("#", "probability") else "left")
+        for rank, c in enumerate(mask.candidates, 1):
+            table.add_row(str(rank), c.text, f"{c.score:.2%}", "█" * max(1, round(20 * c.score)), c.sequence)
+        out.print(table)
+
+
+def print_probes(timeline: dict) -> None:
+    """For each probe sentence: the top predictions at each checkpoint step."""
+    out = _console()
+    if not timeline["probes"]:
+        out.print("no probe results yet: they are written at each checkpoint")
+        return
+    for probe in timeline["probes"]:
+        out.print(f"[b]{probe['text']}[/]")
+        table = Table(box=None, padding=(0, 1))
+        table.add_column("step", justify="right")
+        table.add_column("top predictions")
+        for point in probe["points"]:
+            table.add_row(f"{point['step']:,}", "  ".join(f"{t} {p:.0%}" for t, p in point["top"]))
+        out.print(table)

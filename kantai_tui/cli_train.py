@@ -42,6 +42,7 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--checkpoint-every", type=positive, default=500, metavar="N")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
+    train.add_argument("--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint")
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
     train.add_argument("--json", action="store_true", help="print events as JSON lines")
     presets = commands.add_parser("presets", help="model presets: parameters by part, training memory, FLOPs per token")
@@ -94,6 +95,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, epochs=args.epochs,
         max_steps=args.max_steps, seed=args.seed, log_every=args.log_every, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors,
+        probes=str(Path(args.probes).expanduser().resolve()) if args.probes else None,
     )  # fmt: skip
 
 

@@ -46,3 +46,19 @@ def small_tokenizer(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path
     out = tmp_path_factory.mktemp("small-tokenizer")
     train_tokenizer(small_corpus, out, vocab_size=2000)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path) -> Path:
+    """A real tiny run (20 steps, checkpoints at 10 and 20, probes at each) shared by the inference tests."""
+    from kantai_tui.core.config import TrainConfig
+    from kantai_tui.core.runner import create_run, execute
+
+    runs = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-run")))
+        cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=20, batch_size=8, block_size=32,
+                          log_every=5, eval_every=10, checkpoint_every=10, lr=3e-3)  # fmt: skip
+        run = create_run(runs, "probe-run", cfg, small_tokenizer)
+        execute(run, lambda e: None, lambda n: None)
+    return run

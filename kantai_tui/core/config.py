@@ -45,6 +45,7 @@ class TrainConfig:
     sparse_head: bool = True
     device: str = "auto"
     errors: str = "strict"
+    probes: str | None = None  # a file of <mask> sentences; None = the default set
 
     def resolved(self) -> TrainConfig:
         """Fill the recipe's defaults and check every value, with a message naming the option."""

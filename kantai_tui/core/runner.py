@@ -30,6 +30,7 @@ from kantai_tui.core.errors import (EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, E
 from kantai_tui.core.events import Event, RunFinished, StepLogged, event_to_json
 from kantai_tui.core.runs import (ACTIVE, MetricsWriter, RunLock, effective_state, lock_is_held, read_json,
                                   read_metrics, run_path, write_json_atomic, write_status)  # fmt: skip
+from kantai_tui.core.probes import load_probes
 from kantai_tui.core.textio import find_corpus_files
 
 
@@ -46,6 +47,7 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
         raise BadInputError(f"run {name!r} already exists in {run_dir.parent}; resume it with 'kantai train --resume "
                             f"{name}' or pick another --run name")  # fmt: skip
     find_corpus_files(cfg.corpus)  # a missing or empty corpus is reported before anything is created
+    load_probes(cfg.probes)  # so is a bad probe file
     if tokenizer is not None and not (Path(tokenizer).expanduser() / "tokenizer.json").is_file():
         raise BadInputError(f"{tokenizer}: not a tokenizer folder (no tokenizer.json); train one with "
                             "'kantai tokenizer train' or leave out --tokenizer to train one into the run")  # fmt: skip

@@ -27,6 +27,7 @@ from kantai_tui.core.engine import (TOKENIZER_FILES, Batches, Evaluator, LoopSta
 from kantai_tui.core.events import CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
 from kantai_tui.core.masking import mask_tokens
 from kantai_tui.core.presets import get_preset, roberta_config
+from kantai_tui.core.probes import load_probes, probe_rows
 
 
 class Trainer:
@@ -51,6 +52,7 @@ class Trainer:
         self.model.train()
         self.optimizer = _optimizer(self.model, cfg, self.device)
         self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
+        self.probes = load_probes(cfg.probes)
         self.state = LoopState()
         if self.device.startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -179,7 +181,24 @@ class Trainer:
         loss_sum.zero_()
         path = checkpoint.commit(self.run_dir / "checkpoints", self.state.step, self._write)
         checkpoint.apply_retention(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
+        self._run_probes()
         return CheckpointSaved(self.state.step, str(path))
+
+    def _run_probes(self) -> None:
+        """Fill-mask on the probe sentences with the weights just saved ("watch it learn")."""
+        from kantai_tui.core.fillmask import FillMask
+        from kantai_tui.core.runs import MetricsWriter
+
+        fill = FillMask.from_model(self.model, Path(self.cfg.tokenizer_dir), f"step {self.state.step}")
+        self.model.eval()  # no dropout, and no RNG draws: resuming stays exact
+        try:
+            rows = probe_rows(fill, self.state.step, self.probes)
+        finally:
+            self.model.train()
+        writer = MetricsWriter(self.run_dir / "probes.jsonl")
+        for row in rows:
+            writer.write(row)
+        writer.close()
 
     def _write(self, folder: Path) -> None:
         import torch

@@ -1,0 +1,55 @@
+"""CLI commands for using models: ``fill-mask`` and ``probes`` (and ``gpu``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from kantai_tui.core.errors import EXIT_OK
+
+
+def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
+    fill = commands.add_parser("fill-mask", help="predict the <mask> tokens of a text with a trained model")
+    fill.add_argument("target", metavar="RUN_OR_DIR", help="a run name, a run folder, final/, a checkpoint or any model folder")
+    fill.add_argument("text", metavar="TEXT", help='e.g. "Human thinking involves human <mask>."')
+    fill.add_argument("--top-k", type=positive, default=5, metavar="N")
+    fill.add_argument("--checkpoint", type=int, metavar="STEP", help="a run's checkpoint instead of its final model")
+    fill.add_argument("--runs-dir", metavar="DIR", default="runs")
+    fill.add_argument("--json", action="store_true")
+    probes = commands.add_parser("probes", help="how a run's predictions for the probe sentences changed over training")
+    probes.add_argument("run", metavar="RUN")
+    probes.add_argument("--runs-dir", metavar="DIR", default="runs")
+    probes.add_argument("--json", action="store_true")
+
+
+def cmd_fill_mask(args: argparse.Namespace) -> int:
+    from kantai_tui.core.fillmask import FillMask
+
+    result = FillMask.open(args.target, args.runs_dir, args.checkpoint).predict(args.text, args.top_k)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from kantai_tui import cli_render
+
+    cli_render.print_fill(result)
+    return EXIT_OK
+
+
+def cmd_probes(args: argparse.Namespace) -> int:
+    from kantai_tui.core.probes import probe_timeline
+    from kantai_tui.core.runs import run_path
+
+    timeline = probe_timeline(run_path(args.runs_dir, args.run))
+    if args.json:
+        json.dump(timeline, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from kantai_tui import cli_render
+
+    cli_render.print_probes(timeline)
+    return EXIT_OK
+
+
+COMMANDS = {"fill-mask": cmd_fill_mask, "probes": cmd_probes}
