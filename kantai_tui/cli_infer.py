@@ -17,6 +17,10 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     fill.add_argument("--checkpoint", type=int, metavar="STEP", help="a run's checkpoint instead of its final model")
     fill.add_argument("--runs-dir", metavar="DIR", default="runs")
     fill.add_argument("--json", action="store_true")
+    gpu = commands.add_parser("gpu", help="GPU, CPU and memory status (torch and the NVIDIA driver)")
+    gpu.add_argument("--json", action="store_true")
+    gpu.add_argument("--watch", action="store_true", help="refresh every second until Ctrl-C")
+    gpu.add_argument("--runs-dir", metavar="DIR", default="runs", help="to mark kantai's trainers in process lists")
     probes = commands.add_parser("probes", help="how a run's predictions for the probe sentences changed over training")
     probes.add_argument("run", metavar="RUN")
     probes.add_argument("--runs-dir", metavar="DIR", default="runs")
@@ -52,4 +56,17 @@ def cmd_probes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"fill-mask": cmd_fill_mask, "probes": cmd_probes}
+def cmd_gpu(args: argparse.Namespace) -> int:
+    from kantai_tui.core.device import kantai_trainers, probe_devices
+
+    if args.json and not args.watch:
+        json.dump(probe_devices(kantai_trainers(args.runs_dir)).to_dict(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    from kantai_tui import cli_render
+
+    cli_render.show_devices(lambda: probe_devices(kantai_trainers(args.runs_dir)), args.watch, args.json)
+    return EXIT_OK
+
+
+COMMANDS = {"fill-mask": cmd_fill_mask, "probes": cmd_probes, "gpu": cmd_gpu}

@@ -234,3 +234,20 @@ def print_probes(timeline: dict) -> None:
         for point in probe["points"]:
             table.add_row(f"{point['step']:,}", "  ".join(f"{t} {p:.0%}" for t, p in point["top"]))
         out.print(table)
+
+
+def show_devices(take: object, watch: bool, json_lines: bool) -> None:
+    """Print one snapshot, or refresh every second until Ctrl-C (JSON lines with --json --watch)."""
+    if json_lines:
+        while True:
+            print(json.dumps(take().to_dict()), flush=True)  # type: ignore[operator]
+            time.sleep(1.0)
+    if not watch:
+        _console().print(views.device_renderable(take()))  # type: ignore[operator]
+        return
+    from rich.live import Live
+
+    with Live(views.device_renderable(take()), console=_console(), refresh_per_second=2) as live:  # type: ignore[operator]
+        while True:
+            time.sleep(1.0)
+            live.update(views.device_renderable(take()))  # type: ignore[operator]

@@ -131,3 +131,80 @@ def vocab_row(entry: VocabEntry) -> tuple[str, ...]:
 
 
 VOCAB_COLUMNS = ("id", "text", "token", "bytes", "freq", "merge")
+
+
+def bar(fraction: float | None, width: int = 20) -> Text:
+    """A horizontal bar for 0..1 (blank when unknown)."""
+    if fraction is None:
+        return Text("·" * width, style="dim")
+    filled = max(0, min(width, round(fraction * width)))
+    style = "green" if fraction < 0.7 else "yellow" if fraction < 0.9 else "red"
+    return Text(BAR * filled, style=style) + Text("·" * (width - filled), style="dim")
+
+
+class _PlainTable(Table):
+    """A table whose str cells are plain text: device and process names may contain [brackets]."""
+
+    def add_row(self, *cells: object, **kwargs: object) -> None:  # type: ignore[override]
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)  # type: ignore[arg-type]
+
+
+def device_renderable(snapshot: object) -> Table:
+    """GPUs (torch and driver numbers, labelled), their processes, then CPU and RAM."""
+    s = snapshot
+    table = _PlainTable(box=None, padding=(0, 1), show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    build = "CPU-only build" if s.torch_cuda is None else f"built with CUDA {s.torch_cuda}"  # type: ignore[attr-defined]
+    table.add_row("torch", f"{s.torch_version or 'not installed'} ({build})")  # type: ignore[attr-defined]
+    if not s.gpus:  # type: ignore[attr-defined]
+        table.add_row("GPU", Text("no CUDA device", style="bold yellow"))
+    for gpu in s.gpus:  # type: ignore[attr-defined]
+        table.add_row(f"GPU {gpu.index}", f"{gpu.name} · compute capability {gpu.capability}")
+        used = gpu.total_bytes - gpu.free_bytes if gpu.free_bytes is not None else None
+        table.add_row(" memory [torch]", bar(used / gpu.total_bytes if used is not None else None) +
+                      f" {_gib(used)} / {_gib(gpu.total_bytes)} · this process: {_gib(gpu.allocated_bytes)} allocated, "
+                      f"{_gib(gpu.reserved_bytes)} reserved")  # fmt: skip
+        d = gpu.driver
+        if d is None:
+            table.add_row(" driver", Text(f"— ({s.nvml})", style="dim"))  # type: ignore[attr-defined]
+            continue
+        util = d.utilization_pct / 100 if d.utilization_pct is not None else None
+        table.add_row(" utilization [driver]", bar(util) + f" {_pct(d.utilization_pct)}")
+        mem = d.memory_used_bytes / d.memory_total_bytes if d.memory_used_bytes is not None and d.memory_total_bytes else None
+        table.add_row(" memory [driver]", bar(mem) + f" {_gib(d.memory_used_bytes)} / {_gib(d.memory_total_bytes)}")
+        table.add_row(" temperature · power", f"{_num_or(d.temperature_c, '°C')} · {_num_or(d.power_w, ' W')} of {_num_or(d.power_limit_w, ' W')}")
+        for p in d.processes or ():
+            mark = f"  [kantai run {p.run}]" if p.run else ""
+            table.add_row(f"  pid {p.pid}", f"{_gib(p.used_bytes)}  {p.name}{mark}")
+        if not d.processes:
+            table.add_row("  processes", Text("none", style="dim"))
+    host = s.host  # type: ignore[attr-defined]
+    ram = host.ram_used_bytes / host.ram_total_bytes if host.ram_used_bytes is not None and host.ram_total_bytes else None
+    table.add_row("CPU", bar(host.cpu_pct / 100 if host.cpu_pct is not None else None) + f" {_pct(host.cpu_pct)} of {host.cpu_count} cores")
+    table.add_row("RAM", bar(ram) + f" {_gib(host.ram_used_bytes)} / {_gib(host.ram_total_bytes)}")
+    for note in s.notes:  # type: ignore[attr-defined]
+        table.add_row("note", Text(note, style="dim"))
+    return table
+
+
+def _gib(value: int | None) -> str:
+    return "—" if value is None else f"{value / 2**30:.1f} GiB"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def _num_or(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:.0f}{unit}"
+
+
+def spark(values: object, low: float = 0.0, high: float = 100.0) -> Text:
+    """A one-line history on a fixed scale, newest on the right."""
+    levels = " ▁▂▃▄▅▆▇█"
+    out = Text()
+    for value in values:  # type: ignore[attr-defined]
+        fraction = (min(max(value, low), high) - low) / (high - low)
+        out.append(levels[round(fraction * 8)], style="cyan")
+    return out

@@ -30,21 +30,21 @@ async def _settled(pilot: Pilot) -> None:
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_corpus_pane(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(KantaiApp(corpus=TINY), terminal_size=size, run_before=_settled)
+    assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), terminal_size=size, run_before=_settled)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_tokenizer_pane_empty_state(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(KantaiApp(corpus=TINY), press=["2"], terminal_size=size, run_before=_settled)
+    assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), press=["2"], terminal_size=size, run_before=_settled)
 
 
 def test_help_screen(snap_compare) -> None:
-    assert snap_compare(KantaiApp(corpus=TINY), press=["2", "question_mark"], terminal_size=(80, 24), run_before=_settled)
+    assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), press=["2", "question_mark"], terminal_size=(80, 24), run_before=_settled)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_training_pane_empty(snap_compare, size: tuple[int, int]) -> None:
-    app = KantaiApp(corpus=TINY, runs_dir="/nonexistent-kantai-runs")
+    app = KantaiApp(corpus=TINY, runs_dir="/nonexistent-kantai-runs", watch_devices=False)
     assert snap_compare(app, press=["3"], terminal_size=size, run_before=_settled)
 
 
@@ -76,5 +76,21 @@ def test_training_pane_with_a_recorded_run(snap_compare, tmp_path: Path) -> None
         await pilot.pause(0.5)
         await _settled(pilot)
 
-    app = KantaiApp(corpus=TINY, runs_dir=runs)
+    app = KantaiApp(corpus=TINY, runs_dir=runs, watch_devices=False)
     assert snap_compare(app, terminal_size=(120, 40), run_before=attach)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_device_pane_with_a_recorded_gpu(snap_compare, size: tuple[int, int]) -> None:
+    """RECORDED GPU data (this machine has no GPU): the hardware boundary is the only fake."""
+    from tests.test_device import GpuProcess, recorded_h100
+
+    async def show(pilot: Pilot) -> None:
+        await _settled(pilot)
+        await pilot.press("5")
+        pane = pilot.app.query_one("#device-pane")
+        for _ in range(3):
+            pane.show(recorded_h100((GpuProcess(4242, 58 * 2**30, "python -m kantai_tui train", "kant-1"),)))
+        await pilot.pause()
+
+    assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), terminal_size=size, run_before=show)

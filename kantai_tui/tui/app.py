@@ -12,22 +12,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
+from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.paths import tokenizer_dir_for
 from kantai_tui.core.sample import bundled_corpus
 from kantai_tui.tui.corpus_pane import CorpusPane
 from kantai_tui.tui.help_screen import HelpScreen
 from kantai_tui.tui.tokenizer_pane import TokenizerPane
+from kantai_tui.tui.device_pane import DevicePane
+from kantai_tui.tui.fillmask_pane import FillMaskPane
 from kantai_tui.tui.training_pane import TrainingPane
 
-PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"))
-FOCUS = {"corpus": "#corpus-body", "tokenizer": "#vocab-table", "training": "#train-runs"}
+PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"), ("fillmask", "Fill-mask"),
+         ("device", "Device"))  # fmt: skip
+FOCUS = {"corpus": "#corpus-body", "tokenizer": "#vocab-table", "training": "#train-runs", "fillmask": "#fill-model",
+         "device": "#device-body"}  # fmt: skip
 
 
 class KantaiApp(App[int]):
@@ -39,15 +44,18 @@ class KantaiApp(App[int]):
         Binding("1", "show_pane('corpus')", "Corpus"),
         Binding("2", "show_pane('tokenizer')", "Tokenizer"),
         Binding("3", "show_pane('training')", "Training"),
+        Binding("4", "show_pane('fillmask')", "Fill-mask"),
+        Binding("5", "show_pane('device')", "Device"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(
         self, corpus: str | Path | None = None, tokenizer: str | Path | None = None, errors: str = "strict",
-        runs_dir: str | Path = "runs",
+        runs_dir: str | Path = "runs", watch_devices: bool = True,
     ) -> None:
         super().__init__()
+        self.watch_devices = watch_devices  # off only for pixel-exact snapshot tests (live CPU % changes)
         self.runs_dir = Path(runs_dir).expanduser()
         self.errors = errors
         self.corpus, self.corpus_error = _resolve_corpus(corpus)
@@ -63,14 +71,35 @@ class KantaiApp(App[int]):
                 yield TokenizerPane(errors=self.errors, id="tokenizer-pane")
             with TabPane("3 Training", id="training"):
                 yield TrainingPane(self.runs_dir, errors=self.errors, id="training-pane")
+            with TabPane("4 Fill-mask", id="fillmask"):
+                yield FillMaskPane(self.runs_dir, id="fillmask-pane")
+            with TabPane("5 Device", id="device"):
+                yield DevicePane(id="device-pane")
         yield Footer()
 
     def on_mount(self) -> None:
         self._focus_pane("corpus")
+        # the first device probe imports torch: start it after the first frame, then about once a second
+        if self.watch_devices:
+            self.set_timer(1.0, lambda: self.set_interval(1.0, self._probe_devices))
         if self.tokenizer_override is not None:
             self.query_one(TokenizerPane).set_source(self.corpus, self.tokenizer_override)
         elif self.corpus_error:
             self.query_one(TokenizerPane).corpus_unavailable(self.corpus_error)
+
+    def _probe_devices(self) -> None:
+        self._take_snapshot(str(self.runs_dir))
+
+    @work(thread=True, exclusive=True, group="device-probe", description="device snapshot")
+    def _take_snapshot(self, runs_dir: str) -> None:
+        from kantai_tui.core.device import kantai_trainers, probe_devices
+
+        snapshot = probe_devices(kantai_trainers(runs_dir))
+        self.call_from_thread(self._show_devices, snapshot)
+
+    def _show_devices(self, snapshot: DeviceSnapshot) -> None:
+        self.sub_title = f"{self.corpus or 'no corpus'} · {snapshot.summary()}"
+        self.query_one(DevicePane).show(snapshot)
 
     @on(CorpusPane.Scanned)
     def _corpus_scanned(self, event: CorpusPane.Scanned) -> None:

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 GENERAL_KEYS = (
-    ("1 / 2 / 3", "Corpus / Tokenizer / Training pane"),
+    ("1 … 5", "Corpus / Tokenizer / Training / Fill-mask / Device pane"),
     ("tab / shift+tab", "move focus"),
     ("ctrl+p", "command palette (every action by name)"),
     ("?", "this help"),
