@@ -150,7 +150,7 @@ class FillMask:
         positions = [i for i, t in enumerate(ids) if t == self.mask_id]
         device = next(self.model.parameters()).device
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0, positions, : self.vocab]  # [M, V]
+            logits = self._mask_logits(torch.tensor([ids], device=device), positions)[:, : self.vocab]  # [M, V]
         probs = logits.float().softmax(-1).cpu()
         top = probs.topk(min(top_k, self.vocab), dim=-1)
         masks = tuple(
@@ -159,6 +159,15 @@ class FillMask:
             for n, pos in enumerate(positions)
         )  # fmt: skip
         return FillResult(text, self.source.label, masks)
+
+    def _mask_logits(self, input_ids: torch.Tensor, positions: list[int]) -> torch.Tensor:
+        """Logits at the mask positions only: the LM head (H×V per position) costs more than the encoder
+        for short prompts, so RoBERTa-style models run it on M positions instead of all T."""
+        encoder, head = getattr(self.model, "roberta", None), getattr(self.model, "lm_head", None)
+        if encoder is None or head is None:  # another masked-LM architecture: the plain forward
+            return self.model(input_ids=input_ids).logits[0, positions]
+        hidden = encoder(input_ids=input_ids).last_hidden_state  # [1, T, H]
+        return head(hidden[0, positions])  # [M, V]
 
     def _candidate(self, ids: list[int], position: int, token_id: int, score: float) -> Candidate:
         filled = ids[1:-1]
