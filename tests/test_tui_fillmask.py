@@ -49,3 +49,21 @@ async def test_fill_mask_pane_predicts_compares_and_shows_probes(trained_run: Pa
         await until(pilot, lambda: "no <mask> in the text" in screen(app))
         await pilot.press("ctrl+u", "up")
         assert prompt.value == "The <mask> of <mask>."
+
+
+async def test_picker_follows_the_newest_model_until_the_user_picks(trained_run: Path, small_corpus: Path) -> None:
+    from kantai_tui.tui.fillmask_pane import FillMaskPane
+
+    app = KantaiApp(corpus=small_corpus, runs_dir=trained_run.parent / "nothing-here")
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(FillMaskPane)
+        picker = app.query_one("#fill-model", Select)
+        step10, step20, final = f"{trained_run}|10", f"{trained_run}|20", f"{trained_run}|"
+        pane._show_models([("step 10", step10)])
+        assert picker.value == step10
+        pane._show_models([("step 20", step20), ("step 10", step10)])  # a new checkpoint was written
+        assert picker.value == step20
+        picker.value = step10  # the user picks an older one
+        await pilot.pause()
+        pane._show_models([("final", final), ("step 20", step20), ("step 10", step10)])
+        assert picker.value == step10

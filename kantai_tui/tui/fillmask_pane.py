@@ -81,6 +81,7 @@ class FillMaskPane(Vertical):
         self.runs_dir = runs_dir
         self._models: dict[str, object] = {}
         self._choices: list[tuple[str, str]] = []
+        self._auto_pick: object = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="fill-pickers"):
@@ -119,11 +120,18 @@ class FillMaskPane(Vertical):
             return
         self._choices = choices
         picker, compare = self.query_one("#fill-model", Select), self.query_one("#fill-compare", Select)
-        current = picker.value
+        current, compared = picker.value, compare.value
         picker.set_options(choices)
         compare.set_options([(f"compare: {NONE}", NONE)] + [(f"compare: {label}", t) for label, t in choices])
-        if choices:
-            picker.value = current if current in {t for _, t in choices} else choices[0][1]
+        targets = {t for _, t in choices}
+        if compared in targets:
+            compare.value = compared
+        if not choices:
+            return
+        # follow the newest model (e.g. new checkpoints of a run in training) unless the user picked another
+        keep = current in targets and current != self._auto_pick
+        picker.value = current if keep else choices[0][1]
+        self._auto_pick = choices[0][1] if not keep else self._auto_pick
 
     # --- prediction --------------------------------------------------------------------
 
