@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from kantai_tui import __version__, cli_infer, cli_train
 from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
-from kantai_tui.core.textio import ERROR_MODES
 from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, KantaiError
+from kantai_tui.core.textio import ERROR_MODES
 from kantai_tui.core.vocab import SEARCH_MODES, SORT_KEYS
 
 

@@ -5,7 +5,6 @@ Update after an intended change with ``pytest tests/test_snapshots.py --snapshot
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

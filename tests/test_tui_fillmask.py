@@ -67,3 +67,4 @@ async def test_picker_follows_the_newest_model_until_the_user_picks(trained_run:
         await pilot.pause()
         pane._show_models([("final", final), ("step 20", step20), ("step 10", step10)])
         assert picker.value == step10
+        await app.workers.wait_for_complete()

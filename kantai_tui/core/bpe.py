@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus import Distribution, fingerprint_files
-from kantai_tui.core.textio import find_corpus_files, iter_text_chunks
 from kantai_tui.core.errors import OutputError, TokenizerError
+from kantai_tui.core.textio import find_corpus_files, iter_text_chunks
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

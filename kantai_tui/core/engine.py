@@ -16,25 +16,25 @@ at log steps; on CUDA also bf16 autocast, TF32 and fused AdamW.
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kantai_tui.core import checkpoint
-from kantai_tui.core.bpe import load_tokenizer
 from kantai_tui.core.config import TrainConfig
-from kantai_tui.core.data import (EVAL_BLOCK, EVAL_MASK_SEED, PAD, TokenCache, line_example, open_token_cache,
-                                  packed_blocks, pad_batch, split_lines)  # fmt: skip
+from kantai_tui.core.data import (  # fmt: skip
+    EVAL_BLOCK,
+    EVAL_MASK_SEED,
+    PAD,
+    TokenCache,
+    line_example,
+    packed_blocks,
+    pad_batch,
+)
 from kantai_tui.core.errors import BadInputError, KantaiError
-from kantai_tui.core.events import CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
 from kantai_tui.core.masking import IGNORE_INDEX, mask_tokens
-from kantai_tui.core.presets import get_preset, roberta_config
 
 if TYPE_CHECKING:
     import torch

@@ -25,12 +25,28 @@ from pathlib import Path
 from kantai_tui import __version__
 from kantai_tui.core.bpe import TOKENIZER_FILES, train_tokenizer
 from kantai_tui.core.config import TrainConfig
-from kantai_tui.core.errors import (EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, BadInputError,
-                                   KantaiError)  # fmt: skip
+from kantai_tui.core.errors import (
+    EXIT_DISK_FULL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    BadInputError,
+    KantaiError,  # fmt: skip
+)
 from kantai_tui.core.events import Event, RunFinished, StepLogged, event_to_json
-from kantai_tui.core.runs import (ACTIVE, MetricsWriter, RunLock, effective_state, lock_is_held, read_json,
-                                  read_metrics, run_path, write_json_atomic, write_status)  # fmt: skip
 from kantai_tui.core.probes import load_probes
+from kantai_tui.core.runs import (
+    ACTIVE,
+    MetricsWriter,
+    RunLock,
+    effective_state,
+    lock_is_held,
+    read_json,
+    read_metrics,  # fmt: skip
+    run_path,
+    write_json_atomic,
+    write_status,
+)
 from kantai_tui.core.textio import find_corpus_files
 
 

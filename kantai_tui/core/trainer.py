@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,12 +23,25 @@ from kantai_tui.core import checkpoint
 from kantai_tui.core.bpe import load_tokenizer
 from kantai_tui.core.config import TrainConfig
 from kantai_tui.core.data import PAD, open_token_cache, split_lines
-from kantai_tui.core.engine import (TOKENIZER_FILES, Batches, Evaluator, LoopState, NonFiniteLossError,
-                                    OutOfMemoryError, _optimizer, lr_at, mlm_loss, pick_device)  # fmt: skip
+from kantai_tui.core.engine import (
+    TOKENIZER_FILES,
+    Batches,
+    Evaluator,
+    LoopState,
+    NonFiniteLossError,
+    OutOfMemoryError,  # fmt: skip
+    _optimizer,
+    lr_at,
+    mlm_loss,
+    pick_device,
+)
 from kantai_tui.core.events import CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
 from kantai_tui.core.masking import mask_tokens
 from kantai_tui.core.presets import get_preset, roberta_config
 from kantai_tui.core.probes import load_probes, probe_rows
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Trainer:

@@ -23,10 +23,11 @@ from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.paths import tokenizer_dir_for
 from kantai_tui.core.sample import bundled_corpus
 from kantai_tui.tui.corpus_pane import CorpusPane
-from kantai_tui.tui.help_screen import HelpScreen
-from kantai_tui.tui.tokenizer_pane import TokenizerPane
 from kantai_tui.tui.device_pane import DevicePane
 from kantai_tui.tui.fillmask_pane import FillMaskPane
+from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.help_screen import HelpScreen
+from kantai_tui.tui.tokenizer_pane import TokenizerPane
 from kantai_tui.tui.training_pane import TrainingPane
 
 PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"), ("fillmask", "Fill-mask"),
@@ -97,6 +98,7 @@ class KantaiApp(App[int]):
         snapshot = probe_devices(kantai_trainers(runs_dir))
         self.call_from_thread(self._show_devices, snapshot)
 
+    @from_worker
     def _show_devices(self, snapshot: DeviceSnapshot) -> None:
         self.sub_title = f"{self.corpus or 'no corpus'} · {snapshot.summary()}"
         self.query_one(DevicePane).show(snapshot)

@@ -21,6 +21,7 @@ from kantai_tui import views
 from kantai_tui.core.bpe import TokenStats, token_stats
 from kantai_tui.core.corpus import CorpusStats, corpus_stats
 from kantai_tui.core.errors import KantaiError
+from kantai_tui.tui.guards import from_worker
 
 
 class CorpusPane(Vertical):
@@ -116,12 +117,14 @@ class CorpusPane(Vertical):
             self._timer.stop()
             self._timer = None
 
+    @from_worker
     def _scan_failed(self, message: str) -> None:
         self._stop_timer()
         self.show_error(message)
         self.notify(message, title="Corpus", severity="error")
         self.post_message(self.ScanFailed(message))
 
+    @from_worker
     def _scan_done(self, stats: CorpusStats) -> None:
         self._stop_timer()
         self.stats = stats
@@ -148,6 +151,7 @@ class CorpusPane(Vertical):
             return
         self.app.call_from_thread(self._tokens_done, tokens)
 
+    @from_worker
     def _tokens_done(self, tokens: TokenStats) -> None:
         self.tokens = tokens
         self.query_one("#corpus-tokens", Static).update(views.token_stats_table(tokens))

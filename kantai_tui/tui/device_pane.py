@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from rich.markup import escape
 from textual.widgets import Label, Static
 
 from kantai_tui import views

@@ -17,13 +17,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from kantai_tui import views
 from kantai_tui.core import checkpoint
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.runs import list_runs
+from kantai_tui.tui.guards import from_worker
 
 NONE = "none"
 DEFAULT_PROMPT = "Human thinking involves human <mask>."
@@ -115,6 +116,7 @@ class FillMaskPane(Vertical):
         choices = model_choices(runs_dir)
         self.app.call_from_thread(self._show_models, choices)
 
+    @from_worker
     def _show_models(self, choices: list[tuple[str, str]]) -> None:
         if choices == self._choices:
             return
@@ -183,10 +185,12 @@ class FillMaskPane(Vertical):
             parts.append(Text.assemble((probe["text"], "italic"), "  ", (steps, "cyan")))
         return Group(*parts)
 
+    @from_worker
     def _show_error(self, message: str) -> None:
         self.query_one("#fill-error", Static).update(message)
         self.set_class(True, "-failed")
 
+    @from_worker
     def _show_results(self, results: list, probes: Group | Text) -> None:
         self.set_class(False, "-failed")
         self.query_one("#fill-a", Static).update(_result_table(results[0]))

@@ -21,9 +21,17 @@ from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from kantai_tui import views
-from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE, encode, load_tokenizer, read_meta, train_tokenizer
+from kantai_tui.core.bpe import (
+    DEFAULT_MIN_FREQUENCY,
+    DEFAULT_VOCAB_SIZE,
+    encode,
+    load_tokenizer,
+    read_meta,
+    train_tokenizer,
+)
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.vocab import SEARCH_MODES, SORT_KEYS, VocabEntry, Vocabulary
+from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.vocab_table import HEADER, VocabTable
 
 if TYPE_CHECKING:
@@ -138,6 +146,7 @@ class TokenizerPane(Vertical):
             return
         self.app.call_from_thread(self._train_finished, loaded, None)
 
+    @from_worker
     def _train_finished(self, loaded: tuple[Vocabulary, Tokenizer, dict] | None, error: str | None) -> None:
         if self._timer is not None:
             self._timer.stop()
@@ -165,6 +174,7 @@ class TokenizerPane(Vertical):
             return
         self.app.call_from_thread(self._show_loaded, *loaded)
 
+    @from_worker
     def _show_loaded(self, vocab: Vocabulary, tokenizer: Tokenizer, meta: dict) -> None:
         self.vocab, self.tokenizer = vocab, tokenizer
         self.set_class(False, "-empty")
@@ -202,12 +212,14 @@ class TokenizerPane(Vertical):
         if not worker.is_cancelled:
             self.app.call_from_thread(self._search_done, rows, len(vocab))
 
+    @from_worker
     def _search_done(self, rows: list[VocabEntry], total: int) -> None:
         self.query_one(VocabTable).show(rows)
         count = self.query_one("#vocab-count", Label)
         count.set_class(False, "error")
         count.update(f"{len(rows):,} of {total:,} tokens")
 
+    @from_worker
     def _search_failed(self, message: str) -> None:
         count = self.query_one("#vocab-count", Label)
         count.set_class(True, "error")

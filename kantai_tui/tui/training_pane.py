@@ -24,6 +24,7 @@ from kantai_tui.core.config import RECIPES, TrainConfig
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.presets import PRESETS, model_size
 from kantai_tui.core.runs import ACTIVE, RunSummary, list_runs, read_json, read_metrics
+from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.loss_chart import LossChart
 from kantai_tui.views import human_bytes
 
@@ -186,6 +187,7 @@ class TrainingPane(Vertical):
     def action_focus_runs(self) -> None:
         self.query_one("#train-runs", OptionList).focus()
 
+    @from_worker
     def _show_error(self, message: str) -> None:
         self.query_one("#train-error", Static).update(message)
         self.set_class(True, "-failed")
@@ -201,6 +203,7 @@ class TrainingPane(Vertical):
         runs = list_runs(runs_dir)
         self.app.call_from_thread(self._show_runs, runs)
 
+    @from_worker
     def _show_runs(self, runs: list[RunSummary]) -> None:
         if runs == self._runs:
             return
@@ -243,6 +246,7 @@ class TrainingPane(Vertical):
         status["state"] = effective_state(run_dir)
         self.app.call_from_thread(self._apply, run_dir, rows, new_offset, status)
 
+    @from_worker
     def _apply(self, run_dir: Path, rows: list[dict], offset: int, status: dict) -> None:
         """Fold new metrics rows into the chart and the status line (one UI update per poll)."""
         if run_dir != self.attached:
