@@ -106,6 +106,7 @@ class EventPrinter:
         self.smoothed: float | None = None
         self.total: int | None = None
         self.start: tuple[int, float] | None = None
+        self.run = "RUN"
 
     def event(self, event: object) -> None:
         from kantai_tui.core.events import event_to_json
@@ -125,6 +126,7 @@ class EventPrinter:
 
     def _started(self, row: dict) -> str:
         self.total = row["total_steps"]
+        self.run = row["run"]
         where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
         return (f"run {row['run']}: {row['total_steps']:,} steps {where} on {row['device']}; "
                 f"{row['parameters']:,} parameters; {row['train_examples']:,} training examples, "
@@ -155,7 +157,8 @@ class EventPrinter:
 
     def _finished(self, row: dict) -> str:
         if row["stopped"]:
-            return f"stopped after step {row['step']:,}; its checkpoint is saved; resume with 'kantai train --resume RUN'"
+            return (f"stopped after step {row['step']:,}; its checkpoint is saved; resume with "
+                    f"'kantai train --resume {self.run}'")  # fmt: skip
         return f"finished at step {row['step']:,}; model and tokenizer in {row['final_dir']}"
 
 
