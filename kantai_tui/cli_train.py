@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from kantai_tui.core.config import RECIPES, TrainConfig
+from kantai_tui.core.config import PRECISIONS, RECIPES, TrainConfig
 from kantai_tui.core.errors import EXIT_OK, BadInputError
 from kantai_tui.core.presets import PRESETS
 from kantai_tui.core.textio import ERROR_MODES
@@ -41,6 +41,8 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--eval-every", type=positive, default=200, metavar="N")
     train.add_argument("--checkpoint-every", type=positive, default=500, metavar="N")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
+    train.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
     train.add_argument("--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint")
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
@@ -94,7 +96,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         corpus=args.corpus, tokenizer_dir="", preset=args.preset, recipe=args.recipe, block_size=args.block_size,
         batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, epochs=args.epochs,
         max_steps=args.max_steps, seed=args.seed, log_every=args.log_every, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors,
+        checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors, precision=args.precision,
         probes=str(Path(args.probes).expanduser().resolve()) if args.probes else None,
     )  # fmt: skip
 

@@ -12,6 +12,7 @@ from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.presets import PRESETS
 
 RECIPES = ("packed", "seed")
+PRECISIONS = ("auto", "fp32", "bf16")
 # The tutorial's Trainer defaults; kantai's packed defaults were tuned on the tiny preset (docs/BENCHMARKS.md).
 SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64}
 PACKED_LR = {"tiny": 2e-3, "small": 1e-3, "kantai": 5e-4}
@@ -46,6 +47,7 @@ class TrainConfig:
     device: str = "auto"
     errors: str = "strict"
     probes: str | None = None  # a file of <mask> sentences; None = the default set
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
 
     def resolved(self) -> TrainConfig:
         """Fill the recipe's defaults and check every value, with a message naming the option."""
@@ -57,6 +59,8 @@ class TrainConfig:
     def _check(self) -> None:
         if self.preset not in PRESETS:
             raise BadInputError(f"--preset {self.preset!r} is not one of {', '.join(PRESETS)}")
+        if self.precision not in PRECISIONS:
+            raise BadInputError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         if self.recipe not in RECIPES:
             raise BadInputError(f"--recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
         if not 8 <= self.block_size <= 512:

@@ -106,6 +106,23 @@ def pick_device(name: str) -> str:
     return name
 
 
+def cpu_has_bf16() -> bool:
+    """Native bf16 matmuls on this CPU (AVX512-BF16 or AMX): where bf16 autocast measurably helps (BENCHMARKS.md)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    """Whether to train under bf16 autocast: 'auto' means on CUDA, and on CPUs with native bf16."""
+    if precision != "auto":
+        return precision == "bf16"
+    return device.startswith("cuda") or (device == "cpu" and cpu_has_bf16())
+
+
 def mlm_loss(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
              sparse: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
     """(summed cross-entropy, correct predictions, masked positions) for one batch."""

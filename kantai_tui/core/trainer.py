@@ -34,6 +34,7 @@ from kantai_tui.core.engine import (
     lr_at,
     mlm_loss,
     pick_device,
+    use_bf16,
 )
 from kantai_tui.core.events import CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
 from kantai_tui.core.masking import mask_tokens
@@ -53,6 +54,7 @@ class Trainer:
 
         self.cfg, self.run_dir = cfg, run_dir
         self.device = pick_device(cfg.device)
+        self.bf16 = use_bf16(cfg.precision, self.device)
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
         self.mask_id = tokenizer.token_to_id("<mask>")
@@ -89,7 +91,8 @@ class Trainer:
         cfg, state = self.cfg, self.state
         yield RunStarted(self.run_dir.name, self.total, state.step, sum(p.numel() for p in self.model.parameters()),
                          len(self.batches.examples), sum(len(b[0]) for b in self.evaluate.batches),
-                         cfg.batch_size * cfg.block_size * cfg.grad_accum, self.device)  # fmt: skip
+                         cfg.batch_size * cfg.block_size * cfg.grad_accum,
+                         f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'})")  # fmt: skip
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
         window = (time.perf_counter(), state.tokens, state.samples)
         while state.step < self.total and not should_stop():
@@ -157,8 +160,8 @@ class Trainer:
     def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
 
-        if self.device.startswith("cuda"):
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.bf16:
+            return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _log(self, loss_sum: torch.Tensor, window: tuple[float, int, int]) -> StepLogged:
