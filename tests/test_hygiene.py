@@ -53,3 +53,11 @@ def test_help_does_not_import_heavy_packages() -> None:
 def test_no_module_shadows_a_dependency() -> None:
     names = {p.stem for p in CORE.parent.rglob("*.py")}
     assert not names & {"tokenizers", "transformers", "torch", "textual", "rich"}
+
+
+def test_tui_start_imports_nothing_heavy() -> None:
+    """The first frame must not wait for torch (~1.5-3.5 s here): panes load it later, in workers."""
+    code = ("import sys, kantai_tui.tui.app\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'numpy') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
