@@ -45,7 +45,12 @@ def cmd_probes(args: argparse.Namespace) -> int:
     from kantai_tui.core.probes import probe_timeline
     from kantai_tui.core.runs import run_path
 
-    timeline = probe_timeline(run_path(args.runs_dir, args.run))
+    run_dir = run_path(args.runs_dir, args.run)
+    if not (run_dir / "run.json").is_file():
+        from kantai_tui.core.errors import BadInputError
+
+        raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
+    timeline = probe_timeline(run_dir)
     if args.json:
         json.dump(timeline, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

@@ -151,3 +151,18 @@ def test_resume_refuses_when_no_checkpoint_verifies(cfg: TrainConfig, tmp_path: 
     err = capsys.readouterr().err
     assert "skipped checkpoint step-00000004: model.safetensors does not match its sha256" in err
     assert "none of its checkpoints verifies" in err
+
+
+def test_device_and_run_errors_come_before_any_run_folder(small_corpus: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import torch
+
+    runs = tmp_path / "runs"
+    if not torch.cuda.is_available():  # on a GPU box cuda is a valid answer
+        assert _cli("train", small_corpus, "--device", "cuda", "--runs-dir", runs) == 2
+        assert "--device cuda: torch sees no CUDA device" in capsys.readouterr().err
+    assert _cli("train", small_corpus, "--device", "tpu", "--runs-dir", runs) == 2
+    assert "--device 'tpu': use auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    assert not runs.exists() or not list(runs.iterdir())
+    assert _cli("probes", "nope", "--runs-dir", runs) == 2
+    assert "no run named 'nope'" in capsys.readouterr().err

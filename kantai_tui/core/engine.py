@@ -102,7 +102,10 @@ def pick_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BadInputError(f"--device {name}: torch sees no CUDA device (built with CUDA {torch.version.cuda})")
+        build = "a CPU-only build" if torch.version.cuda is None else f"built with CUDA {torch.version.cuda}"
+        raise BadInputError(f"--device {name}: torch sees no CUDA device (torch {torch.__version__}, {build})")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise BadInputError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
     return name
 
 

@@ -64,6 +64,10 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
                             f"{name}' or pick another --run name")  # fmt: skip
     find_corpus_files(cfg.corpus)  # a missing or empty corpus is reported before anything is created
     load_probes(cfg.probes)  # so is a bad probe file
+    if cfg.device != "auto":
+        from kantai_tui.core.engine import pick_device
+
+        pick_device(cfg.device)  # and a device this machine does not have
     if tokenizer is not None and not (Path(tokenizer).expanduser() / "tokenizer.json").is_file():
         raise BadInputError(f"{tokenizer}: not a tokenizer folder (no tokenizer.json); train one with "
                             "'kantai tokenizer train' or leave out --tokenizer to train one into the run")  # fmt: skip
