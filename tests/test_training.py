@@ -166,3 +166,33 @@ def test_device_and_run_errors_come_before_any_run_folder(small_corpus: Path, tm
     assert not runs.exists() or not list(runs.iterdir())
     assert _cli("probes", "nope", "--runs-dir", runs) == 2
     assert "no run named 'nope'" in capsys.readouterr().err
+
+
+def test_a_planted_pickle_is_refused_not_executed(cfg: TrainConfig, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """optimizer.pt replaced by a pickle that would create a file when unpickled, re-committed so the
+    manifest verifies: resume reports a corrupt checkpoint (exit 4) and the payload never runs."""
+    import pickle
+
+    runs = tmp_path / "runs"
+    assert _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "p",
+                "--max-steps", 2, "--batch-size", 8, "--block-size", 32, "--checkpoint-every", 2) == 0  # fmt: skip
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):  # noqa: ANN204 - the classic pickle exploit shape
+            return (open, (str(marker), "w"))
+
+    good = checkpoint.newest_verified(runs / "p" / "checkpoints")
+    files = {p.name: p.read_bytes() for p in good.path.iterdir() if p.name not in ("MANIFEST.json", "COMPLETE")}
+    files["optimizer.pt"] = pickle.dumps(Payload())
+
+    def planted(folder: Path) -> None:
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+
+    checkpoint.commit(runs / "p" / "checkpoints", good.step, planted)
+    capsys.readouterr()
+    assert _cli("train", "--resume", "p", "--runs-dir", runs) == 4
+    assert "cannot be loaded" in capsys.readouterr().err
+    assert not marker.exists()

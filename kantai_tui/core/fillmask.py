@@ -190,7 +190,12 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
 
     from kantai_tui.core.presets import get_preset, roberta_config
 
+    from safetensors import SafetensorError
+
     tokenizer_vocab = load_tokenizer(source.tokenizer_dir).get_vocab_size()
     model = RobertaForMaskedLM(roberta_config(get_preset(source.run_config["preset"]), tokenizer_vocab))
-    load_model(model, str(source.weights_dir / "model.safetensors"))
+    try:
+        load_model(model, str(source.weights_dir / "model.safetensors"))
+    except (SafetensorError, RuntimeError) as err:  # verified bytes that are still not this model's weights
+        raise checkpoint.CorruptCheckpointError(f"{source.weights_dir}: weights cannot be loaded ({str(err).splitlines()[0]})") from err
     return model

@@ -230,6 +230,22 @@ class Trainer:
         (folder / "state.json").write_text(json.dumps(asdict(self.state), indent=1))
 
     def _load(self, folder: Path) -> None:
+        """Restore a verified checkpoint; one whose contents still cannot be used is a corrupt checkpoint.
+
+        The manifest proves the files are the ones written, not that they are ours: a planted
+        pickle in optimizer.pt is refused by ``weights_only=True`` and reported, never executed.
+        """
+        import pickle
+
+        from safetensors import SafetensorError
+
+        try:
+            self._restore(folder)
+        except (pickle.UnpicklingError, SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise checkpoint.CorruptCheckpointError(f"checkpoint {folder} cannot be loaded: {str(err).splitlines()[0]}; "
+                                                    f"move it aside to resume from the one before") from err  # fmt: skip
+
+    def _restore(self, folder: Path) -> None:
         import torch
         from safetensors.torch import load_file, load_model
 
