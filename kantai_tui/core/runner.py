@@ -156,6 +156,9 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
         except KantaiError as err:
             write_status(run_dir, "failed", error=str(err), exit_code=err.exit_code)
             raise
+        except Exception as err:  # a bug: observers see what happened; the traceback still goes to the log
+            write_status(run_dir, "failed", error=f"internal error: {type(err).__name__}: {err}", exit_code=1)
+            raise
         finally:
             metrics.close()
     if signals.stop_signal is None:
