@@ -75,3 +75,16 @@ async def test_bad_form_value_is_shown(small_corpus: Path, tmp_path: Path) -> No
         await pilot.pause()
         assert "lr: 'fast' is not a number" in str(app.query_one("#train-error").render())
         assert not (tmp_path / "runs").exists()
+
+
+async def test_form_takes_another_corpus_and_reports_a_bad_one(small_corpus: Path, tmp_path: Path) -> None:
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        corpus = app.query_one("#train-corpus", Input)
+        assert corpus.value == str(small_corpus)  # filled from the app's corpus
+        corpus.value = str(tmp_path / "missing.txt")
+        await pilot.press("escape", "s")
+        await until(pilot, lambda: "missing.txt: no such file or folder" in str(app.query_one("#train-error").render()))
+        assert not (tmp_path / "runs" ).exists() or not list((tmp_path / "runs").iterdir())

@@ -51,12 +51,19 @@ class TrainingPane(Vertical):
         self.attached: Path | None = None
         self._offset = 0
         self._runs: list[RunSummary] = []
+        self._shown_tokenizer: Path | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="train-left"):
                 with VerticalScroll(id="train-form"):
                     yield Label("new run", classes="pane-title")
+                    with Horizontal(classes="form-row"):
+                        yield Label("corpus")
+                        yield Input("", placeholder="file or folder of .txt", id="train-corpus", compact=True)
+                    with Horizontal(classes="form-row"):
+                        yield Label("tokenizer")
+                        yield Input("", placeholder="none: train one into the run", id="train-tokenizer", compact=True)
                     yield Select([(f"preset: {p}", p) for p in PRESETS], value="tiny", allow_blank=False, id="train-preset", compact=True)
                     yield Select([(f"recipe: {r}", r) for r in RECIPES], value="packed", allow_blank=False, id="train-recipe", compact=True)
                     for name, default in FIELDS:
@@ -83,8 +90,13 @@ class TrainingPane(Vertical):
         self._show_size()
 
     def set_source(self, corpus: Path | None, tokenizer_dir: Path | None) -> None:
-        """The corpus (and its tokenizer, if trained) that a new run will use."""
-        self.corpus, self.tokenizer_dir = corpus, tokenizer_dir
+        """Fill the form with the app's corpus and its tokenizer (if trained), unless the user typed others."""
+        trained = tokenizer_dir if tokenizer_dir and (tokenizer_dir / "tokenizer.json").is_file() else None
+        for field, old, new in (("corpus", self.corpus, corpus), ("tokenizer", self._shown_tokenizer, trained)):
+            box = self.query_one(f"#train-{field}", Input)
+            if box.value in ("", str(old or "")):
+                box.value = str(new or "")
+        self.corpus, self.tokenizer_dir, self._shown_tokenizer = corpus, tokenizer_dir, trained
         self._show_size()
 
     # --- form --------------------------------------------------------------------------
@@ -99,7 +111,7 @@ class TrainingPane(Vertical):
                     values[name.replace("-", "_")] = float(raw) if name in ("epochs", "lr") else int(raw)
                 except ValueError:
                     raise BadInputError(f"{name}: {raw!r} is not a number") from None
-        return TrainConfig(corpus=str(self.corpus or ""), tokenizer_dir="", errors=self.errors,
+        return TrainConfig(corpus=self.query_one("#train-corpus", Input).value.strip(), tokenizer_dir="", errors=self.errors,
                            preset=str(self.query_one("#train-preset", Select).value),
                            recipe=str(self.query_one("#train-recipe", Select).value), **values)  # type: ignore[arg-type]
 
@@ -125,26 +137,26 @@ class TrainingPane(Vertical):
         )
 
     def _tokenizer_vocab(self) -> int | None:
-        if self.tokenizer_dir is None:
+        chosen = self.query_one("#train-tokenizer", Input).value.strip()
+        if not chosen:
             return None
-        meta = read_json(self.tokenizer_dir / "kantai.json") or {}
+        meta = read_json(Path(chosen).expanduser() / "kantai.json") or {}
         return meta.get("vocab_size")
 
     # --- actions -------------------------------------------------------------------------
 
     def action_start(self) -> None:
         """Create a run from the form and launch its trainer in the background."""
-        if self.corpus is None:
-            self._show_error("no corpus: open one with kantai tui --corpus PATH")
-            return
         try:
             cfg = self._config()
+            if not cfg.corpus:
+                raise BadInputError("corpus: give a .txt file or a folder of them")
         except KantaiError as err:
             self._show_error(str(err))
             return
         name = self.query_one("#train-name", Input).value.strip() or f"{cfg.preset}-{cfg.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
-        tokenizer = self.tokenizer_dir if self.tokenizer_dir and (self.tokenizer_dir / "tokenizer.json").is_file() else None
-        self._launch(cfg, name, tokenizer)
+        chosen = self.query_one("#train-tokenizer", Input).value.strip()
+        self._launch(cfg, name, Path(chosen).expanduser() if chosen else None)
 
     @work(thread=True, exclusive=True, group="run-launch", description="start run")
     def _launch(self, cfg: TrainConfig, name: str, tokenizer: Path | None) -> None:
