@@ -69,6 +69,7 @@ class Trainer:
         self.optimizer = _optimizer(self.model, cfg, self.device)
         self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
         self.probes = load_probes(cfg.probes)
+        self._probe_fill: object | None = None
         self.state = LoopState()
         if self.device.startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = True
@@ -206,7 +207,9 @@ class Trainer:
         from kantai_tui.core.fillmask import FillMask
         from kantai_tui.core.runs import MetricsWriter
 
-        fill = FillMask.from_model(self.model, Path(self.cfg.tokenizer_dir), f"step {self.state.step}")
+        if self._probe_fill is None:  # built once: it holds the tokenizer, read from disk
+            self._probe_fill = FillMask.from_model(self.model, Path(self.cfg.tokenizer_dir), "trainer")
+        fill = self._probe_fill
         self.model.eval()  # no dropout, and no RNG draws: resuming stays exact
         try:
             rows = probe_rows(fill, self.state.step, self.probes)

@@ -52,6 +52,7 @@ class TrainingPane(Vertical):
         self._offset = 0
         self._runs: list[RunSummary] = []
         self._shown_tokenizer: Path | None = None
+        self._vocab_sizes: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -137,11 +138,16 @@ class TrainingPane(Vertical):
         )
 
     def _tokenizer_vocab(self) -> int | None:
+        """The chosen tokenizer's size, read once per folder (this runs on every keystroke)."""
         chosen = self.query_one("#train-tokenizer", Input).value.strip()
         if not chosen:
             return None
-        meta = read_json(Path(chosen).expanduser() / "kantai.json") or {}
-        return meta.get("vocab_size")
+        if chosen not in self._vocab_sizes:
+            size = (read_json(Path(chosen).expanduser() / "kantai.json") or {}).get("vocab_size")
+            if size is None:
+                return None  # not (yet) a tokenizer: look again next time
+            self._vocab_sizes[chosen] = size
+        return self._vocab_sizes[chosen]
 
     # --- actions -------------------------------------------------------------------------
 
