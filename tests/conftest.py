@@ -13,6 +13,27 @@ SAMPLE = ROOT / "sample_data"
 TINY = ROOT / "tests" / "data" / "tiny_corpus.txt"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", help="run the long fault-injection loops (many kills, many examples)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis: a short run by default (CI), a long one with --long."""
+    from hypothesis import HealthCheck, settings
+
+    common = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+              "derandomize": True}  # fmt: skip
+    settings.register_profile("kantai-short", max_examples=40, **common)
+    settings.register_profile("kantai-long", max_examples=1000, **common)
+    settings.load_profile("kantai-long" if config.getoption("--long") else "kantai-short")
+
+
+@pytest.fixture(scope="session")
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True under --long: fault loops run many more iterations."""
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tokenizers the TUI trains out of the real ~/.local/share."""

@@ -51,7 +51,7 @@ def probe_rows(fill: object, step: int, probes: tuple[str, ...]) -> list[dict]:
 def probe_timeline(run_dir: Path) -> dict:
     """Probe results of a run grouped by sentence, in step order."""
     rows, _ = read_metrics(run_dir / "probes.jsonl")
-    probes: dict[str, list[dict]] = {}
-    for row in rows:
-        probes.setdefault(row["probe"], []).append({"step": row["step"], "top": row["top"]})
-    return {"run": run_dir.name, "probes": [{"text": t, "points": sorted(p, key=lambda x: x["step"])} for t, p in probes.items()]}
+    probes: dict[str, dict[int, dict]] = {}
+    for row in rows:  # keyed by step: a probe written twice (a kill between two probe lines) counts once
+        probes.setdefault(row["probe"], {})[row["step"]] = {"step": row["step"], "top": row["top"]}
+    return {"run": run_dir.name, "probes": [{"text": t, "points": [p[s] for s in sorted(p)]} for t, p in probes.items()]}

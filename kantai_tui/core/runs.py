@@ -173,6 +173,23 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     return rows, offset + end
 
 
+def trajectory(rows: list[dict]) -> list[dict]:
+    """The run's history as training actually went: rows rewound at every resume.
+
+    metrics.jsonl is append-only (a kill can come at any moment), so after a crash it holds the
+    steps the dead process logged after its last checkpoint, then a ``started`` row whose
+    ``start_step`` is that checkpoint; those steps are trained again. Dropping the rows past
+    ``start_step`` at each ``started`` row gives each step once, in order.
+    """
+    kept: list[dict] = []
+    for row in rows:
+        if row.get("kind") == "started":
+            start = row.get("start_step") or 0
+            kept = [r for r in kept if not isinstance(r.get("step"), int) or r["step"] <= start or r.get("kind") == "started"]
+        kept.append(row)
+    return kept
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One line of ``kantai runs``."""

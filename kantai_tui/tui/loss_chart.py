@@ -33,6 +33,12 @@ class LossChart(Widget):
         self.steps, self.raw, self.smooth, self.evals = [], [], [], []
         self.refresh()
 
+    def rewind(self, step: int) -> None:
+        """Forget points after ``step``: the run resumed from a checkpoint there and trains them again."""
+        keep = sum(1 for s in self.steps if s <= step)
+        self.steps, self.raw, self.smooth = self.steps[:keep], self.raw[:keep], self.smooth[:keep]
+        self.evals = [(s, loss) for s, loss in self.evals if s <= step]
+
     def add_step(self, step: int, loss: float | None) -> None:
         if loss is None or not math.isfinite(loss):
             return

@@ -277,6 +277,8 @@ class TrainingPane(Vertical):
                 self._last_step = row
             elif row.get("kind") == "eval":
                 chart.add_eval(row["step"], row.get("eval_loss"))
+            elif row.get("kind") == "started":
+                chart.rewind(int(row.get("start_step") or 0))
         chart.refresh()
         self._show_status(status, chart)
 
