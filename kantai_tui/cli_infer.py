@@ -30,7 +30,11 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
 def cmd_fill_mask(args: argparse.Namespace) -> int:
     from kantai_tui.core.fillmask import FillMask
 
-    result = FillMask.open(args.target, args.runs_dir, args.checkpoint).predict(args.text, args.top_k)
+    def skipped(path: object, why: str) -> None:
+        print(f"kantai: skipped checkpoint {getattr(path, 'name', path)}: {why}", file=sys.stderr)
+
+    fill = FillMask.open(args.target, args.runs_dir, args.checkpoint, on_skip=skipped)
+    result = fill.predict(args.text, args.top_k)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kantai_tui.core.errors import KantaiError
+from kantai_tui.core.errors import DiskFullError, KantaiError, disk_full_cause
 
 MANIFEST = "MANIFEST.json"
 COMPLETE = "COMPLETE"
@@ -67,7 +67,28 @@ def commit(root: Path, step: int, write: Callable[[Path], None]) -> Path:
     staging = root / f".staging-{PREFIX}{step:08d}"
     if staging.exists():
         shutil.rmtree(staging)
-    staging.mkdir()
+    try:
+        staging.mkdir()
+        _fill(staging, step, write)
+    except Exception as err:  # noqa: BLE001 - the half-written folder goes whatever failed; the error goes on
+        shutil.rmtree(staging, ignore_errors=True)  # give back the space a full disk needs
+        reason = disk_full_cause(err)
+        if reason is None:
+            raise
+        newest = newest_verified(root)
+        kept = f"checkpoint step {newest.step} is kept" if newest else "no earlier checkpoint exists"
+        raise DiskFullError(f"disk full: no room to write checkpoint step {step} under {root} ({reason}); {kept}; "
+                            f"free space, then resume with 'kantai train --resume {root.parent.name}'") from err  # fmt: skip
+    final = root / f"{PREFIX}{step:08d}"
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(staging, final)
+    _fsync_dir(root)
+    return final
+
+
+def _fill(staging: Path, step: int, write: Callable[[Path], None]) -> None:
+    """Write, fsync, manifest, COMPLETE: everything before the rename that makes it a checkpoint."""
     write(staging)
     files = sorted(p for p in staging.iterdir() if p.is_file())
     for path in files:
@@ -78,12 +99,6 @@ def commit(root: Path, step: int, write: Callable[[Path], None]) -> Path:
     (staging / COMPLETE).write_text("ok\n")
     _fsync_file(staging / COMPLETE)
     _fsync_dir(staging)
-    final = root / f"{PREFIX}{step:08d}"
-    if final.exists():
-        shutil.rmtree(final)
-    os.rename(staging, final)
-    _fsync_dir(root)
-    return final
 
 
 def verify(path: Path) -> str | None:

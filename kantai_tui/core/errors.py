@@ -8,6 +8,10 @@ either of them knowing the details.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_LOCKED = 3
@@ -15,6 +19,7 @@ EXIT_CORRUPT_CHECKPOINT = 4
 EXIT_NON_FINITE = 5
 EXIT_OOM = 6
 EXIT_DISK_FULL = 7
+EXIT_HANGUP = 129  # 128 + SIGHUP: the terminal went away
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
 EXIT_TERMINATED = 143
@@ -59,3 +64,32 @@ class TokenizerError(BadInputError):
 
 class OutputError(BadInputError):
     """An output folder cannot be created or written."""
+
+
+class DiskFullError(KantaiError):
+    """No space left (or over a file-size or quota limit) while writing (exit code 7)."""
+
+    exit_code = EXIT_DISK_FULL
+
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how safetensors (Rust io::Error) reports errno
+
+
+def disk_full_cause(err: BaseException) -> str | None:
+    """The OS reason if ``err`` (or an error it was raised from) means the disk or a size limit is full.
+
+    torch.save hides the OSError in ``__context__`` of a RuntimeError, safetensors puts the errno in
+    its message; both are looked through, so every writer's "disk full" becomes exit 7.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return current.strerror or errno.errorcode[current.errno]
+        match = _RUST_OS_ERROR.search(str(current))
+        if match and int(match.group(1)) in _FULL_ERRNOS:
+            return os.strerror(int(match.group(1)))
+        current = current.__cause__ or current.__context__
+    return None

@@ -9,6 +9,7 @@ the embedding rows a preset adds for alignment never take probability mass.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,15 +70,22 @@ class ModelSource:
     run_config: dict | None  # set for a training checkpoint, which has weights but no config.json
 
 
-def resolve_source(target: str | Path, runs_dir: str | Path = "runs", step: int | None = None) -> ModelSource:
-    """A run name, a run folder, a final/ or checkpoint folder, or any folder with config.json + tokenizer."""
+OnSkip = Callable[[Path, str], None]
+
+
+def resolve_source(target: str | Path, runs_dir: str | Path = "runs", step: int | None = None,
+                   on_skip: OnSkip | None = None) -> ModelSource:  # fmt: skip
+    """A run name, a run folder, a final/ or checkpoint folder, or any folder with config.json + tokenizer.
+
+    ``on_skip`` hears about each newer checkpoint passed over because it does not verify.
+    """
     path = Path(target).expanduser()
     if not path.exists() and "/" not in str(target):
         path = Path(runs_dir).expanduser() / str(target)
     if not path.is_dir():
         raise BadInputError(f"{target}: no such model folder or run (looked in {Path(runs_dir).expanduser()})")
     if (path / "run.json").is_file():
-        return _from_run(path, step)
+        return _from_run(path, step, on_skip)
     if (path / checkpoint.COMPLETE).exists() or (path / checkpoint.MANIFEST).exists():
         return _from_checkpoint(path.parent.parent, path)
     if step is not None:
@@ -87,13 +95,13 @@ def resolve_source(target: str | Path, runs_dir: str | Path = "runs", step: int 
     return ModelSource(str(path), path, path, None)
 
 
-def _from_run(run_dir: Path, step: int | None) -> ModelSource:
+def _from_run(run_dir: Path, step: int | None, on_skip: OnSkip | None) -> ModelSource:
     """final/ by default; the newest verified checkpoint while the run has no final/ yet; or --checkpoint STEP."""
     if step is None and (run_dir / "final" / "config.json").is_file():
         return ModelSource(f"{run_dir.name}/final", run_dir / "final", run_dir / "final", None)
     root = run_dir / "checkpoints"
     if step is None:
-        newest = checkpoint.newest_verified(root)
+        newest = checkpoint.newest_verified(root, on_skip)
         if newest is None:
             raise BadInputError(f"run {run_dir.name} has no final/ and no verified checkpoint yet")
         return _from_checkpoint(run_dir, newest.path)
@@ -133,8 +141,9 @@ class FillMask:
         return cls(ModelSource(label, tokenizer_dir, tokenizer_dir, None), model)
 
     @classmethod
-    def open(cls, target: str | Path, runs_dir: str | Path = "runs", step: int | None = None) -> FillMask:
-        return cls(resolve_source(target, runs_dir, step))
+    def open(cls, target: str | Path, runs_dir: str | Path = "runs", step: int | None = None,
+             on_skip: OnSkip | None = None) -> FillMask:  # fmt: skip
+        return cls(resolve_source(target, runs_dir, step, on_skip))
 
     def predict(self, text: str, top_k: int = 5) -> FillResult:
         import torch

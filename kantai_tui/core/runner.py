@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import signal
@@ -26,12 +25,13 @@ from kantai_tui import __version__
 from kantai_tui.core.bpe import TOKENIZER_FILES, train_tokenizer
 from kantai_tui.core.config import TrainConfig
 from kantai_tui.core.errors import (
-    EXIT_DISK_FULL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TERMINATED,
     BadInputError,
-    KantaiError,  # fmt: skip
+    DiskFullError,
+    KantaiError,
+    disk_full_cause,  # fmt: skip
 )
 from kantai_tui.core.events import Event, RunFinished, StepLogged, event_to_json
 from kantai_tui.core.probes import load_probes
@@ -48,12 +48,6 @@ from kantai_tui.core.runs import (
     write_status,
 )
 from kantai_tui.core.textio import find_corpus_files
-
-
-class DiskFullError(KantaiError):
-    """No space left on the device while writing the run (exit code 7)."""
-
-    exit_code = EXIT_DISK_FULL
 
 
 def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None) -> Path:
@@ -145,25 +139,32 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
                 on_event(event)
-        except OSError as err:
-            if err.errno != errno.ENOSPC:
-                raise
-            failure = DiskFullError(f"disk full while writing to {err.filename or run_dir}; the last complete "
-                                    "checkpoint is kept; free space and resume with 'kantai train --resume "
-                                    f"{run_dir.name}'")  # fmt: skip
-            write_status(run_dir, "failed", error=str(failure), exit_code=failure.exit_code)
-            raise failure from err
         except KantaiError as err:
-            write_status(run_dir, "failed", error=str(err), exit_code=err.exit_code)
+            _record_failure(run_dir, str(err), err.exit_code, on_note)
             raise
-        except Exception as err:  # a bug: observers see what happened; the traceback still goes to the log
-            write_status(run_dir, "failed", error=f"internal error: {type(err).__name__}: {err}", exit_code=1)
-            raise
+        except Exception as err:
+            reason = disk_full_cause(err)
+            if reason is None:  # a bug: observers see what happened; the traceback still goes to the log
+                _record_failure(run_dir, f"internal error: {type(err).__name__}: {err}", 1, on_note)
+                raise
+            failure = DiskFullError(f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason});"
+                                    " the last complete checkpoint is kept; free space, then resume with 'kantai "
+                                    f"train --resume {run_dir.name}'")  # fmt: skip
+            _record_failure(run_dir, str(failure), failure.exit_code, on_note)
+            raise failure from err
         finally:
             metrics.close()
     if signals.stop_signal is None:
         return EXIT_OK
     return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED
+
+
+def _record_failure(run_dir: Path, message: str, exit_code: int, on_note: Callable[[str], None]) -> None:
+    """Mark the run failed in status.json; on a full disk even that can fail, and the run then reads 'crashed'."""
+    try:
+        write_status(run_dir, "failed", error=message, exit_code=exit_code)
+    except OSError as err:
+        on_note(f"could not record the failure in {run_dir / 'status.json'}: {err.strerror or err}")
 
 
 def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], None]) -> None:

@@ -225,7 +225,8 @@ class Trainer:
         from safetensors.torch import save_file, save_model
 
         save_model(self.model, str(folder / "model.safetensors"))
-        torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
+        with (folder / "optimizer.pt").open("wb") as handle:  # our handle: a full disk surfaces as OSError
+            torch.save(self.optimizer.state_dict(), handle)
         rng = {"mask": self.mask_generator.get_state(), "torch": torch.get_rng_state()}
         if self.device.startswith("cuda"):
             rng["cuda"] = torch.cuda.get_rng_state()
