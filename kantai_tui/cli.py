@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from kantai_tui import __version__, cli_infer, cli_train
 from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
-from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, KantaiError
+from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_OK, KantaiError
 from kantai_tui.core.textio import ERROR_MODES
 from kantai_tui.core.vocab import SEARCH_MODES, SORT_KEYS
 
@@ -93,11 +94,38 @@ def _positive(value: str) -> int:
     return number
 
 
+class _HangUp(BaseException):
+    """SIGHUP: the terminal went away (like KeyboardInterrupt, not an error of the program)."""
+
+
+def _on_hangup(signum: int, frame: object) -> None:
+    """Nothing can be shown any more: point stdout/stderr at /dev/null, then unwind to main()."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    raise _HangUp
+
+
+def _leave_on_hangup(args: argparse.Namespace) -> object:
+    """Observers (follow, gpu --watch...) exit 129 when their terminal goes; trainers and the TUI decide for themselves.
+
+    Returns the handler to put back (main() is also called in-process, by tests and scripts).
+    """
+    previous = signal.getsignal(signal.SIGHUP)
+    if args.command not in (None, "tui", "train") and previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _on_hangup)
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kantai`` console script."""
     args = build_parser().parse_args(argv)
+    previous = _leave_on_hangup(args)
     try:
         return _dispatch(args)
+    except _HangUp:
+        return EXIT_HANGUP
     except KantaiError as err:
         print(f"kantai: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -108,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader went away (kantai stats --json | head): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    finally:
+        if previous is not None:  # None: set outside Python, nothing to put back
+            signal.signal(signal.SIGHUP, previous)  # type: ignore[arg-type]
 
 
 def _dispatch(args: argparse.Namespace) -> int:

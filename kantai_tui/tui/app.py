@@ -26,6 +26,7 @@ from kantai_tui.tui.corpus_pane import CorpusPane
 from kantai_tui.tui.device_pane import DevicePane
 from kantai_tui.tui.fillmask_pane import FillMaskPane
 from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.hangup import on_hangup, watch_terminal
 from kantai_tui.tui.help_screen import HelpScreen
 from kantai_tui.tui.tokenizer_pane import TokenizerPane
 from kantai_tui.tui.training_pane import TrainingPane
@@ -79,6 +80,8 @@ class KantaiApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not self.is_headless:
+            watch_terminal(self)
         self._focus_pane("corpus")
         # the first device probe imports torch: start it after the first frame, then about once a second
         if self.watch_devices:
@@ -175,5 +178,7 @@ def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]
 
 def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict", runs_dir: str = "runs") -> int:
     """Run the TUI until the user quits; return the exit code. Runs started here keep training after it."""
-    KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors, runs_dir=runs_dir).run()
-    return 0
+    app = KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors, runs_dir=runs_dir)
+    on_hangup(app)
+    app.run()
+    return app.return_code or 0

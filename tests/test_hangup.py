@@ -1,0 +1,105 @@
+"""The terminal goes away (SSH drops, the window closes): the TUI and ``kantai follow`` leave with
+exit 129, the trainer they watch keeps training. Each process runs on a real pseudo-terminal that
+is its controlling terminal, and the terminal is hung up for real by closing its master side."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from kantai_tui.core import runner
+from kantai_tui.core.config import TrainConfig
+from kantai_tui.core.runs import effective_state, lock_is_held, read_json
+
+HANGUP_EXIT = 129
+
+
+class Terminal:
+    """A process on its own pty (80×24), as if started in an SSH session."""
+
+    def __init__(self, args: list[str], ignore_hangup: bool = False) -> None:
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+
+        def become_session_leader() -> None:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the pty is now this process's controlling terminal
+            if ignore_hangup:
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does
+
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+        self.process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                        preexec_fn=become_session_leader)  # fmt: skip
+        os.close(slave)
+        self.screen = b""
+
+    def read_until(self, needle: bytes, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.screen:
+            assert time.monotonic() < deadline, f"{needle!r} never appeared"
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                self.screen += os.read(self.master, 65536)
+
+    def hang_up(self) -> None:
+        """Close the terminal: the kernel sends SIGHUP to the session and reads return end-of-file."""
+        os.close(self.master)
+
+    def exit_code(self, timeout: float = 15.0) -> int:
+        return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture
+def training(tmp_path: Path, small_corpus: Path, small_tokenizer: Path):
+    runs = tmp_path / "runs"
+    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=100_000, batch_size=8, block_size=32,
+                      log_every=1, checkpoint_every=100_000)  # fmt: skip
+    run = runner.create_run(runs, "steady", cfg, small_tokenizer)
+    runner.start_detached(runs, "steady")
+    deadline = time.monotonic() + 60
+    while effective_state(run) != "running" or not (read_json(run / "status.json") or {}).get("step"):
+        assert time.monotonic() < deadline, "trainer did not start"
+        time.sleep(0.1)
+    yield runs, run
+    if lock_is_held(run):
+        runner.stop_run(runs, "steady", wait_s=60)
+
+
+def _still_training(run: Path) -> None:
+    step = read_json(run / "status.json")["step"]
+    deadline = time.monotonic() + 30
+    while read_json(run / "status.json")["step"] <= step:
+        assert time.monotonic() < deadline, "the trainer stopped training"
+        time.sleep(0.1)
+    assert effective_state(run) == "running"
+
+
+@pytest.mark.parametrize("ignore_hangup", [False, True], ids=["sighup", "nohup"])
+def test_tui_leaves_when_its_terminal_does_and_the_run_trains_on(training, ignore_hangup: bool) -> None:
+    runs, run = training
+    tui = Terminal([sys.executable, "-m", "kantai_tui", "tui", "--runs-dir", str(runs)], ignore_hangup)
+    tui.read_until(b"Corpus")
+    tui.hang_up()
+    # with SIGHUP ignored, stdin reads end-of-file forever: without a check the input thread would spin a core
+    assert tui.exit_code() == HANGUP_EXIT
+    _still_training(run)
+
+
+def test_follow_leaves_on_sighup(training) -> None:
+    runs, run = training
+    follow = Terminal([sys.executable, "-m", "kantai_tui", "follow", "steady", "--runs-dir", str(runs)])
+    follow.read_until(b"step")
+    follow.hang_up()
+    assert follow.exit_code() == HANGUP_EXIT
+    _still_training(run)
