@@ -120,7 +120,10 @@ class EventPrinter:
         if self.json_lines:
             print(json.dumps(row), flush=True)
             return
-        line = getattr(self, f"_{row.get('kind')}", lambda r: None)(row)
+        try:
+            line = getattr(self, f"_{row.get('kind')}", lambda r: None)(row)
+        except (KeyError, TypeError, ValueError, AttributeError):  # a hand-edited or foreign line
+            line = f"  (skipped a metrics line kantai cannot read: {json.dumps(row)[:80]})"
         if line:
             print(line, flush=True)
 
@@ -151,6 +154,9 @@ class EventPrinter:
     def _eval(self, row: dict) -> str:
         return (f"  eval @ step {row['step']:,}: loss {_num(row['eval_loss'])}  perplexity {_num(row['perplexity'], 1)}"
                 f"  masked-token accuracy {row['mask_acc']:.1%}")  # fmt: skip
+
+    def _batch_split(self, row: dict) -> str:
+        return f"  {row['message']}"
 
     def _checkpoint(self, row: dict) -> str:
         return f"  checkpoint {Path(row['path']).name} committed"

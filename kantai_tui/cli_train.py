@@ -41,6 +41,8 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--eval-every", type=positive, default=200, metavar="N")
     train.add_argument("--checkpoint-every", type=positive, default=500, metavar="N")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
+    train.add_argument("--auto-batch-size", action="store_true",
+                       help="on out-of-memory, run each batch in smaller chunks and go on (same effective batch)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
@@ -97,6 +99,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, epochs=args.epochs,
         max_steps=args.max_steps, seed=args.seed, log_every=args.log_every, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors, precision=args.precision,
+        auto_batch_size=args.auto_batch_size,
         probes=str(Path(args.probes).expanduser().resolve()) if args.probes else None,
     )  # fmt: skip
 

@@ -187,3 +187,78 @@ def test_no_valid_checkpoint_left_is_exit_4(finished_run: Path, tmp_path: Path, 
     err = capsys.readouterr().err
     assert f"skipped checkpoint step-00000008: {expected}" in err and f"skipped checkpoint step-00000004: {expected}" in err
     assert err.strip().splitlines()[-1].startswith("kantai: error: run done: none of its checkpoints verifies")
+
+
+# --- out of memory -----------------------------------------------------------------------------
+
+
+def _oom_above(limit: int):
+    """FAKE at the hardware boundary (no GPU here): the real loss, except that a chunk of more than
+    ``limit`` sequences raises what torch raises when CUDA memory runs out."""
+    import torch
+
+    from kantai_tui.core import trainer as trainer_module
+
+    real = trainer_module.mlm_loss
+
+    def loss(model, inputs, labels, attention, sparse):  # noqa: ANN001, ANN202 - same signature as mlm_loss
+        if len(inputs) > limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(inputs)} GiB")
+        return real(model, inputs, labels, attention, sparse)
+
+    return loss
+
+
+def test_auto_batch_size_splits_the_batch_and_keeps_the_trajectory(small_corpus: Path, small_tokenizer: Path,
+                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    runs = tmp_path / "runs"
+    reference = _run(runs, small_corpus, small_tokenizer, "whole", max_steps=6, checkpoint_every=100)
+    assert runner.execute(reference, lambda e: None, lambda n: None) == 0
+    monkeypatch.setattr("kantai_tui.core.trainer.mlm_loss", _oom_above(2))
+    assert main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(runs), "--run",
+                 "split", "--max-steps", "6", "--batch-size", "8", "--block-size", "32", "--log-every", "1",
+                 "--auto-batch-size"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "out of memory at micro-batch 8: retrying step 1 as 2 chunks of 4" in out
+    assert "out of memory at micro-batch 4: retrying step 1 as 4 chunks of 2" in out
+    losses = {name: [r["loss"] for r in read_metrics(runs / name / "metrics.jsonl")[0] if r["kind"] == "step"]
+              for name in ("whole", "split")}  # fmt: skip
+    assert len(losses["split"]) == 6  # it went on: every step trained
+    # the same batches and masks; dropout draws fall in another order, so close, not equal (exactness: below)
+    assert losses["split"] == pytest.approx(losses["whole"], rel=2e-2)
+
+
+def test_a_split_batch_has_the_whole_batch_gradient(small_corpus: Path, small_tokenizer: Path, tmp_path: Path) -> None:
+    import torch
+
+    from kantai_tui.core.masking import mask_tokens
+    from kantai_tui.core.trainer import Trainer
+
+    run = _run(tmp_path, small_corpus, small_tokenizer, "grad", precision="fp32")
+    trainer = Trainer(runner.load_config(run), run)
+    trainer.model.eval()  # no dropout: the two computations must agree to float rounding
+    ids = torch.from_numpy(trainer.batches.get(0, 0))
+    inputs, labels = mask_tokens(ids, mask_id=trainer.mask_id, vocab_size=trainer.vocab,
+                                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    results = []
+    for split in (1, 4):
+        trainer.state.split = split
+        loss = trainer._batch_loss(ids, inputs, labels)
+        results.append((loss.item(), [p.grad.clone() for p in trainer.model.parameters() if p.grad is not None]))
+        trainer.optimizer.zero_grad(set_to_none=True)
+    (whole, whole_grads), (split_loss, split_grads) = results
+    assert split_loss == pytest.approx(whole, rel=1e-5)
+    assert len(split_grads) == len(whole_grads)
+    for a, b in zip(whole_grads, split_grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_batch_size_gives_up_at_one_sequence(small_corpus: Path, small_tokenizer: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    monkeypatch.setattr("kantai_tui.core.trainer.mlm_loss", _oom_above(0))
+    assert main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(tmp_path), "--run",
+                 "hopeless", "--max-steps", "3", "--batch-size", "4", "--block-size", "32",
+                 "--auto-batch-size"]) == 6  # fmt: skip
+    assert "out of memory on cpu even at micro-batch 1 (block size 32)" in capsys.readouterr().err

@@ -57,7 +57,11 @@ class Terminal:
         os.close(self.master)
 
     def exit_code(self, timeout: float = 15.0) -> int:
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:  # a failed test leaves no process behind
+                self.process.kill()
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ class TrainConfig:
     device: str = "auto"
     errors: str = "strict"
     probes: str | None = None  # a file of <mask> sentences; None = the default set
+    auto_batch_size: bool = False  # on out-of-memory, split each batch in two and retry (same effective batch)
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
 
     def resolved(self) -> TrainConfig:

@@ -66,6 +66,7 @@ class LoopState:
     elapsed_s: float = 0.0
     loss_sum: float = 0.0  # since the last log step
     loss_steps: int = 0
+    split: int = 1  # each batch runs as this many chunks (raised by --auto-batch-size after out-of-memory)
 
 
 class Batches:

@@ -76,7 +76,18 @@ class RunFinished:
     kind: str = field(default="finished", init=False)
 
 
-Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | RunFinished
+@dataclass(frozen=True)
+class BatchSplit:
+    """Out of memory with --auto-batch-size: each batch now runs in ``split`` chunks (same effective batch)."""
+
+    step: int
+    micro_batch: int
+    split: int
+    message: str
+    kind: str = field(default="batch_split", init=False)
+
+
+Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | BatchSplit | RunFinished
 
 
 def event_to_json(event: Event) -> dict:

@@ -36,8 +36,8 @@ from kantai_tui.core.engine import (
     pick_device,
     use_bf16,
 )
-from kantai_tui.core.events import CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
-from kantai_tui.core.masking import mask_tokens
+from kantai_tui.core.events import BatchSplit, CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
+from kantai_tui.core.masking import IGNORE_INDEX, mask_tokens
 from kantai_tui.core.presets import get_preset, roberta_config
 from kantai_tui.core.probes import load_probes, probe_rows
 
@@ -71,6 +71,7 @@ class Trainer:
         self.probes = load_probes(cfg.probes)
         self._probe_fill: object | None = None
         self.state = LoopState()
+        self._splits: list[BatchSplit] = []
         if self.device.startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -98,6 +99,8 @@ class Trainer:
         window = (time.perf_counter(), state.tokens, state.samples)
         while state.step < self.total and not should_stop():
             loss_sum += self._guarded_step()
+            yield from self._splits
+            self._splits.clear()
             state.loss_steps += 1
             if state.step % cfg.log_every == 0 or state.step == self.total:
                 yield self._log(loss_sum, window)
@@ -111,19 +114,61 @@ class Trainer:
         yield RunFinished(state.step, str(final) if final else None, stopped=final is None)
 
     def _guarded_step(self) -> torch.Tensor:
-        """A step, with running out of memory turned into a message that names the batch size."""
-        try:
-            return self._step()
-        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError too
-            if "out of memory" not in str(err) and "can't allocate memory" not in str(err):
-                raise
-            size = self.cfg.batch_size
-            raise OutOfMemoryError(f"out of memory on {self.device} at --batch-size {size} (block size "
-                                   f"{self.cfg.block_size}); try --batch-size {max(1, size // 2)} with "
-                                   f"--grad-accum {self.cfg.grad_accum * 2} for the same effective batch") from err
+        """A step; out of memory becomes a message naming the batch size, or with --auto-batch-size a retry
+        of the same step with each batch split in two (same batches, same masks, same effective batch)."""
+        saved = self._rewind_point() if self.cfg.auto_batch_size else None
+        while True:
+            try:
+                return self._step()
+            except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError too
+                if "out of memory" not in str(err) and "can't allocate memory" not in str(err):
+                    raise
+                micro = self._micro_batch()
+                if saved is None or micro <= 1:
+                    raise self._out_of_memory(micro) from err
+                self._rewind(saved)
+                self.state.split *= 2
+                self._splits.append(BatchSplit(self.state.step + 1, self._micro_batch(), self.state.split,
+                                               f"out of memory at micro-batch {micro}: retrying step "
+                                               f"{self.state.step + 1} as {self.state.split} chunks of "
+                                               f"{self._micro_batch()}"))  # fmt: skip
+
+    def _micro_batch(self) -> int:
+        return max(1, math.ceil(self.cfg.batch_size / self.state.split))
+
+    def _out_of_memory(self, micro: int) -> OutOfMemoryError:
+        size = self.cfg.batch_size
+        if self.cfg.auto_batch_size:
+            return OutOfMemoryError(f"out of memory on {self.device} even at micro-batch {micro} (block size "
+                                    f"{self.cfg.block_size}); try a smaller --block-size or preset")  # fmt: skip
+        return OutOfMemoryError(f"out of memory on {self.device} at --batch-size {size} (block size "
+                                f"{self.cfg.block_size}); try --batch-size {max(1, size // 2)} with --grad-accum "
+                                f"{self.cfg.grad_accum * 2} for the same effective batch, or --auto-batch-size")  # fmt: skip
+
+    def _rewind_point(self) -> tuple[LoopState, torch.Tensor, torch.Tensor]:
+        import torch
+        from dataclasses import replace
+
+        return replace(self.state), self.mask_generator.get_state(), torch.get_rng_state()
+
+    def _rewind(self, saved: tuple[LoopState, torch.Tensor, torch.Tensor]) -> None:
+        """Back to the start of the failed step: data position, counters, masking and dropout generators."""
+        from dataclasses import asdict
+
+        import torch
+
+        split = self.state.split
+        for name, value in asdict(saved[0]).items():  # in place: the loop holds this object
+            setattr(self.state, name, value)
+        self.state.split = split
+        self.mask_generator.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
 
     def _step(self) -> torch.Tensor:
-        """One optimizer step over grad_accum micro-batches; returns the mean loss, still on the device."""
+        """One optimizer step over grad_accum batches; returns the mean loss, still on the device."""
         import torch
 
         cfg, state = self.cfg, self.state
@@ -135,13 +180,7 @@ class Trainer:
             ids = torch.from_numpy(self._next_batch())  # [B, T]
             inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
                                          generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
-            attention = None if self.batches.packed else (ids != PAD).long().to(self.device)
-            with self._autocast():
-                loss, _, count = mlm_loss(self.model, inputs.to(self.device), labels.to(self.device), attention,
-                                          cfg.sparse_head)  # fmt: skip
-                loss = loss / count.clamp(min=1)
-            (loss / cfg.grad_accum).backward()
-            step_loss += loss.detach() / cfg.grad_accum
+            step_loss += self._batch_loss(ids, inputs, labels)
             state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
             state.samples += len(ids)
         self._grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
@@ -149,6 +188,28 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         state.step += 1
         return step_loss
+
+    def _batch_loss(self, ids: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Forward and backward one batch, in ``state.split`` chunks normalised by the whole batch's mask
+        count, so the gradient is the batch's whether it ran whole or split. Returns the mean loss / grad_accum."""
+        import torch
+
+        scale = self.cfg.grad_accum
+        if self.state.split > 1:
+            count = (labels != IGNORE_INDEX).sum().clamp(min=1).to(self.device)
+        total = torch.zeros((), device=self.device)
+        size = self._micro_batch()
+        for start in range(0, len(ids), size):
+            part = slice(start, start + size)
+            chunk_ids, chunk_inputs, chunk_labels = ids[part], inputs[part], labels[part]
+            attention = None if self.batches.packed else (chunk_ids != PAD).long().to(self.device)
+            with self._autocast():
+                loss, _, counted = mlm_loss(self.model, chunk_inputs.to(self.device), chunk_labels.to(self.device),
+                                            attention, self.cfg.sparse_head)  # fmt: skip
+                loss = loss / (counted.clamp(min=1) if self.state.split == 1 else count)
+            (loss / scale).backward()
+            total += loss.detach() / scale
+        return total
 
     def _next_batch(self) -> np.ndarray:
         state = self.state
