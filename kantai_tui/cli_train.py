@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from kantai_tui.core.config import PRECISIONS, RECIPES, TrainConfig
-from kantai_tui.core.errors import EXIT_OK, BadInputError
+from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError
 from kantai_tui.core.presets import PRESETS
 from kantai_tui.core.textio import ERROR_MODES
 
@@ -132,8 +132,9 @@ def cmd_follow(args: argparse.Namespace) -> int:
     for rows, state in runner.follow(run_dir):
         for row in rows:
             printer.row(row)
-    printer.note(f"run {args.run}: {state}")
-    return EXIT_OK if state in ("finished", "stopped") else 1
+    unreadable = " (its status.json is missing or unreadable)" if state == "unknown" else ""
+    printer.note(f"run {args.run}: {state}{unreadable}")
+    return EXIT_OK if state in ("finished", "stopped") else EXIT_RUN_DID_NOT_FINISH
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

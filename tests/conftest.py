@@ -19,10 +19,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Hypothesis: a short run by default (CI), a long one with --long."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     common = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-              "derandomize": True}  # fmt: skip
+              "derandomize": True, "report_multiple_bugs": False, "database": None,
+              "phases": [Phase.explicit, Phase.generate, Phase.shrink]}  # fmt: skip
     settings.register_profile("kantai-short", max_examples=40, **common)
     settings.register_profile("kantai-long", max_examples=1000, **common)
     settings.load_profile("kantai-long" if config.getoption("--long") else "kantai-short")

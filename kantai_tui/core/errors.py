@@ -13,6 +13,7 @@ import os
 import re
 
 EXIT_OK = 0
+EXIT_RUN_DID_NOT_FINISH = 1  # 'kantai follow' of a run that failed or crashed; a trainer's internal error
 EXIT_BAD_INPUT = 2
 EXIT_LOCKED = 3
 EXIT_CORRUPT_CHECKPOINT = 4

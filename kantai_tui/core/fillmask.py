@@ -193,8 +193,10 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
     if source.run_config is None:
         try:
             return RobertaForMaskedLM.from_pretrained(source.weights_dir)
-        except (OSError, ValueError) as err:
-            raise BadInputError(f"{source.weights_dir}: cannot be loaded as a masked LM ({err})") from err
+        except Exception as err:  # noqa: BLE001 - a foreign folder's config can make transformers raise anything
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise BadInputError(f"{source.weights_dir}: cannot be loaded as a masked LM ({type(err).__name__}: "
+                                f"{first[:200]})") from err  # fmt: skip
     from safetensors.torch import load_model
 
     from kantai_tui.core.presets import get_preset, roberta_config
