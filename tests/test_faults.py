@@ -262,3 +262,22 @@ def test_auto_batch_size_gives_up_at_one_sequence(small_corpus: Path, small_toke
                  "hopeless", "--max-steps", "3", "--batch-size", "4", "--block-size", "32",
                  "--auto-batch-size"]) == 6  # fmt: skip
     assert "out of memory on cpu even at micro-batch 1 (block size 32)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "mismatch"])
+def test_a_damaged_token_cache_is_rebuilt(small_corpus: Path, small_tokenizer: Path, damage: str) -> None:
+    import numpy as np
+
+    from kantai_tui.core.data import open_token_cache
+
+    cache = open_token_cache(small_corpus, small_tokenizer)
+    expected = np.array(cache.ids).copy(), cache.starts.copy()
+    ids_file, starts_file = cache.path / "ids.npy", cache.path / "starts.npy"
+    if damage == "truncate":
+        ids_file.write_bytes(ids_file.read_bytes()[:1000])
+    elif damage == "garbage":
+        ids_file.write_bytes(b"\x93NUMPY garbage")
+    else:
+        np.save(starts_file, expected[1][:-5])
+    again = open_token_cache(small_corpus, small_tokenizer)
+    assert np.array_equal(np.array(again.ids), expected[0]) and np.array_equal(again.starts, expected[1])

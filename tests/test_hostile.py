@@ -164,3 +164,19 @@ def test_any_hand_edited_run_file(trained_run: Path, tmp_path_factory: pytest.Te
         load_config(run).resolved()  # what 'train --resume' reads first
     except BadInputError as err:
         assert "run.json" in str(err)
+
+
+@pytest.mark.parametrize("edit, named", [({"batch_size": "64"}, "'batch_size' is '64'"),
+                                         ({"lr": -1.0}, "--lr -1.0 must be between 0 and 1"),
+                                         ({"holdout": 3}, "holdout 3 must be between"),
+                                         ({"preset": None}, "'preset' is None")])  # fmt: skip
+def test_resume_of_a_hand_edited_run_json_names_the_key(trained_run: Path, tmp_path: Path, edit: dict, named: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    run = tmp_path / "probe-run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints", "final"))
+    data = json.loads((run / "run.json").read_text())
+    data["config"].update(edit)
+    (run / "run.json").write_text(json.dumps(data))
+    code, _, err = run_cli(capsys, ["train", "--resume", "probe-run", "--runs-dir", str(tmp_path)])
+    assert code == 2
+    assert err.startswith(f"kantai: error: {run / 'run.json'}: ") and named in err and "edited by hand" in err

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
-from kantai_tui.core.textio import find_corpus_files, iter_text_chunks
+from kantai_tui.core.textio import ERROR_MODES, find_corpus_files, iter_text_chunks
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -315,11 +315,29 @@ def read_meta(tokenizer_dir: str | Path) -> dict | None:
     """kantai's own notes on a tokenizer (training settings, token counts), if it has them."""
     path = Path(tokenizer_dir).expanduser() / META_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
         raise TokenizerError(f"{path}: unreadable ({err})") from err
+    if not isinstance(meta, dict):
+        raise TokenizerError(f"{path}: not kantai's notes (a JSON object); delete it, the tokenizer works without it")
+    return {k: v for k, v in meta.items() if k not in _META_TYPES or _meta_ok(k, v)}
+
+
+# kantai.json fields readers rely on, and what each must be; a hand-edited value of another kind is dropped
+_META_TYPES = {"files": list, "token_counts": list, "errors": str, "seconds": (int, float),
+               "requested_vocab_size": int, "corpus_tokens": int, "min_frequency": int}  # fmt: skip
+
+
+def _meta_ok(key: str, value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, _META_TYPES[key]):
+        return False
+    if key == "files":
+        return all(isinstance(f, str) for f in value)  # type: ignore[union-attr]
+    if key == "token_counts":
+        return all(isinstance(c, int) and not isinstance(c, bool) for c in value)  # type: ignore[union-attr]
+    return key != "errors" or value in ERROR_MODES
 
 
 @dataclass(frozen=True)

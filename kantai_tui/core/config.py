@@ -6,10 +6,11 @@ original, and nobody has to know which defaults applied.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.presets import PRESETS
+from kantai_tui.core.textio import ERROR_MODES
 
 RECIPES = ("packed", "seed")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -74,14 +75,52 @@ class TrainConfig:
                 raise BadInputError(f"{option} {value} must be at least 1")
         if self.lr is not None and not 0 < self.lr < 1:
             raise BadInputError(f"--lr {self.lr} must be between 0 and 1")
-        if self.epochs <= 0:
+        if not 0 < self.epochs < 1e6:  # 'not' also catches NaN
             raise BadInputError(f"--epochs {self.epochs} must be above 0")
+        self._check_rest()
+
+    def _check_rest(self) -> None:
+        """Fields with no command-line option: only a hand-edited run.json gets them wrong."""
+        ranges = {"holdout": (0.0, 0.5), "mlm_probability": (0.01, 0.99), "warmup_ratio": (0.0, 0.99),
+                  "weight_decay": (0.0, 1.0), "clip_norm": (1e-6, 1e6)}  # fmt: skip
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                raise BadInputError(f"{name} {value} must be between {low} and {high}")
+        if not 0 <= self.seed < 2**32:
+            raise BadInputError(f"--seed {self.seed} must be between 0 and 2**32 - 1")
+        if self.keep_checkpoints < 1:
+            raise BadInputError(f"keep_checkpoints {self.keep_checkpoints} must be at least 1")
+        if self.errors not in ERROR_MODES:
+            raise BadInputError(f"--errors {self.errors!r} is not one of {', '.join(ERROR_MODES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Rebuild from run.json, ignoring keys this version does not know."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Rebuild from run.json, ignoring keys this version does not know; a value of the wrong type
+        (a hand-edited file) is a BadInputError naming the key, not a TypeError later in training."""
+        if not isinstance(data, dict):
+            raise BadInputError(f"the config is {type(data).__name__}, not an object")
+        known = {f.name: f for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name, value in values.items():
+            if not _is_a(value, str(known[name].type)):
+                raise BadInputError(f"{name!r} is {value!r}, expected {known[name].type}")
+        missing = [f.name for f in fields(cls) if f.name not in values and f.default is MISSING]
+        if missing:
+            raise BadInputError(f"the config lacks {', '.join(missing)}")
+        return cls(**values)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                                       "None": (type(None),)}  # fmt: skip
+
+
+def _is_a(value: object, annotation: str) -> bool:
+    """``value`` fits an annotation like 'int | None' (a bool is not an int here, as JSON means it)."""
+    allowed = tuple(t for part in annotation.split("|") for t in _TYPES[part.strip()])
+    if isinstance(value, bool) and bool not in allowed:
+        return False
+    return isinstance(value, allowed)

@@ -68,7 +68,20 @@ def open_token_cache(corpus: str | Path, tokenizer_dir: str | Path, errors: str 
     folder = data_home() / "cache" / "tokens" / key
     if not (folder / "meta.json").is_file():
         _build_cache(files, tok_dir, folder, errors)
-    return TokenCache(folder, np.load(folder / "ids.npy", mmap_mode="r"), np.load(folder / "starts.npy"))
+    try:
+        return _open(folder)
+    except (OSError, ValueError, EOFError):  # damaged since it was built (disk, a person): it is only a cache
+        shutil.rmtree(folder, ignore_errors=True)
+        _build_cache(files, tok_dir, folder, errors)
+        return _open(folder)
+
+
+def _open(folder: Path) -> TokenCache:
+    ids = np.load(folder / "ids.npy", mmap_mode="r", allow_pickle=False)
+    starts = np.load(folder / "starts.npy", allow_pickle=False)
+    if starts.ndim != 1 or len(starts) == 0 or int(starts[-1]) != len(ids):
+        raise ValueError(f"{folder}: line starts do not match the token ids")
+    return TokenCache(folder, ids, starts)
 
 
 def _build_cache(files: list[Path], tokenizer_dir: Path, folder: Path, errors: str) -> None:

@@ -96,7 +96,12 @@ def load_config(run_dir: Path) -> TrainConfig:
     data = read_json(run_dir / "run.json")
     if data is None or "config" not in data:
         raise BadInputError(f"{run_dir}: not a run folder (no readable run.json)")
-    return TrainConfig.from_dict(data["config"])
+    try:
+        config = TrainConfig.from_dict(data["config"])
+        config._check()
+    except BadInputError as err:
+        raise BadInputError(f"{run_dir / 'run.json'}: {err}; was it edited by hand?") from err
+    return config
 
 
 class _Signals:
