@@ -180,3 +180,47 @@ def test_resume_of_a_hand_edited_run_json_names_the_key(trained_run: Path, tmp_p
     code, _, err = run_cli(capsys, ["train", "--resume", "probe-run", "--runs-dir", str(tmp_path)])
     assert code == 2
     assert err.startswith(f"kantai: error: {run / 'run.json'}: ") and named in err and "edited by hand" in err
+
+
+def _edited_runs(trained_run: Path, root: Path) -> Path:
+    """Four copies of a real run, each with one file edited the way a person (or a crash) might leave it."""
+    edits = {
+        "strings": {"status.json": json.dumps({"state": "finished", "step": "twenty", "total_steps": [20],
+                                               "loss": "low", "error": 7, "updated": "now"})},  # fmt: skip
+        "rows": {"metrics.jsonl": '{"kind": "step", "step": "1", "loss": "x"}\n{"kind": "eval"}\n[1, 2]\n'
+                                  '{"kind": "step", "step": 2, "loss": 5.0, "lr": "fast"}\n{"kind": "started", "start_step": "0"}\n'},
+        "config": {"run.json": json.dumps({"name": "config", "config": ["not", "an", "object"]})},
+        "empty": {"status.json": "", "metrics.jsonl": "\x00\x00\x00"},
+    }  # fmt: skip
+    for name, files in edits.items():
+        run = root / name
+        shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints", "final"))
+        for file, text in files.items():
+            (run / file).write_text(text)
+    return root
+
+
+async def test_the_tui_lists_and_attaches_hand_edited_runs(trained_run: Path, tmp_path: Path, small_corpus: Path,
+                                                           small_tokenizer: Path) -> None:  # fmt: skip
+    from textual.widgets import OptionList
+
+    from kantai_tui.tui.app import KantaiApp
+    from kantai_tui.tui.training_pane import TrainingPane
+
+    runs = _edited_runs(trained_run, tmp_path / "runs")
+    app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        pane = app.query_one(TrainingPane)
+        runs_list = app.query_one("#train-runs", OptionList)
+        for _ in range(50):
+            if runs_list.option_count == 4:
+                break
+            await pilot.pause(0.1)
+        assert runs_list.option_count == 4
+        for name in ("strings", "rows", "config", "empty"):
+            pane.attach(runs / name)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert pane.attached == runs / name
+        assert app.is_running  # nothing raised in a handler (that would have ended the app)

@@ -43,6 +43,7 @@ from kantai_tui.core.runs import (
     lock_is_held,
     read_json,
     read_metrics,  # fmt: skip
+    read_status,
     run_path,
     write_json_atomic,
     write_status,
@@ -204,10 +205,12 @@ def stop_run(runs_dir: str | Path, name: str, wait_s: float = 0.0) -> str:
     run_dir = run_path(runs_dir, name)
     if not (run_dir / "run.json").is_file():
         raise BadInputError(f"no run named {name!r} in {run_dir.parent}")
-    status = read_json(run_dir / "status.json") or {}
+    status = read_status(run_dir)
     if status.get("state") not in ACTIVE or not lock_is_held(run_dir):
         raise BadInputError(f"run {name!r} is not training (state: {effective_state(run_dir)})")
-    os.kill(int(status["pid"]), signal.SIGTERM)
+    if "pid" not in status:
+        raise BadInputError(f"run {name!r} is training but its status.json names no process; stop it by hand")
+    os.kill(status["pid"], signal.SIGTERM)
     write_status(run_dir, "stopping")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and lock_is_held(run_dir):

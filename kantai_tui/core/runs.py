@@ -71,6 +71,27 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+_NUMBER = (int, float)
+STATUS_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "state": str, "pid": int, "host": str, "step": int, "total_steps": int, "loss": _NUMBER, "tokens_per_s": _NUMBER,
+    "error": str, "updated": _NUMBER, "exit_code": int, "final": str,
+}  # fmt: skip
+
+
+def read_status(run_dir: Path) -> dict:
+    """status.json with every known field of the right type; a hand-edited or foreign value is left out,
+    so no observer (CLI, TUI, stop) has to guard its formatting against a string where a step should be."""
+    status = read_json(run_dir / "status.json") or {}
+    return {k: v for k, v in status.items()
+            if k not in STATUS_FIELDS or (isinstance(v, STATUS_FIELDS[k]) and not isinstance(v, bool))}  # fmt: skip
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """The ``config`` object of run.json for display ({} when missing or not an object)."""
+    config = (read_json(run_dir / "run.json") or {}).get("config")
+    return config if isinstance(config, dict) else {}
+
+
 class RunLock:
     """``fcntl.flock`` on ``.lock``: held for the life of the trainer, released by the kernel when it dies."""
 
@@ -84,7 +105,7 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            status = read_json(self.path.parent / "status.json") or {}
+            status = read_status(self.path.parent)
             raise RunLockedError(f"run {self.path.parent.name} is already being trained (pid {status.get('pid', '?')}"
                                  f" on {status.get('host', '?')}); watch it with 'kantai follow {self.path.parent.name}'"
                                  f" or stop it with 'kantai stop {self.path.parent.name}'") from None  # fmt: skip
@@ -122,7 +143,7 @@ def lock_is_held(run_dir: Path) -> bool:
 
 def write_status(run_dir: Path, state: str, **fields: object) -> dict:
     """Replace status.json, keeping fields not given (step, total_steps...) from the previous one."""
-    status = read_json(run_dir / "status.json") or {}
+    status = read_status(run_dir)
     status.update(fields)
     status.update(state=state, pid=os.getpid() if state in ACTIVE else status.get("pid"),
                   host=socket.gethostname(), updated=time.time())  # fmt: skip
@@ -132,8 +153,7 @@ def write_status(run_dir: Path, state: str, **fields: object) -> dict:
 
 def effective_state(run_dir: Path) -> str:
     """The recorded state, except that an 'active' run whose lock is free died without saying so: 'crashed'."""
-    status = read_json(run_dir / "status.json") or {}
-    state = str(status.get("state", "unknown"))
+    state = read_status(run_dir).get("state", "unknown")
     if state in ACTIVE and not lock_is_held(run_dir):
         return "crashed"
     return state
@@ -177,6 +197,19 @@ def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     return rows, offset + end
 
 
+_ROW_NUMBERS = {"step": ("loss", "lr", "tokens_per_s", "elapsed_s", "epoch"), "eval": ("eval_loss", "perplexity", "mask_acc")}
+
+
+def well_formed(row: dict) -> bool:
+    """A step or eval row as kantai writes it: an int step and numbers (or null) where numbers go.
+    Anything else (a hand-edited line, another tool's) is skipped by the chart and the status line."""
+    step = row.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        return False
+    numbers = _ROW_NUMBERS.get(row.get("kind"), ())  # type: ignore[arg-type]
+    return all(row.get(k) is None or (isinstance(row[k], _NUMBER) and not isinstance(row[k], bool)) for k in numbers)
+
+
 def trajectory(rows: list[dict]) -> list[dict]:
     """The run's history as training actually went: rows rewound at every resume.
 
@@ -212,11 +245,12 @@ class RunSummary:
 
 def summarize(run_dir: Path) -> RunSummary:
     """Read a run folder's status, config and last logged loss."""
-    status = read_json(run_dir / "status.json") or {}
-    config = (read_json(run_dir / "run.json") or {}).get("config", {})
+    status = read_status(run_dir)
+    config = read_run_config(run_dir)
+    text = {k: v if isinstance(v, str) else None for k, v in config.items()}
     return RunSummary(
         name=run_dir.name, path=str(run_dir), state=effective_state(run_dir), step=status.get("step"),
-        total_steps=status.get("total_steps"), preset=config.get("preset"), recipe=config.get("recipe"),
+        total_steps=status.get("total_steps"), preset=text.get("preset"), recipe=text.get("recipe"),
         last_loss=status.get("loss"), updated=status.get("updated"), error=status.get("error"),
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 from kantai_tui.core.config import RECIPES, TrainConfig
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.presets import PRESETS, model_size
-from kantai_tui.core.runs import ACTIVE, RunSummary, list_runs, read_json, read_metrics
+from kantai_tui.core.runs import ACTIVE, RunSummary, list_runs, read_json, read_metrics, read_run_config, read_status, well_formed
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.loss_chart import LossChart
 from kantai_tui.views import human_bytes
@@ -144,8 +144,8 @@ class TrainingPane(Vertical):
             return None
         if chosen not in self._vocab_sizes:
             size = (read_json(Path(chosen).expanduser() / "kantai.json") or {}).get("vocab_size")
-            if size is None:
-                return None  # not (yet) a tokenizer: look again next time
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                return None  # not (yet) a tokenizer, or a hand-edited file: look again next time
             self._vocab_sizes[chosen] = size
         return self._vocab_sizes[chosen]
 
@@ -245,7 +245,7 @@ class TrainingPane(Vertical):
         self.attached, self._offset = run_dir, 0
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
-        config = (read_json(run_dir / "run.json") or {}).get("config", {})
+        config = read_run_config(run_dir)
         self.query_one("#train-run", Label).update(
             f"run [b]{run_dir.name}[/] · {config.get('preset', '?')} preset · {config.get('recipe', '?')} recipe"
         )
@@ -260,7 +260,7 @@ class TrainingPane(Vertical):
         from kantai_tui.core.runs import effective_state
 
         rows, new_offset = read_metrics(run_dir / "metrics.jsonl", offset)
-        status = read_json(run_dir / "status.json") or {}
+        status = read_status(run_dir)
         status["state"] = effective_state(run_dir)
         self.app.call_from_thread(self._apply, run_dir, rows, new_offset, status)
 
@@ -272,13 +272,15 @@ class TrainingPane(Vertical):
         self._offset = offset
         chart = self.query_one(LossChart)
         for row in rows:
+            if row.get("kind") in ("step", "eval") and not well_formed(row):
+                continue
             if row.get("kind") == "step":
                 chart.add_step(row["step"], row.get("loss"))
                 self._last_step = row
             elif row.get("kind") == "eval":
                 chart.add_eval(row["step"], row.get("eval_loss"))
-            elif row.get("kind") == "started":
-                chart.rewind(int(row.get("start_step") or 0))
+            elif row.get("kind") == "started" and isinstance(row.get("start_step"), int):
+                chart.rewind(row["start_step"])
         chart.refresh()
         self._show_status(status, chart)
 
