@@ -107,3 +107,26 @@ def test_follow_leaves_on_sighup(training) -> None:
     follow.hang_up()
     assert follow.exit_code() == HANGUP_EXIT
     _still_training(run)
+
+
+def test_foreground_trainer_keeps_training_when_its_terminal_goes(tmp_path: Path, small_corpus: Path,
+                                                                  small_tokenizer: Path) -> None:  # fmt: skip
+    """`kantai train` in the foreground of an SSH session that dies: output moves to train.log, training goes on."""
+    runs = tmp_path / "runs"
+    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=100_000, batch_size=8, block_size=32,
+                      log_every=1, checkpoint_every=100_000)  # fmt: skip
+    run = runner.create_run(runs, "fg", cfg, small_tokenizer)
+    trainer = Terminal([sys.executable, "-m", "kantai_tui", "train", "--resume", "fg", "--runs-dir", str(runs)])
+    try:
+        trainer.read_until(b"step      2")
+        trainer.hang_up()
+        _still_training(run)
+        log, deadline = run / "train.log", time.monotonic() + 30
+        while not (log.exists() and b"step" in log.read_bytes()):
+            assert time.monotonic() < deadline, "nothing was written to train.log after the hang-up"
+            time.sleep(0.1)
+        assert runner.stop_run(runs, "fg", wait_s=60) == "stopped"
+        assert trainer.exit_code() == 143
+    finally:
+        if trainer.process.poll() is None:
+            trainer.process.kill()
