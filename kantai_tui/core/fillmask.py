@@ -192,11 +192,16 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
     hf_logging.disable_progress_bar()
     if source.run_config is None:
         try:
-            return RobertaForMaskedLM.from_pretrained(source.weights_dir)
+            model, info = RobertaForMaskedLM.from_pretrained(source.weights_dir, output_loading_info=True)
         except Exception as err:  # noqa: BLE001 - a foreign folder's config can make transformers raise anything
             first = str(err).splitlines()[0] if str(err) else ""
             raise BadInputError(f"{source.weights_dir}: cannot be loaded as a masked LM ({type(err).__name__}: "
                                 f"{first[:200]})") from err  # fmt: skip
+        lost = [*info.get("missing_keys", ()), *(k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ()))]
+        if lost:  # transformers would fill these with random weights: predictions would be noise
+            raise BadInputError(f"{source.weights_dir}: the weights do not fit its config.json ({len(lost)} tensors "
+                                f"missing or of another shape, e.g. {sorted(lost)[0]})")  # fmt: skip
+        return model
     from safetensors.torch import load_model
 
     from kantai_tui.core.presets import get_preset, roberta_config
