@@ -15,17 +15,25 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from kantai_tui import __version__, cli_infer, cli_train
 from kantai_tui.core.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
-from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_OK, KantaiError
+from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_OK, KantaiError, one_line
 from kantai_tui.core.textio import ERROR_MODES
 from kantai_tui.core.vocab import SEARCH_MODES, SORT_KEYS
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with what the user typed escaped in its error line (subcommands inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(one_line(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree; ``kantai`` with no command opens the TUI on the bundled corpus."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kantai",
         description="Pretrain a RoBERTa masked language model from a plain-text corpus: "
         "corpus statistics, byte-level BPE tokenizer, training, fill-mask. "
@@ -127,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _HangUp:
         return EXIT_HANGUP
     except KantaiError as err:
-        print(f"kantai: error: {err}", file=sys.stderr)
+        print(f"kantai: error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("kantai: interrupted", file=sys.stderr)

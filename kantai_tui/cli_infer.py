@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from kantai_tui.core.errors import EXIT_OK
+from kantai_tui.core.errors import EXIT_OK, one_line
 
 
 def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
@@ -31,7 +31,7 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
     from kantai_tui.core.fillmask import FillMask
 
     def skipped(path: object, why: str) -> None:
-        print(f"kantai: skipped checkpoint {getattr(path, 'name', path)}: {why}", file=sys.stderr)
+        print(one_line(f"kantai: skipped checkpoint {getattr(path, 'name', path)}: {why}"), file=sys.stderr)
 
     fill = FillMask.open(args.target, args.runs_dir, args.checkpoint, on_skip=skipped)
     result = fill.predict(args.text, args.top_k)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kantai_tui import views
+from kantai_tui.core.errors import one_line
 from kantai_tui.core.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
 from kantai_tui.core.corpus import CorpusStats
 from kantai_tui.core.vocab import VocabEntry, Vocabulary
@@ -114,7 +115,7 @@ class EventPrinter:
         self.row(event_to_json(event))  # type: ignore[arg-type]
 
     def note(self, message: str) -> None:
-        print(f"kantai: {message}", file=sys.stderr, flush=True)
+        print(f"kantai: {one_line(message)}", file=sys.stderr, flush=True)
 
     def row(self, row: dict) -> None:
         if self.json_lines:

@@ -52,7 +52,7 @@ def test_sigterm_and_sigint_checkpoint_then_exit(small_corpus: Path, small_token
     trainer = _resume(runs, "sig")
     _wait(lambda: len(_steps(run)) >= 3, what="a few steps")
     trainer.send_signal(sig)
-    out, err = trainer.communicate(timeout=60)
+    _, err = trainer.communicate(timeout=60)
     assert trainer.returncode == code, err
     status = read_json(run / "status.json")
     assert status["state"] == "stopped" and "Traceback" not in err
@@ -79,7 +79,7 @@ def test_disk_full_while_checkpointing_exits_7_and_keeps_the_last_checkpoint(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     full = _resume(runs, "full", preexec_fn=small_files)
-    out, err = full.communicate(timeout=120)
+    _, err = full.communicate(timeout=120)
     assert full.returncode == 7, err
     assert "Traceback" not in err
     message = err.strip().splitlines()[-1]

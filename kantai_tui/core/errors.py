@@ -94,3 +94,9 @@ def disk_full_cause(err: BaseException) -> str | None:
             return os.strerror(int(match.group(1)))
         current = current.__cause__ or current.__context__
     return None
+
+
+def one_line(message: str) -> str:
+    """A message made safe for one terminal line: control characters (from a file name or a typed
+    text) are shown escaped, so they neither break the line nor reach the terminal as commands."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in message)

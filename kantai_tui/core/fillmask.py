@@ -200,13 +200,12 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
         lost = [*info.get("missing_keys", ()), *(k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ()))]
         if lost:  # transformers would fill these with random weights: predictions would be noise
             raise BadInputError(f"{source.weights_dir}: the weights do not fit its config.json ({len(lost)} tensors "
-                                f"missing or of another shape, e.g. {sorted(lost)[0]})")  # fmt: skip
+                                f"missing or of another shape, e.g. {min(lost)})")  # fmt: skip
         return model
+    from safetensors import SafetensorError
     from safetensors.torch import load_model
 
     from kantai_tui.core.presets import get_preset, roberta_config
-
-    from safetensors import SafetensorError
 
     tokenizer_vocab = load_tokenizer(source.tokenizer_dir).get_vocab_size()
     model = RobertaForMaskedLM(roberta_config(get_preset(source.run_config["preset"]), tokenizer_vocab))

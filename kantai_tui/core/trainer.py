@@ -146,8 +146,9 @@ class Trainer:
                                 f"{self.cfg.grad_accum * 2} for the same effective batch, or --auto-batch-size")  # fmt: skip
 
     def _rewind_point(self) -> tuple[LoopState, torch.Tensor, torch.Tensor]:
-        import torch
         from dataclasses import replace
+
+        import torch
 
         return replace(self.state), self.mask_generator.get_state(), torch.get_rng_state()
 

@@ -23,7 +23,16 @@ from textual.widgets.option_list import Option
 from kantai_tui.core.config import RECIPES, TrainConfig
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.presets import PRESETS, model_size
-from kantai_tui.core.runs import ACTIVE, RunSummary, list_runs, read_json, read_metrics, read_run_config, read_status, well_formed
+from kantai_tui.core.runs import (
+    ACTIVE,
+    RunSummary,
+    list_runs,
+    read_json,
+    read_metrics,
+    read_run_config,
+    read_status,
+    well_formed,
+)
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.loss_chart import LossChart
 from kantai_tui.views import human_bytes
