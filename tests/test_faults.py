@@ -181,6 +181,7 @@ def test_no_valid_checkpoint_left_is_exit_4(finished_run: Path, tmp_path: Path, 
 
     run = tmp_path / "done"
     shutil.copytree(finished_run, run)
+    shutil.rmtree(run / "final")  # as if it had stopped before the end: resume has work to do
     for _, folder in checkpoint.list_checkpoints(run / "checkpoints"):
         expected = damage(folder)
     assert main(["train", "--resume", "done", "--runs-dir", str(tmp_path)]) == 4
@@ -281,3 +282,15 @@ def test_a_damaged_token_cache_is_rebuilt(small_corpus: Path, small_tokenizer: P
         np.save(starts_file, expected[1][:-5])
     again = open_token_cache(small_corpus, small_tokenizer)
     assert np.array_equal(np.array(again.ids), expected[0]) and np.array_equal(again.starts, expected[1])
+
+
+def test_resuming_a_finished_run_changes_nothing(finished_run: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import shutil
+
+    run = tmp_path / "done"
+    shutil.copytree(finished_run, run)
+    before = (run / "metrics.jsonl").read_bytes(), (run / "final" / "model.safetensors").stat().st_mtime_ns
+    assert main(["train", "--resume", "done", "--runs-dir", str(tmp_path)]) == 0
+    assert "run done already finished at step 8; its model is in" in capsys.readouterr().err
+    assert ((run / "metrics.jsonl").read_bytes(), (run / "final" / "model.safetensors").stat().st_mtime_ns) == before

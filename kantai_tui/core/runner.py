@@ -135,6 +135,11 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
     cfg = load_config(run_dir)
     signals = _Signals(run_dir / "train.log")
     with RunLock(run_dir):
+        status = read_status(run_dir)
+        if status.get("state") == "finished" and (run_dir / "final" / "config.json").is_file():
+            on_note(f"run {run_dir.name} already finished at step {status.get('step', '?')}; its model is in "
+                    f"{run_dir / 'final'}")  # fmt: skip
+            return EXIT_OK
         signals.install()
         write_status(run_dir, "preparing", error=None)
         metrics = MetricsWriter(run_dir / "metrics.jsonl")

@@ -332,9 +332,13 @@ class Trainer:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # no progress bars in train.log or JSON output
-        self.model.save_pretrained(staging, safe_serialization=True)
-        for name in TOKENIZER_FILES:
-            shutil.copy2(Path(self.cfg.tokenizer_dir) / name, staging / name)
+        try:
+            self.model.save_pretrained(staging, safe_serialization=True)
+            for name in TOKENIZER_FILES:
+                shutil.copy2(Path(self.cfg.tokenizer_dir) / name, staging / name)
+        except Exception:  # noqa: BLE001 - whatever failed (a full disk), no half-written model stays behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
         return final
