@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,6 +143,7 @@ def test_resume_refuses_when_no_checkpoint_verifies(cfg: TrainConfig, tmp_path: 
     runs = tmp_path / "runs"
     assert _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "c",
                 "--max-steps", 4, "--batch-size", 8, "--block-size", 32, "--checkpoint-every", 2) == 0  # fmt: skip
+    shutil.rmtree(runs / "c" / "final")  # as if it stopped before the end: resume needs a checkpoint
     for _, path in checkpoint.list_checkpoints(runs / "c" / "checkpoints"):
         with (path / "model.safetensors").open("r+b") as handle:
             handle.seek(100)
@@ -192,6 +194,7 @@ def test_a_planted_pickle_is_refused_not_executed(cfg: TrainConfig, tmp_path: Pa
             (folder / name).write_bytes(data)
 
     checkpoint.commit(runs / "p" / "checkpoints", good.step, planted)
+    shutil.rmtree(runs / "p" / "final")  # as if it stopped before the end: resume loads the checkpoint
     capsys.readouterr()
     assert _cli("train", "--resume", "p", "--runs-dir", runs) == 4
     assert "cannot be loaded" in capsys.readouterr().err

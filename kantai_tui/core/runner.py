@@ -135,10 +135,9 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
     cfg = load_config(run_dir)
     signals = _Signals(run_dir / "train.log")
     with RunLock(run_dir):
-        status = read_status(run_dir)
-        if status.get("state") == "finished" and (run_dir / "final" / "config.json").is_file():
-            on_note(f"run {run_dir.name} already finished at step {status.get('step', '?')}; its model is in "
-                    f"{run_dir / 'final'}")  # fmt: skip
+        if _already_finished(run_dir, cfg):
+            on_note(f"run {run_dir.name} already finished at step {read_status(run_dir).get('step')}; its model "
+                    f"is in {run_dir / 'final'}")  # fmt: skip
             return EXIT_OK
         signals.install()
         write_status(run_dir, "preparing", error=None)
@@ -168,6 +167,14 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
     if signals.stop_signal is None:
         return EXIT_OK
     return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED
+
+
+def _already_finished(run_dir: Path, cfg: TrainConfig) -> bool:
+    """Finished, exported, and not asked for more steps since (a larger max_steps in run.json)."""
+    status = read_status(run_dir)
+    step = status.get("step")
+    return (status.get("state") == "finished" and (run_dir / "final" / "config.json").is_file()
+            and step is not None and step == status.get("total_steps") and (cfg.max_steps or 0) <= step)  # fmt: skip
 
 
 def _record_failure(run_dir: Path, message: str, exit_code: int, on_note: Callable[[str], None]) -> None:
