@@ -55,6 +55,12 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)")
     tui.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
     tui.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are kept (default ./runs)")
+    serve = commands.add_parser("serve", help="serve the TUI to a browser (textual-serve), on 127.0.0.1 by default")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
+    serve.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder")
+    serve.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are kept (default ./runs)")
 
 
 def _add_stats(commands: argparse._SubParsersAction) -> None:
@@ -154,6 +160,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_tui(args)
     if args.command == "stats":
         return _cmd_stats(args)
+    if args.command == "serve":
+        from kantai_tui.serve import serve
+
+        return serve(args.host, args.port, args.corpus, args.runs_dir, args.tokenizer)
     if args.command in cli_train.COMMANDS:
         return cli_train.COMMANDS[args.command](args)
     if args.command in cli_infer.COMMANDS:
