@@ -54,7 +54,7 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
     tui.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)")
     tui.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
-    tui.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are kept (default ./runs)")
+    tui.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (default: as last time, else ./runs)")
     serve = commands.add_parser("serve", help="serve the TUI to a browser (textual-serve), on 127.0.0.1 by default")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -175,7 +175,7 @@ def _run_tui(args: argparse.Namespace) -> int:
     from kantai_tui.tui.app import run_app
 
     return run_app(corpus=getattr(args, "corpus", None), tokenizer=getattr(args, "tokenizer", None),
-                   errors=getattr(args, "errors", "strict"), runs_dir=getattr(args, "runs_dir", "runs"))  # fmt: skip
+                   errors=getattr(args, "errors", "strict"), runs_dir=getattr(args, "runs_dir", None))  # fmt: skip
 
 
 def _emit_json(data: object) -> int:

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.paths import tokenizer_dir_for
+from kantai_tui.core.prefs import Preferences, config_home, load_preferences, save_preferences
 from kantai_tui.core.sample import bundled_corpus
 from kantai_tui.tui.corpus_pane import CorpusPane
 from kantai_tui.tui.device_pane import DevicePane
@@ -54,9 +55,11 @@ class KantaiApp(App[int]):
 
     def __init__(
         self, corpus: str | Path | None = None, tokenizer: str | Path | None = None, errors: str = "strict",
-        runs_dir: str | Path = "runs", watch_devices: bool = True,
+        runs_dir: str | Path = "runs", watch_devices: bool = True, prefs_folder: Path | None = None,
     ) -> None:
         super().__init__()
+        self.prefs_folder = prefs_folder  # None: remember nothing (tests, snapshots); run_app passes the XDG folder
+        self.prefs = load_preferences(prefs_folder) if prefs_folder else Preferences()
         self.watch_devices = watch_devices  # off only for pixel-exact snapshot tests (live CPU % changes)
         self.runs_dir = Path(runs_dir).expanduser()
         self.errors = errors
@@ -72,7 +75,7 @@ class KantaiApp(App[int]):
             with TabPane("2 Tokenizer", id="tokenizer"):
                 yield TokenizerPane(errors=self.errors, id="tokenizer-pane")
             with TabPane("3 Training", id="training"):
-                yield TrainingPane(self.runs_dir, errors=self.errors, id="training-pane")
+                yield TrainingPane(self.runs_dir, errors=self.errors, last_run=self.prefs.last_run, id="training-pane")
             with TabPane("4 Fill-mask", id="fillmask"):
                 yield FillMaskPane(self.runs_dir, id="fillmask-pane")
             with TabPane("5 Device", id="device"):
@@ -82,6 +85,11 @@ class KantaiApp(App[int]):
     def on_mount(self) -> None:
         if not self.is_headless:
             watch_terminal(self)
+        if self.prefs.theme in self.available_themes:
+            self.theme = self.prefs.theme
+        self.watch(self, "theme", lambda theme: self._remember(theme=theme), init=False)
+        self._remember(last_corpus=str(self.corpus.resolve()) if self.corpus and self.corpus.exists() else None,
+                       runs_dir=str(self.runs_dir.resolve()))  # fmt: skip
         self._focus_pane("corpus")
         # the first device probe imports torch: start it after the first frame, then about once a second
         if self.watch_devices:
@@ -112,6 +120,19 @@ class KantaiApp(App[int]):
         if self.tokenizer_override is None:
             self.query_one(TokenizerPane).set_source(self.corpus, tokenizer)
         self.query_one(TrainingPane).set_source(self.corpus, tokenizer)
+
+    @on(TrainingPane.Attached)
+    def _run_attached(self, event: TrainingPane.Attached) -> None:
+        if event.run_dir.parent.resolve() == self.runs_dir.resolve():
+            self._remember(last_run=event.run_dir.name)
+
+    def _remember(self, **changes: str | None) -> None:
+        """Keep a preference for next time (never required: a failed write changes nothing here)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if self.prefs_folder is None or not changes:
+            return
+        self.prefs = self.prefs.with_(**changes)
+        save_preferences(self.prefs, self.prefs_folder)
 
     @on(CorpusPane.ScanFailed)
     def _corpus_failed(self, event: CorpusPane.ScanFailed) -> None:
@@ -176,9 +197,22 @@ def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]
         return None, str(err)
 
 
-def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict", runs_dir: str = "runs") -> int:
-    """Run the TUI until the user quits; return the exit code. Runs started here keep training after it."""
-    app = KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors, runs_dir=runs_dir)
+def starting_point(corpus: str | None, runs_dir: str | None, prefs: Preferences) -> tuple[str | None, str]:
+    """Options first, then last time's corpus (if it is still there) and runs folder, then the defaults."""
+    if corpus is None and prefs.last_corpus and Path(prefs.last_corpus).exists():
+        corpus = prefs.last_corpus
+    return corpus, runs_dir or prefs.runs_dir or "runs"
+
+
+def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict",
+            runs_dir: str | None = None) -> int:  # fmt: skip
+    """Run the TUI until the user quits; return the exit code. Runs started here keep training after it.
+
+    What is not given comes from the preferences (last corpus if it still exists, runs folder),
+    then the defaults (the bundled corpus, ./runs).
+    """
+    corpus, runs_dir = starting_point(corpus, runs_dir, load_preferences())
+    app = KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors, runs_dir=runs_dir, prefs_folder=config_home())
     on_hangup(app)
     app.run()
     return app.return_code or 0

@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
@@ -51,9 +52,18 @@ class TrainingPane(Vertical):
         Binding("escape", "focus_runs", "Runs list", show=False),
     ]
 
-    def __init__(self, runs_dir: Path, *, errors: str = "strict", id: str | None = None) -> None:
+    class Attached(Message):
+        """The pane now watches this run (the app remembers it as the last run)."""
+
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    def __init__(self, runs_dir: Path, *, errors: str = "strict", last_run: str | None = None,
+                 id: str | None = None) -> None:  # fmt: skip
         super().__init__(id=id)
         self.runs_dir = runs_dir
+        self.last_run = last_run
         self.errors = errors
         self.corpus: Path | None = None
         self.tokenizer_dir: Path | None = None
@@ -243,6 +253,8 @@ class TrainingPane(Vertical):
         active = [r for r in runs if r.state in ACTIVE]
         if self.attached is None and active:  # reopening the TUI re-attaches to what is training
             self.attach(self.runs_dir / active[0].name)
+        elif self.attached is None and self.last_run in {r.name for r in runs}:  # or to the run watched last time
+            self.attach(self.runs_dir / str(self.last_run))
 
     @on(OptionList.OptionSelected, "#train-runs")
     def _picked(self, event: OptionList.OptionSelected) -> None:
@@ -255,6 +267,7 @@ class TrainingPane(Vertical):
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
         config = read_run_config(run_dir)
+        self.post_message(self.Attached(run_dir))
         self.query_one("#train-run", Label).update(
             f"run [b]{run_dir.name}[/] · {config.get('preset', '?')} preset · {config.get('recipe', '?')} recipe"
         )
