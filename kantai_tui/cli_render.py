@@ -29,7 +29,7 @@ def print_stats(stats: CorpusStats, tokens: TokenStats | None) -> None:
     out = _console()
     out.print(f"[bold]{stats.path}[/]")
     out.print(views.summary_table(stats))
-    out.print(views.files_table(stats))
+    out.print(views.files_table(stats, width=out.width))
     out.print(views.distribution_table(stats.line_length, "line length, characters (non-empty lines, trimmed)"))
     out.print(views.top_words_table(stats.top_words))
     if stats.top_duplicates:

@@ -51,16 +51,56 @@ def summary_table(stats: CorpusStats) -> Table:
     return table
 
 
-def files_table(stats: CorpusStats) -> Table:
-    """Per-file counts, like the provenance table of the bundled corpus."""
+def files_table(stats: CorpusStats, width: int | None = None) -> Table:
+    """Per-file counts, like the provenance table of the bundled corpus.
+
+    Given the width it must fit (the TUI's pane), it drops the least useful columns when narrow and
+    shortens long file names in the middle (``fundamental_prin…morals.txt``) instead of letting the
+    table fold them mid-word over several lines.
+    """
+    columns = ["file", "bytes", "lines", "non-empty", "words", "sha256"]
+    if width is not None and width < 100:
+        columns.remove("non-empty")
+        columns.remove("sha256")
     table = Table(title="files", title_justify="left", expand=False)
-    for name in ("file", "bytes", "lines", "non-empty", "words", "sha256"):
-        table.add_column(name, justify="left" if name in ("file", "sha256") else "right", overflow="fold")
     root = Path(stats.path)
+    rows = []
     for f in stats.files:
         name = Path(f.path).relative_to(root).as_posix() if root.is_dir() else Path(f.path).name
-        table.add_row(name, f"{f.bytes:,}", f"{f.lines:,}", f"{f.nonempty_lines:,}", f"{f.words:,}", f.sha256[:12])
+        cells = {"file": name, "bytes": f"{f.bytes:,}", "lines": f"{f.lines:,}", "non-empty": f"{f.nonempty_lines:,}",
+                 "words": f"{f.words:,}", "sha256": f.sha256[:12]}  # fmt: skip
+        rows.append([cells[c] for c in columns])
+    widths = [max(len(r[i]) for r in [*rows, columns]) for i in range(len(columns))]
+    for i, name in enumerate(columns):  # numbers are never cut: each column is as wide as its longest cell
+        table.add_column(name, justify="left" if name in ("file", "sha256") else "right", no_wrap=True,
+                         min_width=widths[i] if i else None)  # fmt: skip
+    if width is not None and rows:
+        room = max(12, width - sum(w + 3 for w in widths[1:]) - 6)  # 3 per column: padding, rule; 6: borders, scrollbar
+        for row in rows:
+            row[0] = shorten_middle(row[0], room)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def model_label(source: str) -> str:
+    """``run/step-00000018`` as ``run · step 18`` (and ``run/final`` as ``run · final``): shorter, and a
+    narrow pane wraps it at the spaces instead of in the middle of the step number."""
+    import re
+
+    if match := re.fullmatch(r"(.+)/step-0*(\d+)", source):
+        return f"{match.group(1)} · step {match.group(2)}"
+    if source.endswith("/final"):
+        return f"{source[: -len('/final')]} · final"
+    return source
+
+
+def shorten_middle(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters, keeping its start and its end (the file extension)."""
+    if len(text) <= room:
+        return text
+    tail = min(len(text) // 2, max(4, room // 3))
+    return f"{text[: room - tail - 1]}…{text[-tail:]}"
 
 
 def distribution_table(dist: Distribution, title: str, width: int = 30) -> Table:

@@ -35,7 +35,7 @@ async def test_fill_mask_pane_predicts_compares_and_shows_probes(trained_run: Pa
         picker = app.query_one("#fill-model", Select)
         await until(pilot, lambda: isinstance(picker.value, str))
         assert picker.value.endswith("|")  # final/ is the default
-        await until(pilot, lambda: "probe-run/final" in screen(app) and "%" in screen(app))
+        await until(pilot, lambda: "probe-run · final" in screen(app) and "%" in screen(app))
         assert "probes: top prediction at each checkpoint" in screen(app)
         prompt = app.query_one(PromptInput)
         await pilot.press("p", "ctrl+u", *"The <mask> of <mask>.", "enter")
@@ -43,8 +43,8 @@ async def test_fill_mask_pane_predicts_compares_and_shows_probes(trained_run: Pa
         assert "<mask> #2" in screen(app)
         compare = app.query_one("#fill-compare", Select)
         compare.value = f"{trained_run}|10"
-        await until(pilot, lambda: "probe-run/step-00000010" in screen(app))
-        assert "probe-run/final" in screen(app)  # side by side
+        await until(pilot, lambda: "probe-run · step 10" in screen(app))
+        assert "probe-run · final" in screen(app)  # side by side
         await pilot.press("ctrl+u", *"no mask here")
         await until(pilot, lambda: "no <mask> in the text" in screen(app))
         await pilot.press("ctrl+u", "up")

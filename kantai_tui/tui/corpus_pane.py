@@ -134,8 +134,17 @@ class CorpusPane(Vertical):
         self.query_one("#corpus-histogram", Static).update(
             views.distribution_table(stats.line_length, "line length in characters (non-empty lines, trimmed)")
         )
-        self.query_one("#corpus-files", Static).update(views.files_table(stats))
+        self._show_files()
         self.post_message(self.Scanned(stats))
+
+    def _show_files(self) -> None:
+        files = self.query_one("#corpus-files", Static)
+        if self.stats is not None:
+            files.update(views.files_table(self.stats, width=files.content_region.width or self.size.width - 4))
+
+    def on_resize(self) -> None:
+        """Fit the file table to the new width (names are shortened to fit, never folded mid-word)."""
+        self._show_files()
 
     def show_tokens_for(self, tokenizer_dir: Path) -> None:
         """Add tokens-per-line figures once a tokenizer exists for this corpus."""

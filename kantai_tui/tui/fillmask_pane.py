@@ -200,7 +200,7 @@ class FillMaskPane(Vertical):
 
 def _result_table(result: object) -> Group:
     """Each mask's candidates with probability bars; several masks are labelled as independent."""
-    parts: list[object] = [Text(result.source, style="bold")]  # type: ignore[attr-defined]
+    parts: list[object] = [Text(views.model_label(result.source), style="bold")]  # type: ignore[attr-defined]
     masks = result.masks  # type: ignore[attr-defined]
     if len(masks) > 1:
         parts.append(Text("each <mask> predicted on its own", style="dim"))
