@@ -93,3 +93,55 @@ def test_device_pane_with_a_recorded_gpu(snap_compare, size: tuple[int, int]) ->
         await pilot.pause()
 
     assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), terminal_size=size, run_before=show)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_tokenizer_pane_with_a_trained_tokenizer(snap_compare, size: tuple[int, int]) -> None:
+    """A real tokenizer trained on the committed corpus (training is deterministic) into a fixed folder
+    (the pane shows its path); its recorded training time is pinned, the one figure that changes."""
+    import json
+    import shutil
+
+    from kantai_tui.core.bpe import train_tokenizer
+
+    folder = Path("/tmp/kantai-snapshot-tokenizer")
+    shutil.rmtree(folder, ignore_errors=True)
+    train_tokenizer(ROOT / TINY, folder, vocab_size=400)
+    meta = json.loads((folder / "kantai.json").read_text())
+    (folder / "kantai.json").write_text(json.dumps({**meta, "seconds": 0.25}))
+
+    async def browse(pilot: Pilot) -> None:
+        await _settled(pilot)
+        await pilot.press("2")
+        await _settled(pilot)
+        await pilot.press("/")
+        await pilot.press(*"re")
+        for _ in range(4):  # the search, then the token counts it may start, then their display
+            await pilot.pause(0.2)
+            await _settled(pilot)
+        await pilot.press("escape")  # back to the table: no blinking cursor in the picture
+        await _settled(pilot)
+
+    app = KantaiApp(corpus=TINY, tokenizer=folder, watch_devices=False)
+    assert snap_compare(app, terminal_size=size, run_before=browse)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_fill_mask_pane_empty_state(snap_compare, size: tuple[int, int]) -> None:
+    app = KantaiApp(corpus=TINY, runs_dir="/nonexistent-kantai-runs", watch_devices=False)
+    assert snap_compare(app, press=["4"], terminal_size=size, run_before=_settled)
+
+
+def test_training_pane_with_a_recorded_run_80x24(snap_compare, tmp_path: Path) -> None:
+    runs = _recorded_run(tmp_path)
+
+    async def attach(pilot: Pilot) -> None:
+        await _settled(pilot)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        await _settled(pilot)
+
+    app = KantaiApp(corpus=TINY, runs_dir=runs, watch_devices=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=attach)
