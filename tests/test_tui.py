@@ -167,3 +167,24 @@ async def test_replace_mode_opens_a_non_utf8_corpus(tmp_path: Path) -> None:
         await pilot.press("2", "t")
         await settle(pilot)
         assert pilot.app.query_one(TokenizerPane).vocab is not None
+
+
+async def test_every_footer_key_is_in_the_command_palette(small_corpus: Path) -> None:
+    from textual.binding import Binding
+
+    from kantai_tui.tui.app import PANES
+    from kantai_tui.tui.loss_chart import LossChart
+
+    app = KantaiApp(corpus=small_corpus, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for pane_id, title in PANES:
+            for binding in type(app.query_one(f"#{pane_id}-pane")).BINDINGS:
+                if isinstance(binding, Binding) and binding.show:
+                    assert f"{title}: {binding.description}" in titles
+        await pilot.press("ctrl+p", *"Training: Log scale")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.query_one("TabbedContent").active == "training" and app.query_one(LossChart).log_scale

@@ -10,6 +10,7 @@ first frame appears at once; each pane loads what it needs in thread workers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import on, work
@@ -163,28 +164,21 @@ class KantaiApp(App[int]):
         pane = self.query_one(f"#{active}-pane")
         self.push_screen(HelpScreen(dict(PANES)[active], list(type(pane).BINDINGS)))
 
-    def action_train_tokenizer(self) -> None:
-        """Palette command: go to the tokenizer pane and train."""
-        self.action_show_pane("tokenizer")
-        self.query_one(TokenizerPane).action_train()
-
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for pane_id, title in PANES:
             yield SystemCommand(f"Show {title} pane", f"switch to the {title} pane", lambda p=pane_id: self.action_show_pane(p))
-        yield SystemCommand("Train tokenizer", "train the tutorial's byte-level BPE on this corpus", self.action_train_tokenizer)
-        yield SystemCommand("Rescan corpus", "compute the corpus statistics again", self.query_one(CorpusPane).action_rescan)
-        yield SystemCommand("Start training run", "start a detached run with the Training pane's settings",
-                            self._palette_start)
-        yield SystemCommand("Search vocabulary", "focus the vocabulary search box", self._palette_search)
+        for pane_id, title in PANES:  # every key a pane shows in its footer, by name
+            pane = self.query_one(f"#{pane_id}-pane")
+            for binding in type(pane).BINDINGS:
+                if isinstance(binding, Binding) and binding.show and binding.description:
+                    yield SystemCommand(f"{title}: {binding.description}", f"key {binding.key_display or binding.key} "
+                                        f"in the {title} pane", partial(self._run_pane_action, pane_id, binding.action))  # fmt: skip
 
-    def _palette_start(self) -> None:
-        self.action_show_pane("training")
-        self.query_one(TrainingPane).action_start()
-
-    def _palette_search(self) -> None:
-        self.action_show_pane("tokenizer")
-        self.query_one(TokenizerPane).action_focus_search()
+    async def _run_pane_action(self, pane_id: str, action: str) -> None:
+        """A pane's key from the palette: show the pane, then do what the key does there."""
+        self.action_show_pane(pane_id)
+        await self.query_one(f"#{pane_id}-pane").run_action(action)
 
 
 def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]:
