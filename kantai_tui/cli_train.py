@@ -65,6 +65,7 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     stop.add_argument("run", metavar="RUN")
     stop.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
     stop.add_argument("--wait", type=float, default=60.0, metavar="S", help="seconds to wait for it (default 60)")
+    stop.add_argument("--json", action="store_true", help='print {"run": ..., "state": ...}')
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -84,6 +85,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = runner.create_run(args.runs_dir, name, _config(args), args.tokenizer)
     if args.detach:
         pid = runner.start_detached(args.runs_dir, name)
+        if args.json:
+            print(json.dumps({"run": name, "pid": pid, "run_dir": str(run_dir), "log": str(run_dir / "train.log")}))
+            return EXIT_OK
         print(f"run {name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
         print(f"watch: kantai follow {name} --runs-dir {args.runs_dir}    stop: kantai stop {name} --runs-dir {args.runs_dir}")
         return EXIT_OK
@@ -141,7 +145,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from kantai_tui.core import runner
 
     state = runner.stop_run(args.runs_dir, args.run, args.wait)
-    print(f"run {args.run}: {state}")
+    if args.json:
+        print(json.dumps({"run": args.run, "state": state}))
+    else:
+        print(f"run {args.run}: {state}")
     return EXIT_OK
 
 
