@@ -188,3 +188,30 @@ async def test_every_footer_key_is_in_the_command_palette(small_corpus: Path) ->
         await pilot.press("enter")
         await pilot.pause(0.2)
         assert app.query_one("TabbedContent").active == "training" and app.query_one(LossChart).log_scale
+
+
+async def test_open_another_corpus_by_keyboard(small_corpus: Path, tmp_path: Path) -> None:
+    from kantai_tui.core.prefs import load_preferences
+
+    tiny = Path(__file__).parent / "data" / "tiny_corpus.txt"
+    app = KantaiApp(corpus=tiny, watch_devices=False, prefs_folder=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        box = app.query_one("#corpus-open")
+        assert box.has_focus and box.value.endswith("tiny_corpus.txt")
+        box.value = str(tmp_path / "missing.txt")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "missing.txt" in text_of(app, "#corpus-error")  # said in the pane, the app goes on
+        await pilot.press("o")
+        box.value = str(small_corpus)
+        await pilot.press("enter")
+        await settle(pilot)
+        stats = app.query_one(CorpusPane).stats
+        assert stats is not None and stats.nonempty_lines == 2_596 and app.corpus == small_corpus
+        await pilot.press("2")
+        await settle(pilot)
+        assert "no tokenizer yet — press t to train one" in text_of(app, "#tok-status")  # the tokenizer pane followed
+        assert not app.query_one(TokenizerPane).has_class("-failed")
+    assert load_preferences(tmp_path).last_corpus == str(small_corpus.resolve())

@@ -122,6 +122,16 @@ class KantaiApp(App[int]):
             self.query_one(TokenizerPane).set_source(self.corpus, tokenizer)
         self.query_one(TrainingPane).set_source(self.corpus, tokenizer)
 
+    @on(CorpusPane.OpenRequested)
+    def _open_corpus(self, event: CorpusPane.OpenRequested) -> None:
+        """Another corpus: every pane follows it once it is scanned (Scanned sets the tokenizer source)."""
+        self.corpus, self.corpus_error = event.path, None
+        self.tokenizer_override = None  # a --tokenizer belonged to the corpus it was given with
+        self.sub_title = str(event.path)
+        self.query_one(CorpusPane).open(event.path)
+        if event.path.exists():
+            self._remember(last_corpus=str(event.path.resolve()))
+
     @on(TrainingPane.Attached)
     def _run_attached(self, event: TrainingPane.Attached) -> None:
         if event.run_dir.parent.resolve() == self.runs_dir.resolve():
@@ -156,7 +166,10 @@ class KantaiApp(App[int]):
 
     def _focus_pane(self, pane: str) -> None:
         """Put focus inside the pane, so its keys (shown in the footer) work at once."""
-        self.query_one(FOCUS[pane]).focus()
+        if pane == "corpus":
+            self.query_one(CorpusPane).focus_body()
+        else:
+            self.query_one(FOCUS[pane]).focus()
 
     def action_help(self) -> None:
         """Show the keys of the active pane."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Label, ProgressBar, Static
+from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from kantai_tui import views
@@ -24,10 +25,23 @@ from kantai_tui.core.errors import KantaiError
 from kantai_tui.tui.guards import from_worker
 
 
-class CorpusPane(Vertical):
-    """Shows what is in the corpus; tells the app (by message) when the scan is done."""
+class CorpusPane(Vertical, can_focus=True):
+    """Shows what is in the corpus; tells the app (by message) when the scan is done.
 
-    BINDINGS = [("r", "rescan", "Rescan corpus")]
+    Focusable so that its keys (o, r) work while an error hides the statistics."""
+
+    BINDINGS = [
+        Binding("o", "open", "Open corpus"),
+        Binding("r", "rescan", "Rescan corpus"),
+        Binding("escape", "close_open", "Cancel", show=False),
+    ]
+
+    class OpenRequested(Message):
+        """The user typed another corpus path (the app switches every pane to it)."""
+
+        def __init__(self, path: Path) -> None:
+            self.path = path
+            super().__init__()
 
     class Scanned(Message):
         """The corpus was scanned; ``stats`` is the result."""
@@ -57,6 +71,8 @@ class CorpusPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label(str(self.corpus or "no corpus"), id="corpus-path", classes="pane-title")
+        yield Input(placeholder="open: a .txt file or a folder of them, then enter (escape cancels)", id="corpus-open",
+                    compact=True)  # fmt: skip
         yield ProgressBar(id="corpus-progress", show_eta=False)
         yield Static("", id="corpus-error", classes="error")
         with VerticalScroll(id="corpus-body"):
@@ -73,11 +89,48 @@ class CorpusPane(Vertical):
         else:
             self.action_rescan()
 
+    def action_open(self) -> None:
+        """Ask for another corpus path (prefilled with this one)."""
+        box = self.query_one("#corpus-open", Input)
+        box.value = str(self.corpus or "")
+        self.set_class(True, "-opening")
+        box.focus()
+
+    def action_close_open(self) -> None:
+        self.set_class(False, "-opening")
+        self.focus_body()
+
+    def focus_body(self) -> None:
+        """Focus the statistics, or the pane itself while they are hidden by an error (its keys still work)."""
+        body = self.query_one("#corpus-body")
+        if self.has_class("-failed"):
+            self.focus()
+        else:
+            body.focus()
+
+    @on(Input.Submitted, "#corpus-open")
+    def _open_submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        self.action_close_open()
+        if path:
+            self.post_message(self.OpenRequested(Path(path).expanduser()))
+
+    def open(self, corpus: Path) -> None:
+        """Switch to another corpus and scan it (a path that cannot be read shows its error here)."""
+        self.corpus, self.stats, self.tokens = corpus, None, None
+        self.query_one("#corpus-path", Label).update(str(corpus))
+        for part in ("#corpus-tokens", "#corpus-files"):
+            self.query_one(part, Static).update("")
+        self.action_rescan()
+
     def show_error(self, message: str) -> None:
         """Show a one-line error in the pane (and hide what is stale)."""
         self.query_one("#corpus-error", Static).update(message)
+        had_focus = self.query_one("#corpus-body").has_focus
         self.set_class(True, "-failed")
         self.set_class(False, "-scanning")
+        if had_focus or self.app.focused is None:
+            self.focus()
 
     def action_rescan(self) -> None:
         """Scan the corpus again (files may have changed)."""

@@ -89,6 +89,7 @@ class TokenizerPane(Vertical):
     def set_source(self, corpus: Path | None, tokenizer_dir: Path) -> None:
         """Point the pane at a corpus and its tokenizer folder; load the tokenizer if it exists."""
         self.corpus, self.tokenizer_dir = corpus, tokenizer_dir
+        self.set_class(False, "-failed")  # an error about the previous corpus no longer applies
         if (tokenizer_dir / "tokenizer.json").is_file():
             self._set_status(f"loading {tokenizer_dir}…")
             self._load(tokenizer_dir)
