@@ -58,13 +58,16 @@ class Tmux:
         subprocess.run([*self.base, "kill-server"], capture_output=True)
 
 
-@pytest.fixture
-def tmux_session(tmp_path: Path, small_corpus: Path):
+TINY = Path(__file__).parent / "data" / "tiny_corpus.txt"
+
+
+@pytest.fixture(params=[(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def tmux_session(request: pytest.FixtureRequest, tmp_path: Path):
     runs = tmp_path / "runs"
     env = f"env XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'config'))}"
-    command = f"{env} {shlex.quote(sys.executable)} -m kantai_tui tui --corpus {shlex.quote(str(small_corpus))} " \
+    command = f"{env} {shlex.quote(sys.executable)} -m kantai_tui tui --corpus {shlex.quote(str(TINY))} " \
               f"--runs-dir {shlex.quote(str(runs))}"  # fmt: skip
-    session = Tmux(tmp_path / "tmux.sock", command, (80, 24))
+    session = Tmux(tmp_path / "tmux.sock", command, request.param)
     yield session, runs
     session.kill()
     for run in list_runs(runs):  # a failed test leaves no trainer behind
@@ -74,10 +77,16 @@ def tmux_session(tmp_path: Path, small_corpus: Path):
             stop_run(runs, run.name, wait_s=30)
 
 
-def test_the_journey_at_80x24(tmux_session) -> None:
+def test_the_journey(tmux_session, small_corpus: Path) -> None:
     tmux, runs = tmux_session
-    # 1 Corpus: statistics of the corpus it was opened on
-    tmux.wait_for("1 Corpus", "non-empty lines", "2,596", "top words")
+    # 1 Corpus: open a corpus (o, type its path, enter) and read its statistics
+    tmux.wait_for("1 Corpus", "non-empty lines", "tiny_corpus.txt")
+    tmux.keys("o")
+    tmux.wait_for("tiny_corpus.txt")
+    tmux.keys("C-u")  # clear the prefilled path
+    tmux.type(str(small_corpus))
+    tmux.keys("Enter")
+    tmux.wait_for("non-empty lines", "2,596", "top words")
     # 2 Tokenizer: the empty state says what to do; t trains; / searches
     tmux.keys("2")
     tmux.wait_for("no tokenizer yet — press t to train one")
