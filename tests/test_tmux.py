@@ -37,7 +37,8 @@ class Tmux:
         """Key names (``Escape``, ``BTab``, ``3``), each sent on its own like a person typing them."""
         for key in keys:
             subprocess.run([*self.base, "send-keys", "-t", "kantai", key], check=True)
-            time.sleep(0.25)  # an Escape followed at once by a key would read as Alt+key
+            # an Escape read together with the next key is Alt+key: leave the app time to read it alone
+            time.sleep(1.0 if key == "Escape" else 0.25)
 
     def type(self, text: str) -> None:
         subprocess.run([*self.base, "send-keys", "-t", "kantai", "-l", text], check=True)
