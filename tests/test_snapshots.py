@@ -64,19 +64,18 @@ def _recorded_run(root: Path) -> Path:
     return run.parent
 
 
+async def _attach_first_run(pilot: Pilot) -> None:
+    await _settled(pilot)
+    await pilot.press("3")
+    await pilot.pause(0.3)
+    await pilot.press("enter")
+    await pilot.pause(0.5)
+    await _settled(pilot)
+
+
 def test_training_pane_with_a_recorded_run(snap_compare, tmp_path: Path) -> None:
-    runs = _recorded_run(tmp_path)
-
-    async def attach(pilot: Pilot) -> None:
-        await _settled(pilot)
-        await pilot.press("3")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.5)
-        await _settled(pilot)
-
-    app = KantaiApp(corpus=TINY, runs_dir=runs, watch_devices=False)
-    assert snap_compare(app, terminal_size=(120, 40), run_before=attach)
+    app = KantaiApp(corpus=TINY, runs_dir=_recorded_run(tmp_path), watch_devices=False)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=_attach_first_run)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
@@ -133,15 +132,5 @@ def test_fill_mask_pane_empty_state(snap_compare, size: tuple[int, int]) -> None
 
 
 def test_training_pane_with_a_recorded_run_80x24(snap_compare, tmp_path: Path) -> None:
-    runs = _recorded_run(tmp_path)
-
-    async def attach(pilot: Pilot) -> None:
-        await _settled(pilot)
-        await pilot.press("3")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
-        await pilot.pause(0.5)
-        await _settled(pilot)
-
-    app = KantaiApp(corpus=TINY, runs_dir=runs, watch_devices=False)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=attach)
+    app = KantaiApp(corpus=TINY, runs_dir=_recorded_run(tmp_path), watch_devices=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_attach_first_run)
