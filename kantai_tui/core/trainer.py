@@ -196,8 +196,9 @@ class Trainer:
         import torch
 
         scale = self.cfg.grad_accum
-        if self.state.split > 1:
-            count = (labels != IGNORE_INDEX).sum().clamp(min=1).to(self.device)
+        # whole: the batch's mask count when split (counted on the CPU labels, no device sync); else each
+        # chunk (the batch itself) divides by its own count
+        whole = (labels != IGNORE_INDEX).sum().clamp(min=1).to(self.device) if self.state.split > 1 else None
         total = torch.zeros((), device=self.device)
         size = self._micro_batch()
         for start in range(0, len(ids), size):
@@ -207,7 +208,7 @@ class Trainer:
             with self._autocast():
                 loss, _, counted = mlm_loss(self.model, chunk_inputs.to(self.device), chunk_labels.to(self.device),
                                             attention, self.cfg.sparse_head)  # fmt: skip
-                loss = loss / (counted.clamp(min=1) if self.state.split == 1 else count)
+                loss = loss / (counted.clamp(min=1) if whole is None else whole)
             (loss / scale).backward()
             total += loss.detach() / scale
         return total
