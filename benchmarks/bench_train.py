@@ -1,16 +1,21 @@
 """kantai's engine against the tutorial's pipeline (transformers Trainer), same corpus, preset and seed.
 
 (a) the tutorial: ``Trainer`` + one example per non-empty line truncated at 128 (what
-    ``LineByLineTextDataset`` built) + ``DataCollatorForLanguageModeling`` (15%), batch 64, lr 5e-5;
-(b) kantai's default engine (packed blocks, LM head at masked positions, tuned lr with warm-up).
+    ``LineByLineTextDataset`` built) + ``DataCollatorForLanguageModeling`` (15%), batch 64, lr 5e-5,
+    fp32 as in the notebook;
+(b) kantai's engine with its defaults (packed blocks, fixed masked slots with the LM head on them
+    only, no dropout, lr with warm-up, bf16 autocast where the hardware has it, compile on CUDA).
 
-Both train the same ``RobertaConfig`` on the training lines of the same held-out split, and both
-are evaluated by kantai's Evaluator on the same held-out lines with the same fixed masks, after
-(about) the same number of real tokens. Reported: real (non-padding) tokens per second, measured
-after warm-up steps, and the held-out loss.
+Both train the same ``RobertaConfig`` on the training lines of the same held-out split, and are
+evaluated by kantai's Evaluator on the same held-out lines with the same fixed masks. Reported:
+real (non-padding) tokens per second after warm-up steps (compile time reported apart), held-out
+loss after the same number of real tokens and after the same training time, the time each takes
+to reach the tutorial's final held-out loss, and on CUDA the model FLOPs utilisation against a
+bf16 matrix product measured in the same run. ``--scaling`` adds tokens/s and peak memory per
+preset, per block size and for a 10× corpus, each in a fresh process.
 
-Needs ``pip install accelerate`` (Trainer requires it). Run:
-``python benchmarks/bench_train.py [--preset tiny] [--hf-steps 120]``
+Needs ``pip install -e '.[bench]'`` (Trainer requires accelerate). Run:
+``python benchmarks/bench_train.py [--preset tiny] [--hf-steps 120] [--device auto] [--scaling]``
 """
 
 from __future__ import annotations
@@ -20,24 +25,38 @@ import contextlib
 import json
 import os
 import platform
+import resource
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from kantai_tui.core.bpe import train_tokenizer
+from kantai_tui.core.bpe import load_tokenizer, train_tokenizer
 from kantai_tui.core.config import TrainConfig
 from kantai_tui.core.data import PAD, open_token_cache, split_lines
 from kantai_tui.core.engine import Evaluator
 from kantai_tui.core.events import StepLogged
-from kantai_tui.core.presets import get_preset, roberta_config
+from kantai_tui.core.masking import slot_count
+from kantai_tui.core.presets import get_preset, model_size, roberta_config
 from kantai_tui.core.sample import bundled_corpus
 from kantai_tui.core.trainer import Trainer as KantaiTrainer
 
 WARMUP_STEPS = 5
 
 
-def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, out: Path) -> tuple[object, dict]:
-    """The notebook's Trainer run, with a collator that counts real tokens and a callback that times steps."""
+def autocast_for(device: str, bf16: bool) -> contextlib.AbstractContextManager:
+    """The evaluator's precision: what the model trained under."""
+    import torch
+
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, device: str, evaluate: Evaluator,
+                      eval_every: int, out: Path) -> tuple[object, dict]:  # fmt: skip
+    """The notebook's Trainer run. A collator counts real and padded tokens; a callback stamps each step
+    and evaluates every ``eval_every`` steps, its own time left out of the training time."""
     import torch
     from transformers import (DataCollatorForLanguageModeling, RobertaForMaskedLM, RobertaTokenizerFast, Trainer,
                               TrainerCallback, TrainingArguments)  # fmt: skip
@@ -45,74 +64,236 @@ def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, 
     tokenizer = RobertaTokenizerFast.from_pretrained(str(tok_dir), max_length=512)
     encoded = tokenizer(lines, add_special_tokens=True, truncation=True, max_length=128)["input_ids"]
     dataset = [{"input_ids": torch.tensor(ids, dtype=torch.long)} for ids in encoded]
-    real_tokens: list[int] = []
+    real: list[int] = []
+    padded: list[int] = []
 
     class CountingCollator(DataCollatorForLanguageModeling):
         def __call__(self, examples: list) -> dict:
             batch = super().__call__(examples)
-            real_tokens.append(int((batch["input_ids"] != PAD).sum()) if "attention_mask" not in batch
-                               else int(batch["attention_mask"].sum()))  # fmt: skip
+            real.append(int((batch["input_ids"] != PAD).sum()) if "attention_mask" not in batch
+                        else int(batch["attention_mask"].sum()))  # fmt: skip
+            padded.append(batch["input_ids"].numel())
             return batch
 
-    stamps: list[float] = []
+    train_s: list[float] = []  # training time at the end of each step, evaluations excluded
+    curve: list[dict] = []
 
     class Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.start, self.paused = 0.0, 0.0
+
+        def on_train_begin(self, args: object, state: object, control: object, **kwargs: object) -> None:
+            self.start = time.perf_counter()
+
         def on_step_end(self, args: object, state: object, control: object, **kwargs: object) -> None:
-            stamps.append(time.perf_counter())
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            train_s.append(time.perf_counter() - self.start - self.paused)
+            if len(train_s) % eval_every == 0 or len(train_s) == steps:
+                began = time.perf_counter()
+                loss = evaluate(kwargs["model"], device, contextlib.nullcontext)[0]
+                curve.append({"step": len(train_s), "train_s": round(train_s[-1], 3), "tokens": sum(real),
+                              "eval_loss": round(loss, 4)})  # fmt: skip
+                self.paused += time.perf_counter() - began
 
     torch.manual_seed(42)
     model = RobertaForMaskedLM(roberta_config(get_preset(preset), tokenizer.vocab_size))
-    args = TrainingArguments(output_dir=str(out), max_steps=steps,
-                             per_device_train_batch_size=64, save_strategy="no", logging_strategy="no",
-                             report_to=[], seed=42, use_cpu=True, dataloader_num_workers=0,
-                             disable_tqdm=True)  # fmt: skip
+    args = TrainingArguments(output_dir=str(out), max_steps=steps, per_device_train_batch_size=64,
+                             save_strategy="no", logging_strategy="no", report_to=[], seed=42,
+                             use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True)  # fmt: skip
     collator = CountingCollator(tokenizer=tokenizer, mlm=True, mlm_probability=0.15)
     Trainer(model=model, args=args, data_collator=collator, train_dataset=dataset, callbacks=[Clock()]).train()
-    timed_tokens = sum(real_tokens[WARMUP_STEPS:steps])
-    seconds = stamps[steps - 1] - stamps[WARMUP_STEPS - 1]
-    return model, {"steps": steps, "real_tokens": sum(real_tokens[:steps]),
-                   "real_tokens_per_s": round(timed_tokens / seconds)}  # fmt: skip
+    seconds = train_s[steps - 1] - train_s[WARMUP_STEPS - 1]
+    timed = slice(WARMUP_STEPS, steps)
+    return model, {
+        "steps": steps, "real_tokens": sum(real[:steps]), "train_s": round(train_s[steps - 1], 2),
+        "real_tokens_per_s": round(sum(real[timed]) / seconds), "samples_per_s": round(64 * len(real[timed]) / seconds),
+        "padded_tokens_per_s": round(sum(padded[timed]) / seconds), "real_fraction": round(sum(real) / sum(padded), 3),
+        "mean_width": round(sum(padded) / 64 / len(padded), 1), "eval_loss": curve[-1]["eval_loss"], "curve": curve,
+    }  # fmt: skip
 
 
-def kantai_engine(tok_dir: Path, preset: str, token_budget: int, run_dir: Path) -> tuple[object, dict]:
-    """kantai's defaults until it has seen at least ``token_budget`` real tokens."""
-    cfg = TrainConfig(corpus=str(bundled_corpus()), tokenizer_dir=str(tok_dir), preset=preset, log_every=1,
-                      eval_every=10**9, checkpoint_every=10**9).resolved()  # fmt: skip
-    steps = max(WARMUP_STEPS + 5, -(-token_budget // (cfg.batch_size * cfg.block_size)))
-    trainer = KantaiTrainer(TrainConfig.from_dict({**cfg.to_dict(), "max_steps": steps}), run_dir)
-    logged = [e for e in trainer.events() if isinstance(e, StepLogged)]
+def kantai_engine(cfg: TrainConfig, steps: int, run_dir: Path, evaluate: Evaluator, eval_every: int) -> dict:
+    """kantai's loop for ``steps`` steps, evaluated every ``eval_every`` (while the trainer is paused between
+    steps, so evaluation is not in its clock). Rates are over the steps after WARMUP_STEPS (compile included
+    in those, and reported as ``warmup_s``)."""
+    trainer = KantaiTrainer(replace(cfg, max_steps=steps, log_every=1), run_dir)
+    logged: list[StepLogged] = []
+    curve: list[dict] = []
+    for event in trainer.events():
+        if not isinstance(event, StepLogged):
+            continue
+        logged.append(event)
+        if event.step % eval_every == 0 or event.step == steps:
+            loss = evaluate(trainer.model, trainer.device, lambda: autocast_for(trainer.device, trainer.bf16))[0]
+            curve.append({"step": event.step, "train_s": round(event.elapsed_s, 3), "tokens": event.tokens,
+                          "eval_loss": round(loss, 4)})  # fmt: skip
     first, last = logged[WARMUP_STEPS - 1], logged[-1]
-    rate = (last.tokens - first.tokens) / (last.elapsed_s - first.elapsed_s)
-    return trainer.model, {"steps": steps, "real_tokens": last.tokens, "real_tokens_per_s": round(rate)}
+    seconds = last.elapsed_s - first.elapsed_s
+    return {"steps": steps, "batch_size": cfg.batch_size, "real_tokens": last.tokens, "train_s": round(last.elapsed_s, 2),
+            "warmup_s": round(first.elapsed_s, 2), "real_tokens_per_s": round((last.tokens - first.tokens) / seconds),
+            "samples_per_s": round(cfg.batch_size * (last.step - first.step) / seconds), "eval_loss": curve[-1]["eval_loss"],
+            "device": trainer.device, "bf16": trainer.bf16, "compiled": trainer.compiled, "curve": curve}  # fmt: skip
+
+
+def time_to(curve: list[dict], target: float) -> float | None:
+    """Training seconds at the first evaluation at or below ``target``."""
+    return next((point["train_s"] for point in curve if point["eval_loss"] <= target), None)
+
+
+def measured_peak_tflops(device: str) -> float | None:
+    """bf16 dense matmul TFLOP/s on this device, measured now (the MFU denominator)."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    torch.cuda.synchronize()
+    return round(2 * 8192**3 * 10 / (time.perf_counter() - began) / 1e12, 1)
+
+
+def compare(args: argparse.Namespace, tmp: Path, device: str) -> dict:
+    """Part 1: the two pipelines side by side."""
+    tok = tmp / "tok"
+    cache = open_token_cache(bundled_corpus(), tok)
+    train_idx, eval_idx = split_lines(cache.lines, 0.01, 42)
+    tokenizer = load_tokenizer(tok)
+    texts = [tokenizer.decode(cache.line(int(i)).tolist()) for i in train_idx]
+    evaluate = Evaluator(cache, eval_idx, tokenizer.token_to_id("<mask>"), tokenizer.get_vocab_size())
+    _, hf = tutorial_pipeline(tok, texts, args.preset, args.hf_steps, device, evaluate, args.eval_every, tmp / "hf")
+    cfg = TrainConfig(corpus=str(bundled_corpus()), tokenizer_dir=str(tok), preset=args.preset, device=device,
+                      batch_size=args.batch_size, compile=args.compile, eval_every=10**9,
+                      checkpoint_every=10**9).resolved()  # fmt: skip
+    per_step = cfg.batch_size * cfg.block_size
+    equal_tokens = max(WARMUP_STEPS + 5, -(-hf["real_tokens"] // per_step))
+    kt = kantai_engine(cfg, equal_tokens, tmp / "k-tokens", evaluate, max(1, equal_tokens // 10))
+    # as long as the tutorial trained (its rate measured above), a fresh run with its schedule over that time
+    equal_time = max(equal_tokens, int(hf["train_s"] * kt["real_tokens_per_s"] / per_step))
+    kw = kantai_engine(cfg, equal_time, tmp / "k-time", evaluate, max(1, equal_time // 40))
+    target = hf["eval_loss"]
+    # from the second run: its compile (if any) hit the caches the first one filled; the first compile is
+    # reported apart as compile_warmup_s
+    hf_time, k_time = time_to(hf["curve"], target), time_to(kw["curve"], target)
+    result = {"preset": args.preset, "tutorial_trainer": hf, "kantai_equal_tokens": kt, "kantai_equal_time": kw,
+              "tokens_per_s_ratio": round(kt["real_tokens_per_s"] / hf["real_tokens_per_s"], 2),
+              "target_loss": target, "time_to_target_s": {"tutorial": hf_time, "kantai": k_time},
+              "compile_warmup_s": round(kt["warmup_s"] - kw["warmup_s"], 2) if kt["compiled"] else None,
+              "time_to_target_ratio": round(hf_time / k_time, 1) if hf_time and k_time else None}  # fmt: skip
+    peak = measured_peak_tflops(device)
+    if peak:
+        vocab = tokenizer.get_vocab_size()
+        shape = get_preset(args.preset)
+        k_flops = model_size(shape, vocab, cfg.batch_size, cfg.block_size,
+                             slot_count(cfg.block_size) / cfg.block_size).train_flops_per_token  # fmt: skip
+        hf_flops = model_size(shape, vocab, 64, round(hf["mean_width"]), 1.0).train_flops_per_token
+        result["mfu"] = {"peak_bf16_tflops_measured": peak,
+                         "kantai": round(kt["real_tokens_per_s"] * k_flops / (peak * 1e12), 3),
+                         "tutorial": round(hf["padded_tokens_per_s"] * hf_flops / (peak * 1e12), 3),
+                         "kantai_flops_per_token": k_flops, "tutorial_flops_per_padded_token": hf_flops}  # fmt: skip
+    return result
+
+
+# --- scaling: one fresh process per point, so peak memory is that configuration's ----------------------
+
+
+def scaling_point(spec: dict) -> dict:
+    """Train ``spec['steps']`` steps of one configuration; tokens/s after 2 warm-up steps and peak memory."""
+    import torch
+
+    cfg = TrainConfig(corpus=spec["corpus"], tokenizer_dir=spec["tok"], preset=spec["preset"], device=spec["device"],
+                      block_size=spec["block"], batch_size=spec["batch"], compile=spec["compile"], log_every=1,
+                      eval_every=10**9, checkpoint_every=10**9, max_steps=spec["steps"]).resolved()  # fmt: skip
+    trainer = KantaiTrainer(cfg, Path(spec["run"]))
+    logged = [e for e in trainer.events() if isinstance(e, StepLogged)]
+    first, last = logged[1], logged[-1]
+    cuda = trainer.device.startswith("cuda")
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {**{k: spec[k] for k in ("preset", "block", "batch", "label")},
+            "tokens_per_s": round((last.tokens - first.tokens) / (last.elapsed_s - first.elapsed_s)),
+            "peak_memory_mib": round(peak / 2**20), "memory_kind": "CUDA allocated" if cuda else "process RSS"}  # fmt: skip
+
+
+def scaling(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
+    """tiny/small/kantai at block 128; tiny at 256/512; tiny on the corpus ×1 and ×10 (caches built first)."""
+    tok = str(tmp / "tok")
+    big = tmp / "corpus-x10.txt"
+    one = "".join(p.read_text(encoding="utf-8") for p in sorted(bundled_corpus().glob("*.txt")))
+    big.write_text(one * 10, encoding="utf-8")
+    open_token_cache(big, tok)
+    small_steps = 4 if device == "cpu" else 12
+    points = [("tiny", 128, str(bundled_corpus()), "presets"), ("small", 128, str(bundled_corpus()), "presets"),
+              ("kantai", 128, str(bundled_corpus()), "presets"), ("tiny", 256, str(bundled_corpus()), "block size"),
+              ("tiny", 512, str(bundled_corpus()), "block size"), ("tiny", 128, str(big), "corpus ×10")]  # fmt: skip
+    if device != "cpu":
+        points += [("kantai", 256, str(bundled_corpus()), "block size"), ("kantai", 512, str(bundled_corpus()), "block size")]
+    rows = []
+    for index, (preset, block, corpus, label) in enumerate(points):
+        batch = args.batch_size or 32
+        spec = {"preset": preset, "block": block, "batch": max(1, batch * 128 // block), "corpus": corpus, "tok": tok,
+                "device": device, "compile": args.compile, "label": label, "run": str(tmp / f"scale-{index}"),
+                "steps": small_steps if preset != "kantai" or device != "cpu" else 4}  # fmt: skip
+        child = subprocess.run([sys.executable, __file__, "--scaling-point", json.dumps(spec)], capture_output=True,
+                               text=True, check=False, env=os.environ)  # fmt: skip
+        if child.returncode != 0:
+            raise SystemExit(f"scaling point {spec} failed:\n{child.stderr[-3000:]}")
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _without_curves(value: object) -> object:
+    """The summary for the terminal (curves go to --json)."""
+    if isinstance(value, dict):
+        return {k: _without_curves(v) for k, v in value.items() if k != "curve"}
+    return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--hf-steps", type=int, default=120)
+    parser.add_argument("--eval-every", type=int, default=10, help="tutorial steps between evaluations")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, help="kantai's batch (default: the engine's)")
+    parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--scaling", action="store_true", help="also tokens/s and peak memory per preset/block/corpus")
+    parser.add_argument("--no-compare", action="store_true", help="skip the side-by-side comparison")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    parser.add_argument("--scaling-point", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scaling_point:
+        print(json.dumps(scaling_point(json.loads(args.scaling_point))))
+        return
     import torch
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["XDG_DATA_HOME"] = tmp
-        tok = Path(tmp) / "tok"
-        train_tokenizer(bundled_corpus(), tok)
-        cache = open_token_cache(bundled_corpus(), tok)
-        train_idx, eval_idx = split_lines(cache.lines, 0.01, 42)
-        from kantai_tui.core.bpe import load_tokenizer
+    from kantai_tui.core.engine import pick_device
 
-        tokenizer = load_tokenizer(tok)
-        texts = [tokenizer.decode(cache.line(int(i)).tolist()) for i in train_idx]
-        evaluate = Evaluator(cache, eval_idx, tokenizer.token_to_id("<mask>"), tokenizer.get_vocab_size())
-        hf_model, hf = tutorial_pipeline(tok, texts, args.preset, args.hf_steps, Path(tmp) / "hf")
-        hf["eval_loss"] = round(evaluate(hf_model, "cpu", contextlib.nullcontext)[0], 4)
-        k_model, kt = kantai_engine(tok, args.preset, hf["real_tokens"], Path(tmp) / "kantai")
-        kt["eval_loss"] = round(evaluate(k_model, "cpu", contextlib.nullcontext)[0], 4)
-    print(json.dumps({"preset": args.preset, "tutorial_trainer": hf, "kantai_default": kt,
-                      "tokens_per_s_ratio": round(kt["real_tokens_per_s"] / hf["real_tokens_per_s"], 2)}, indent=1))  # fmt: skip
+    hf_logging.set_verbosity_error()
+    device = pick_device(args.device)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "CPU"
+    machine = (f"{platform.platform()}, {os.cpu_count()} CPUs, {name}, torch {torch.__version__}, "
+               f"{torch.get_num_threads()} threads")  # fmt: skip
+    print(f"machine: {machine}", flush=True)
+    results: dict = {"machine": machine, "command": " ".join(sys.argv)}
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        os.environ["XDG_DATA_HOME"] = str(tmp)
+        train_tokenizer(bundled_corpus(), tmp / "tok")
+        if not args.no_compare:
+            results["compare"] = compare(args, tmp, device)
+            print(json.dumps(_without_curves(results["compare"]), indent=1), flush=True)
+        if args.scaling:
+            results["scaling"] = scaling(args, tmp, device)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from kantai_tui.core.config import PRECISIONS, RECIPES, TrainConfig
+from kantai_tui.core.config import COMPILE_MODES, PRECISIONS, RECIPES, TrainConfig
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError
 from kantai_tui.core.presets import PRESETS
 from kantai_tui.core.textio import ERROR_MODES
@@ -45,6 +45,9 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
                        help="on out-of-memory, run each batch in smaller chunks and go on (same effective batch)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto",
                        help="auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
+    train.add_argument("--compile", choices=COMPILE_MODES, default="auto",
+                       help="torch.compile the training step (auto = on CUDA only; the first steps pay the compile)")
+    train.add_argument("--dropout", type=float, metavar="P", help="hidden and attention dropout (default: packed 0, seed 0.1)")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
     train.add_argument("--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint")
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
@@ -103,7 +106,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, epochs=args.epochs,
         max_steps=args.max_steps, seed=args.seed, log_every=args.log_every, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors, precision=args.precision,
-        auto_batch_size=args.auto_batch_size,
+        auto_batch_size=args.auto_batch_size, compile=args.compile, dropout=args.dropout,
         probes=str(Path(args.probes).expanduser().resolve()) if args.probes else None,
     )  # fmt: skip
 

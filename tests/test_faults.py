@@ -202,10 +202,10 @@ def _oom_above(limit: int):
 
     real = trainer_module.mlm_loss
 
-    def loss(model, inputs, labels, attention, sparse):  # noqa: ANN001, ANN202 - same signature as mlm_loss
+    def loss(model, inputs, labels, attention, sparse, positions=None):  # noqa: ANN001, ANN202 - as mlm_loss
         if len(inputs) > limit:
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(inputs)} GiB")
-        return real(model, inputs, labels, attention, sparse)
+        return real(model, inputs, labels, attention, sparse, positions)
 
     return loss
 

@@ -14,10 +14,13 @@ from kantai_tui.core.textio import ERROR_MODES
 
 RECIPES = ("packed", "seed")
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("auto", "on", "off")
 # The tutorial's Trainer defaults; kantai's packed defaults were tuned on the tiny preset (docs/BENCHMARKS.md).
-SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64}
+SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64, "dropout": 0.1}
 PACKED_LR = {"tiny": 2e-3, "small": 1e-3, "kantai": 5e-4}
-PACKED_RECIPE = {"warmup_ratio": 0.05, "weight_decay": 0.01, "batch_size": 32}
+# No dropout for packed pretraining: one pass over a corpus does not overfit, and dropout costs
+# time and slows learning (held-out loss at equal tokens, docs/BENCHMARKS.md), as in Cramming BERT.
+PACKED_RECIPE = {"warmup_ratio": 0.05, "weight_decay": 0.01, "batch_size": 32, "dropout": 0.0}
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class TrainConfig:
     probes: str | None = None  # a file of <mask> sentences; None = the default set
     auto_batch_size: bool = False  # on out-of-memory, split each batch in two and retry (same effective batch)
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
+    dropout: float | None = None  # hidden and attention dropout; None: the recipe's (packed 0.0, seed 0.1)
+    compile: str = "auto"  # torch.compile the training step; auto: on CUDA only (measured, docs/BENCHMARKS.md)
 
     def resolved(self) -> TrainConfig:
         """Fill the recipe's defaults and check every value, with a message naming the option."""
@@ -63,6 +68,10 @@ class TrainConfig:
             raise BadInputError(f"--preset {self.preset!r} is not one of {', '.join(PRESETS)}")
         if self.precision not in PRECISIONS:
             raise BadInputError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.compile not in COMPILE_MODES:
+            raise BadInputError(f"--compile {self.compile!r} is not one of {', '.join(COMPILE_MODES)}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise BadInputError(f"--dropout {self.dropout} must be at least 0 and below 1")
         if self.recipe not in RECIPES:
             raise BadInputError(f"--recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
         if not 8 <= self.block_size <= 512:

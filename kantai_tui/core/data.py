@@ -137,20 +137,55 @@ def split_lines(lines: int, holdout: float, seed: int) -> tuple[np.ndarray, np.n
 
 
 def packed_blocks(cache: TokenCache, train_lines: np.ndarray, block_size: int) -> np.ndarray:
-    """[N, block_size] int64: the train lines joined by ``</s>``, cut into full ``<s> … </s>`` blocks.
+    """Memory-mapped [N, block_size]: the train lines joined by ``</s>``, cut into full ``<s> … </s>`` blocks.
 
-    Vectorised: ``</s>`` goes after every line, then held-out lines are dropped by a mask.
+    Why a file: the blocks of a large corpus never have to fit in memory (a batch copies only its
+    rows), and a second run with the same split and block size opens them at once. Kept in the
+    token cache's folder, keyed by the block size and a hash of the training line indices;
+    written under a temporary name and renamed, so a crash never leaves half a file.
     """
+    key = hashlib.sha256(np.ascontiguousarray(train_lines, dtype=np.int64).tobytes()).hexdigest()[:16]
+    path = cache.path / f"packed-{block_size}-{key}.npy"
+    if path.is_file():
+        try:
+            return _open_packed(path, block_size)
+        except (OSError, ValueError, EOFError):  # damaged: it is only a cache
+            path.unlink(missing_ok=True)
+    _write_packed(cache, train_lines, block_size, path)
+    return _open_packed(path, block_size)
+
+
+def _open_packed(path: Path, block_size: int) -> np.ndarray:
+    blocks = np.load(path, mmap_mode="r", allow_pickle=False)
+    if blocks.ndim != 2 or blocks.shape[1] != block_size:
+        raise ValueError(f"{path}: shape {blocks.shape} is not [N, {block_size}]")
+    return blocks
+
+
+def _write_packed(cache: TokenCache, train_lines: np.ndarray, block_size: int, path: Path,
+                  chunk_lines: int = 65_536) -> None:  # fmt: skip
+    """Fill the block file a chunk of lines at a time (vectorised: ``</s>`` after every line, held-out
+    lines dropped by a mask), so memory stays bounded by the chunk, not the corpus."""
     body = block_size - 2
     keep = np.zeros(cache.lines, dtype=bool)
     keep[train_lines] = True
-    joined = np.insert(np.asarray(cache.ids, dtype=np.int64), cache.starts[1:], EOS)
-    stream = joined[np.repeat(keep, np.diff(cache.starts) + 1)]
-    count = len(stream) // body
-    blocks = np.empty((count, block_size), dtype=np.int64)
-    blocks[:, 0], blocks[:, -1] = BOS, EOS
-    blocks[:, 1:-1] = stream[: count * body].reshape(count, body)
-    return blocks
+    lengths = np.diff(cache.starts) + 1  # each line and its </s>
+    count = int(lengths[keep].sum()) // body
+    staging = path.with_name(f".staging-{os.getpid()}-{path.name}")
+    out = np.lib.format.open_memmap(staging, mode="w+", dtype=cache.ids.dtype, shape=(count, block_size))
+    row, carry = 0, np.zeros(0, dtype=cache.ids.dtype)
+    for first in range(0, cache.lines, chunk_lines):
+        last = min(first + chunk_lines, cache.lines)
+        low = cache.starts[first]
+        joined = np.insert(np.asarray(cache.ids[low : cache.starts[last]]), cache.starts[first + 1 : last + 1] - low, EOS)
+        stream = np.concatenate([carry, joined[np.repeat(keep[first:last], lengths[first:last])]])
+        full = min(len(stream) // body, count - row)
+        out[row : row + full, 0], out[row : row + full, -1] = BOS, EOS
+        out[row : row + full, 1:-1] = stream[: full * body].reshape(full, body)
+        row, carry = row + full, stream[full * body :]
+    out.flush()
+    del out
+    os.replace(staging, path)
 
 
 def line_example(cache: TokenCache, index: int, block_size: int) -> np.ndarray:

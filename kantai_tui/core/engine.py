@@ -83,6 +83,10 @@ class Batches:
                                 f"--batch-size {cfg.batch_size}; use a bigger corpus or a smaller batch")  # fmt: skip
 
     def per_epoch(self) -> int:
+        """Batches per epoch. Packed: whole batches only (a short last one would change the shapes, and with
+        them the compiled graph, for a few blocks); the dropped blocks come back in later epochs' orders."""
+        if self.packed:
+            return len(self.examples) // self.cfg.batch_size
         return math.ceil(len(self.examples) / self.cfg.batch_size)
 
     def get(self, epoch: int, position: int) -> np.ndarray:
@@ -91,8 +95,8 @@ class Batches:
             self._order = (epoch, np.random.default_rng(self.cfg.seed + epoch).permutation(len(self.examples)))
         size = self.cfg.batch_size
         picked = self._order[1][position * size : (position + 1) * size]
-        if self.packed:
-            return self.examples[picked]
+        if self.packed:  # rows copied out of the memory-mapped blocks
+            return self.examples[picked].astype(np.int64)
         return pad_batch([line_example(self.cache, int(i), self.cfg.block_size) for i in picked])
 
 
@@ -127,13 +131,39 @@ def use_bf16(precision: str, device: str) -> bool:
     return device.startswith("cuda") or (device == "cpu" and cpu_has_bf16())
 
 
+def use_compile(setting: str, device: str) -> bool:
+    """'auto' compiles on CUDA only: on this project's CPUs it measured no faster, and it needs a C++ compiler."""
+    if setting != "auto":
+        return setting == "on"
+    return device.startswith("cuda")
+
+
+def compiled_loss(model: torch.nn.Module, sparse: bool) -> Callable:
+    """torch.compile of mlm_loss over ``model``; the model itself stays uncompiled (checkpoints, eval, probes)."""
+    import torch
+
+    def loss(inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
+             positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        return mlm_loss(model, inputs, labels, attention, sparse, positions)
+
+    return torch.compile(loss)
+
+
 def mlm_loss(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
-             sparse: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """(summed cross-entropy, correct predictions, masked positions) for one batch."""
+             sparse: bool, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(summed cross-entropy, correct predictions, masked positions) for one batch.
+
+    ``positions`` [B, K] (fixed masked slots, labels [B, K]): the head runs on the gathered B·K rows,
+    static shapes. Else labels are [B, T] with IGNORE_INDEX off the masks: ``sparse`` runs the head
+    on the masked rows only (a data-dependent count), otherwise on every position as the tutorial did.
+    """
     import torch.nn.functional as F
 
     hidden = model.roberta(input_ids=inputs, attention_mask=attention).last_hidden_state  # [B, T, H]
-    if sparse:
+    if positions is not None:
+        index = positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])  # [B, K, H]
+        logits, target = model.lm_head(hidden.gather(1, index).flatten(0, 1)), labels.flatten()  # [B·K, V], [B·K]
+    elif sparse:
         chosen = labels != IGNORE_INDEX  # [B, T]
         logits, target = model.lm_head(hidden[chosen]), labels[chosen]  # [N, V], [N]
     else:

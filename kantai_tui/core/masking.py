@@ -40,3 +40,39 @@ def mask_tokens(
     random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, dtype=input_ids.dtype)
     inputs[to_random] = random_ids[to_random]
     return inputs, labels
+
+
+def slot_count(block_size: int, probability: float = 0.15) -> int:
+    """Masked positions per packed block: ``probability`` of its block_size - 2 body tokens, at least 1."""
+    return max(1, round(probability * (block_size - 2)))
+
+
+def mask_slots(
+    input_ids: torch.Tensor,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    generator: torch.Generator,
+    probability: float = 0.15,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return (corrupted inputs [B, T], positions [B, K], labels [B, K]) with exactly K masked slots per row.
+
+    Why: a fixed K = slot_count(T) keeps every shape static, so the LM head runs on B·K gathered
+    rows with no data-dependent indexing (no host sync on CUDA, one graph for torch.compile). The
+    K positions of a row are a uniform draw among its non-special tokens, then 80/10/10 as in
+    mask_tokens; a row with fewer than K regular tokens labels the extra slots IGNORE_INDEX.
+    """
+    import torch
+
+    count = slot_count(input_ids.shape[1], probability)
+    special = input_ids < FIRST_REGULAR_ID
+    score = torch.rand(input_ids.shape, generator=generator).masked_fill_(special, 2.0)  # specials sort last
+    positions = score.topk(count, dim=1, largest=False, sorted=False).indices  # [B, K]
+    labels = input_ids.gather(1, positions)
+    labels = labels.masked_fill(special.gather(1, positions), IGNORE_INDEX)
+    draw = torch.rand(positions.shape, generator=generator)
+    random_ids = torch.randint(vocab_size, positions.shape, generator=generator, dtype=input_ids.dtype)
+    keep = labels.clamp(min=0)  # the original token (ignored slots keep theirs: they are special)
+    replaced = torch.where(draw < 0.8, torch.full_like(keep, mask_id), torch.where(draw < 0.9, random_ids, keep))
+    replaced = torch.where(labels == IGNORE_INDEX, input_ids.gather(1, positions), replaced)
+    return input_ids.clone().scatter_(1, positions, replaced), positions, labels

@@ -33,11 +33,13 @@ from kantai_tui.core.engine import (
     _optimizer,
     lr_at,
     mlm_loss,
+    compiled_loss,
     pick_device,
     use_bf16,
+    use_compile,
 )
 from kantai_tui.core.events import BatchSplit, CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
-from kantai_tui.core.masking import IGNORE_INDEX, mask_tokens
+from kantai_tui.core.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.presets import get_preset, roberta_config
 from kantai_tui.core.probes import load_probes, probe_rows
 
@@ -64,8 +66,13 @@ class Trainer:
         self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab)
         self.total = cfg.max_steps or math.ceil(self.batches.per_epoch() * cfg.epochs / cfg.grad_accum)
         torch.manual_seed(cfg.seed)
-        self.model = RobertaForMaskedLM(roberta_config(get_preset(cfg.preset), self.vocab)).to(self.device)
+        dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
+        self.model = RobertaForMaskedLM(roberta_config(get_preset(cfg.preset), self.vocab, dropout)).to(self.device)
         self.model.train()
+        # fixed masked slots where every row is a full packed block: static shapes (see mask_slots)
+        self.slots = self.batches.packed and cfg.sparse_head
+        self.compiled = use_compile(cfg.compile, self.device)
+        self._compiled_loss = compiled_loss(self.model, cfg.sparse_head) if self.compiled else None
         self.optimizer = _optimizer(self.model, cfg, self.device)
         self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
         self.probes = load_probes(cfg.probes)
@@ -94,7 +101,8 @@ class Trainer:
         yield RunStarted(self.run_dir.name, self.total, state.step, sum(p.numel() for p in self.model.parameters()),
                          len(self.batches.examples), sum(len(b[0]) for b in self.evaluate.batches),
                          cfg.batch_size * cfg.block_size * cfg.grad_accum,
-                         f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'})")  # fmt: skip
+                         f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
+                         f"{', compiled' if self.compiled else ''})")  # fmt: skip
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
         window = (time.perf_counter(), state.tokens, state.samples)
         while state.step < self.total and not should_stop():
@@ -179,9 +187,14 @@ class Trainer:
         step_loss = torch.zeros((), device=self.device)
         for _ in range(cfg.grad_accum):
             ids = torch.from_numpy(self._next_batch())  # [B, T]
-            inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
-                                         generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
-            step_loss += self._batch_loss(ids, inputs, labels)
+            positions = None
+            if self.slots:
+                inputs, positions, labels = mask_slots(ids, mask_id=self.mask_id, vocab_size=self.vocab,
+                                                       generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+            else:
+                inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
+                                             generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+            step_loss += self._batch_loss(ids, inputs, labels, positions)
             state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
             state.samples += len(ids)
         self._grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
@@ -190,7 +203,8 @@ class Trainer:
         state.step += 1
         return step_loss
 
-    def _batch_loss(self, ids: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _batch_loss(self, ids: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
+                    positions: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Forward and backward one batch, in ``state.split`` chunks normalised by the whole batch's mask
         count, so the gradient is the batch's whether it ran whole or split. Returns the mean loss / grad_accum."""
         import torch
@@ -205,9 +219,14 @@ class Trainer:
             part = slice(start, start + size)
             chunk_ids, chunk_inputs, chunk_labels = ids[part], inputs[part], labels[part]
             attention = None if self.batches.packed else (chunk_ids != PAD).long().to(self.device)
+            chunk_positions = None if positions is None else positions[part].to(self.device, non_blocking=True)
+            args = (chunk_inputs.to(self.device, non_blocking=True), chunk_labels.to(self.device, non_blocking=True),
+                    attention, chunk_positions)  # fmt: skip
             with self._autocast():
-                loss, _, counted = mlm_loss(self.model, chunk_inputs.to(self.device), chunk_labels.to(self.device),
-                                            attention, self.cfg.sparse_head)  # fmt: skip
+                if self._compiled_loss is not None:
+                    loss, _, counted = self._compiled_loss(*args)
+                else:
+                    loss, _, counted = mlm_loss(self.model, *args[:3], self.cfg.sparse_head, args[3])
                 loss = loss / (counted.clamp(min=1) if whole is None else whole)
             (loss / scale).backward()
             total += loss.detach() / scale
@@ -231,10 +250,10 @@ class Trainer:
     def _log(self, loss_sum: torch.Tensor, window: tuple[float, int, int]) -> StepLogged:
         """The only host sync: read the loss, check it is finite, report rates since the last log."""
         state = self.state
+        total_loss = state.loss_sum + loss_sum.item()  # waits for the device: the window's work is done
         now = time.perf_counter()
         seconds = max(now - window[0], 1e-9)
         state.elapsed_s += seconds
-        total_loss = state.loss_sum + loss_sum.item()
         loss = total_loss / max(state.loss_steps, 1)
         state.loss_sum, state.loss_steps = 0.0, 0
         if not math.isfinite(loss):
