@@ -58,8 +58,14 @@ def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, 
     """The notebook's Trainer run. A collator counts real and padded tokens; a callback stamps each step
     and evaluates every ``eval_every`` steps, its own time left out of the training time."""
     import torch
-    from transformers import (DataCollatorForLanguageModeling, RobertaForMaskedLM, RobertaTokenizerFast, Trainer,
-                              TrainerCallback, TrainingArguments)  # fmt: skip
+    from transformers import (
+        DataCollatorForLanguageModeling,
+        RobertaForMaskedLM,
+        RobertaTokenizerFast,
+        Trainer,
+        TrainerCallback,  # fmt: skip
+        TrainingArguments,
+    )
 
     tokenizer = RobertaTokenizerFast.from_pretrained(str(tok_dir), max_length=512)
     encoded = tokenizer(lines, add_special_tokens=True, truncation=True, max_length=128)["input_ids"]

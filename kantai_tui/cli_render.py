@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kantai_tui import views
-from kantai_tui.core.errors import one_line
 from kantai_tui.core.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
 from kantai_tui.core.corpus import CorpusStats
+from kantai_tui.core.errors import one_line
 from kantai_tui.core.vocab import VocabEntry, Vocabulary
 
 

@@ -11,11 +11,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kantai_tui.core.config import COMPILE_MODES, PRECISIONS, RECIPES, TrainConfig
-from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError
+from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.presets import PRESETS
 from kantai_tui.core.textio import ERROR_MODES
+
+if TYPE_CHECKING:
+    from kantai_tui.core.distributed import Dist
 
 DEFAULT_RUNS_DIR = "runs"
 
@@ -28,7 +32,8 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: train one into the run)")
     train.add_argument("--preset", choices=list(PRESETS), default="tiny")
     train.add_argument("--recipe", choices=RECIPES, default="packed", help="seed = the tutorial's pipeline exactly")
-    train.add_argument("--run", metavar="NAME", help="run name (default: PRESET-RECIPE-TIMESTAMP)")
+    train.add_argument("--run", "--name", dest="run", metavar="NAME",
+                       help="run name (default: PRESET-RECIPE-TIMESTAMP); under torchrun spell it --name")
     train.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
     train.add_argument("--epochs", type=float, default=1.0)
     train.add_argument("--max-steps", type=positive, metavar="N")
@@ -72,20 +77,55 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from kantai_tui.core import distributed
+
+    dist = distributed.from_env()
+    if dist is None:
+        return _train(args, None)
+    if args.detach:
+        raise BadInputError("--detach does not combine with torchrun; keep torchrun alive with tmux, or "
+                            "'setsid nohup torchrun … > train.out 2>&1 &'")  # fmt: skip
+    _check_global_batch(args, dist.world)
+    distributed.init(dist, args.device)
+    try:
+        return _train(args, dist)
+    finally:
+        distributed.shutdown()
+
+
+def _check_global_batch(args: argparse.Namespace, world: int) -> None:
+    """Before any process group or run folder: the global batch must split evenly across the ranks."""
     from kantai_tui.core import runner
 
     if args.resume:
-        if args.corpus:
-            raise BadInputError("give either CORPUS (a new run) or --resume RUN, not both")
-        name = args.resume
-        run_dir = runner.run_path(args.runs_dir, name)
-        if not (run_dir / "run.json").is_file():
-            raise BadInputError(f"no run named {name!r} in {run_dir.parent}")
+        run_dir = runner.run_path(args.runs_dir, args.resume)
+        size = runner.load_config(run_dir).batch_size if (run_dir / "run.json").is_file() else None
     else:
-        if not args.corpus:
-            raise BadInputError("give a CORPUS to train on (or --resume RUN)")
-        name = args.run or f"{args.preset}-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = runner.create_run(args.runs_dir, name, _config(args), args.tokenizer)
+        size = args.batch_size or _config(args).resolved().batch_size
+    if size is not None and size % world:
+        raise BadInputError(f"--batch-size {size} is the global batch and must divide among {world} processes; "
+                            f"use a multiple of {world}")  # fmt: skip
+
+
+def _train(args: argparse.Namespace, dist: Dist | None) -> int:
+    """Create or find the run (rank 0 alone creates it and tells the others its name), then train."""
+    from kantai_tui.core import distributed, runner
+
+    if dist is not None and not dist.main:
+        name = distributed.share_text(dist, None)
+        if not name:
+            raise BadInputError("rank 0 could not start the run; its message above says why")
+        run_dir = runner.run_path(args.runs_dir, name)
+        return runner.execute(run_dir, lambda event: None, lambda note: print(f"[rank {dist.rank}] {note}",
+                                                                                file=sys.stderr), dist)  # fmt: skip
+    try:
+        name, run_dir = _run_folder(args)
+    except KantaiError:
+        if dist is not None:
+            distributed.share_text(dist, "")
+        raise
+    if dist is not None:
+        distributed.share_text(dist, name)
     if args.detach:
         pid = runner.start_detached(args.runs_dir, name)
         if args.json:
@@ -97,7 +137,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from kantai_tui import cli_render
 
     printer = cli_render.EventPrinter(json_lines=args.json)
-    return runner.execute(run_dir, printer.event, printer.note)
+    return runner.execute(run_dir, printer.event, printer.note, dist)
+
+
+def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
+    """The run to resume (--resume) or a newly created one."""
+    from kantai_tui.core import runner
+
+    if args.resume:
+        if args.corpus:
+            raise BadInputError("give either CORPUS (a new run) or --resume RUN, not both")
+        run_dir = runner.run_path(args.runs_dir, args.resume)
+        if not (run_dir / "run.json").is_file():
+            raise BadInputError(f"no run named {args.resume!r} in {run_dir.parent}")
+        return args.resume, run_dir
+    if not args.corpus:
+        raise BadInputError("give a CORPUS to train on (or --resume RUN)")
+    name = args.run or f"{args.preset}-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return name, runner.create_run(args.runs_dir, name, _config(args), args.tokenizer)
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:

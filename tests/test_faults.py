@@ -198,12 +198,12 @@ def _oom_above(limit: int):
     ``limit`` sequences raises what torch raises when CUDA memory runs out."""
     import torch
 
-    from kantai_tui.core import trainer as trainer_module
+    from kantai_tui.core import engine
 
-    real = trainer_module.mlm_loss
+    real = engine.mlm_loss
 
     def loss(model, inputs, labels, attention, sparse, positions=None):  # noqa: ANN001, ANN202 - as mlm_loss
-        if len(inputs) > limit:
+        if model.training and len(inputs) > limit:  # training steps only, not the evaluator
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(inputs)} GiB")
         return real(model, inputs, labels, attention, sparse, positions)
 
@@ -216,7 +216,7 @@ def test_auto_batch_size_splits_the_batch_and_keeps_the_trajectory(small_corpus:
     runs = tmp_path / "runs"
     reference = _run(runs, small_corpus, small_tokenizer, "whole", max_steps=6, checkpoint_every=100)
     assert runner.execute(reference, lambda e: None, lambda n: None) == 0
-    monkeypatch.setattr("kantai_tui.core.trainer.mlm_loss", _oom_above(2))
+    monkeypatch.setattr("kantai_tui.core.engine.mlm_loss", _oom_above(2))
     assert main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(runs), "--run",
                  "split", "--max-steps", "6", "--batch-size", "8", "--block-size", "32", "--log-every", "1",
                  "--auto-batch-size"]) == 0  # fmt: skip
@@ -258,7 +258,7 @@ def test_a_split_batch_has_the_whole_batch_gradient(small_corpus: Path, small_to
 def test_auto_batch_size_gives_up_at_one_sequence(small_corpus: Path, small_tokenizer: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    monkeypatch.setattr("kantai_tui.core.trainer.mlm_loss", _oom_above(0))
+    monkeypatch.setattr("kantai_tui.core.engine.mlm_loss", _oom_above(0))
     assert main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(tmp_path), "--run",
                  "hopeless", "--max-steps", "3", "--batch-size", "4", "--block-size", "32",
                  "--auto-batch-size"]) == 6  # fmt: skip

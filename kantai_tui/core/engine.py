@@ -138,15 +138,21 @@ def use_compile(setting: str, device: str) -> bool:
     return device.startswith("cuda")
 
 
-def compiled_loss(model: torch.nn.Module, sparse: bool) -> Callable:
-    """torch.compile of mlm_loss over ``model``; the model itself stays uncompiled (checkpoints, eval, probes)."""
+def loss_module(model: torch.nn.Module, sparse: bool) -> torch.nn.Module:
+    """mlm_loss as a module over ``model``: what DDP wraps (its gradient hooks need a forward call) and
+    what torch.compile compiles; ``model`` itself stays plain for checkpoints, eval and probes."""
     import torch
 
-    def loss(inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
-             positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-        return mlm_loss(model, inputs, labels, attention, sparse, positions)
+    class MaskedLMLoss(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    return torch.compile(loss)
+        def forward(self, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
+                    positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+            return mlm_loss(self.model, inputs, labels, attention, sparse, positions)
+
+    return MaskedLMLoss()
 
 
 def mlm_loss(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kantai_tui import __version__
+from kantai_tui.core import distributed
 from kantai_tui.core.bpe import TOKENIZER_FILES, train_tokenizer
 from kantai_tui.core.config import TrainConfig
 from kantai_tui.core.errors import (
@@ -128,12 +129,17 @@ class _Signals:
         os.close(fd)
 
 
-def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[[str], None]) -> int:
-    """Train the run in this process until it finishes or is stopped; return the exit code."""
+def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[[str], None],
+            dist: distributed.Dist | None = None) -> int:  # fmt: skip
+    """Train the run in this process until it finishes or is stopped; return the exit code.
+
+    Under torchrun only rank 0 (``dist.main``) comes here to write; the other ranks go to _execute_rank."""
     from kantai_tui.core.trainer import Trainer
 
     cfg = load_config(run_dir)
     signals = _Signals(run_dir / "train.log")
+    if dist is not None and not dist.main:
+        return _execute_rank(run_dir, cfg, dist, signals)
     with RunLock(run_dir):
         if _already_finished(run_dir, cfg):
             on_note(f"run {run_dir.name} already finished at step {read_status(run_dir).get('step')}; its model "
@@ -144,7 +150,10 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
         metrics = MetricsWriter(run_dir / "metrics.jsonl")
         try:
             _ensure_tokenizer(cfg, run_dir, on_note)
-            trainer = Trainer(cfg, run_dir, on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"))
+            if dist is not None:
+                distributed.barrier()  # the other ranks wait for the tokenizer
+            trainer = Trainer(cfg, run_dir, on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"),
+                              dist=dist)  # fmt: skip
             write_status(run_dir, "running", total_steps=trainer.total, step=trainer.state.step)
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
@@ -164,6 +173,22 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
             raise failure from err
         finally:
             metrics.close()
+    if signals.stop_signal is None:
+        return EXIT_OK
+    return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED
+
+
+def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signals: _Signals) -> int:
+    """A rank other than 0: the same steps in lockstep (DDP), reading the run folder, writing nothing."""
+    from kantai_tui.core.trainer import Trainer
+
+    if _already_finished(run_dir, cfg):
+        return EXIT_OK
+    signals.install()
+    distributed.barrier()  # rank 0 has the lock and the tokenizer
+    trainer = Trainer(cfg, run_dir, dist=dist)
+    for _ in trainer.events(lambda: signals.stop_signal is not None):
+        pass
     if signals.stop_signal is None:
         return EXIT_OK
     return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED

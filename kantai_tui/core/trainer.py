@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kantai_tui.core import checkpoint
+from kantai_tui.core import checkpoint, distributed
 from kantai_tui.core.bpe import load_tokenizer
 from kantai_tui.core.config import TrainConfig
 from kantai_tui.core.data import PAD, open_token_cache, split_lines
@@ -31,13 +31,13 @@ from kantai_tui.core.engine import (
     NonFiniteLossError,
     OutOfMemoryError,  # fmt: skip
     _optimizer,
+    loss_module,
     lr_at,
-    mlm_loss,
-    compiled_loss,
     pick_device,
     use_bf16,
     use_compile,
 )
+from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.events import BatchSplit, CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
 from kantai_tui.core.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.presets import get_preset, roberta_config
@@ -50,12 +50,18 @@ if TYPE_CHECKING:
 class Trainer:
     """Owns the model, optimizer, data and loop state of one run folder."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, on_skip: Callable[[Path, str], None] | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, on_skip: Callable[[Path, str], None] | None = None,
+                 dist: distributed.Dist | None = None) -> None:  # fmt: skip
         import torch
         from transformers import RobertaForMaskedLM
 
-        self.cfg, self.run_dir = cfg, run_dir
-        self.device = pick_device(cfg.device)
+        self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
+        self.world = dist.world if dist else 1
+        self.main = dist is None or dist.main  # the one process that writes the run folder
+        self.device = distributed.device_for(dist, pick_device(cfg.device))
+        if cfg.batch_size % self.world:
+            raise BadInputError(f"--batch-size {cfg.batch_size} is the global batch and must divide among "
+                                f"{self.world} processes; use a multiple of {self.world}")  # fmt: skip
         self.bf16 = use_bf16(cfg.precision, self.device)
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
@@ -72,7 +78,8 @@ class Trainer:
         # fixed masked slots where every row is a full packed block: static shapes (see mask_slots)
         self.slots = self.batches.packed and cfg.sparse_head
         self.compiled = use_compile(cfg.compile, self.device)
-        self._compiled_loss = compiled_loss(self.model, cfg.sparse_head) if self.compiled else None
+        self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head))
+        self.step_fn = torch.compile(self._ddp) if self.compiled else self._ddp
         self.optimizer = _optimizer(self.model, cfg, self.device)
         self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
         self.probes = load_probes(cfg.probes)
@@ -102,24 +109,44 @@ class Trainer:
                          len(self.batches.examples), sum(len(b[0]) for b in self.evaluate.batches),
                          cfg.batch_size * cfg.block_size * cfg.grad_accum,
                          f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
-                         f"{', compiled' if self.compiled else ''})")  # fmt: skip
+                         f"{', compiled' if self.compiled else ''}"
+                         f"{f', {self.world} processes (DDP)' if self.dist else ''})")  # fmt: skip
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
         window = (time.perf_counter(), state.tokens, state.samples)
-        while state.step < self.total and not should_stop():
+        stopping = state.step < self.total and self._agree_stop(should_stop, True)
+        while state.step < self.total and not stopping:
             loss_sum += self._guarded_step()
             yield from self._splits
             self._splits.clear()
             state.loss_steps += 1
-            if state.step % cfg.log_every == 0 or state.step == self.total:
+            log_step = state.step % cfg.log_every == 0 or state.step == self.total
+            if log_step:
                 yield self._log(loss_sum, window)
                 loss_sum.zero_()
                 window = (time.perf_counter(), state.tokens, state.samples)
+            stopping = self._agree_stop(should_stop, log_step)
             if state.step % cfg.eval_every == 0 or state.step == self.total:
                 yield from self._eval()
-            if state.step % cfg.checkpoint_every == 0 or state.step == self.total or should_stop():
+            if state.step % cfg.checkpoint_every == 0 or state.step == self.total or stopping:
                 yield self._checkpoint(loss_sum)
-        final = self._export() if state.step >= self.total else None
-        yield RunFinished(state.step, str(final) if final else None, stopped=final is None)
+        final = self._export() if state.step >= self.total and self.main else None
+        yield RunFinished(state.step, str(final) if final else None, stopped=state.step < self.total)
+
+    def _agree_stop(self, should_stop: Callable[[], bool], log_step: bool) -> bool:
+        """Alone: ``should_stop()`` after every step. Under torchrun: agreed by all ranks at log steps (a
+        collective, and on CUDA a sync), so every rank stops after the same step."""
+        if self.dist is None:
+            return should_stop()
+        return log_step and distributed.any_rank(should_stop(), self.device)
+
+    def _wrap_ddp(self, module: torch.nn.Module) -> torch.nn.Module:
+        """DistributedDataParallel under torchrun (it also makes every rank start from rank 0's weights)."""
+        if self.dist is None:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device] if self.device.startswith("cuda") else None
+        return DistributedDataParallel(module, device_ids=ids)
 
     def _guarded_step(self) -> torch.Tensor:
         """A step; out of memory becomes a message naming the batch size, or with --auto-batch-size a retry
@@ -132,7 +159,7 @@ class Trainer:
                 if "out of memory" not in str(err) and "can't allocate memory" not in str(err):
                     raise
                 micro = self._micro_batch()
-                if saved is None or micro <= 1:
+                if saved is None or micro <= 1 or self.dist is not None:  # ranks cannot retry alone
                     raise self._out_of_memory(micro) from err
                 self._rewind(saved)
                 self.state.split *= 2
@@ -142,7 +169,8 @@ class Trainer:
                                                f"{self._micro_batch()}"))  # fmt: skip
 
     def _micro_batch(self) -> int:
-        return max(1, math.ceil(self.cfg.batch_size / self.state.split))
+        """Rows per forward pass: this rank's share of the batch, split by --auto-batch-size."""
+        return max(1, math.ceil(self.cfg.batch_size // self.world / self.state.split))
 
     def _out_of_memory(self, micro: int) -> OutOfMemoryError:
         size = self.cfg.batch_size
@@ -185,8 +213,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=self.device)
-        for _ in range(cfg.grad_accum):
-            ids = torch.from_numpy(self._next_batch())  # [B, T]
+        for accum in range(cfg.grad_accum):
+            ids = torch.from_numpy(self._next_batch())  # [B, T], the global batch
             positions = None
             if self.slots:
                 inputs, positions, labels = mask_slots(ids, mask_id=self.mask_id, vocab_size=self.vocab,
@@ -194,7 +222,7 @@ class Trainer:
             else:
                 inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
                                              generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
-            step_loss += self._batch_loss(ids, inputs, labels, positions)
+            step_loss += self._batch_loss(ids, inputs, labels, positions, last=accum == cfg.grad_accum - 1)
             state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
             state.samples += len(ids)
         self._grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
@@ -204,31 +232,32 @@ class Trainer:
         return step_loss
 
     def _batch_loss(self, ids: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
-                    positions: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-        """Forward and backward one batch, in ``state.split`` chunks normalised by the whole batch's mask
-        count, so the gradient is the batch's whether it ran whole or split. Returns the mean loss / grad_accum."""
+                    positions: torch.Tensor | None = None, last: bool = True) -> torch.Tensor:  # fmt: skip
+        """Forward and backward this rank's rows of one global batch, in ``state.split`` chunks, each loss
+        divided by the whole global batch's mask count (counted on the CPU labels: no device sync), so the
+        gradient is the global batch's however it is split across chunks and ranks. DDP averages gradients
+        over ranks, hence the factor ``world``. Returns this rank's share of the mean loss / grad_accum."""
         import torch
 
-        scale = self.cfg.grad_accum
-        # whole: the batch's mask count when split (counted on the CPU labels, no device sync); else each
-        # chunk (the batch itself) divides by its own count
-        whole = (labels != IGNORE_INDEX).sum().clamp(min=1).to(self.device) if self.state.split > 1 else None
+        scale, world = self.cfg.grad_accum, self.world
+        denominator = max(1, int((labels != IGNORE_INDEX).sum()))
+        if self.dist is not None:
+            rows = slice(self.dist.rank * len(ids) // world, (self.dist.rank + 1) * len(ids) // world)
+            ids, inputs, labels = ids[rows], inputs[rows], labels[rows]
+            positions = None if positions is None else positions[rows]
         total = torch.zeros((), device=self.device)
         size = self._micro_batch()
-        for start in range(0, len(ids), size):
+        starts = range(0, len(ids), size)
+        for start in starts:
             part = slice(start, start + size)
-            chunk_ids, chunk_inputs, chunk_labels = ids[part], inputs[part], labels[part]
-            attention = None if self.batches.packed else (chunk_ids != PAD).long().to(self.device)
+            attention = None if self.batches.packed else (ids[part] != PAD).long().to(self.device)
             chunk_positions = None if positions is None else positions[part].to(self.device, non_blocking=True)
-            args = (chunk_inputs.to(self.device, non_blocking=True), chunk_labels.to(self.device, non_blocking=True),
+            args = (inputs[part].to(self.device, non_blocking=True), labels[part].to(self.device, non_blocking=True),
                     attention, chunk_positions)  # fmt: skip
-            with self._autocast():
-                if self._compiled_loss is not None:
-                    loss, _, counted = self._compiled_loss(*args)
-                else:
-                    loss, _, counted = mlm_loss(self.model, *args[:3], self.cfg.sparse_head, args[3])
-                loss = loss / (counted.clamp(min=1) if whole is None else whole)
-            (loss / scale).backward()
+            final = last and start == starts[-1]  # DDP all-reduces on the step's last backward only
+            with self._autocast(), (contextlib.nullcontext() if final or self.dist is None else self._ddp.no_sync()):
+                loss = self.step_fn(*args)[0] / denominator
+                (loss * world / scale).backward()
             total += loss.detach() / scale
         return total
 
@@ -250,6 +279,8 @@ class Trainer:
     def _log(self, loss_sum: torch.Tensor, window: tuple[float, int, int]) -> StepLogged:
         """The only host sync: read the loss, check it is finite, report rates since the last log."""
         state = self.state
+        if self.dist is not None:
+            distributed.sum_across(loss_sum)  # each rank holds its share of the global batch's mean
         total_loss = state.loss_sum + loss_sum.item()  # waits for the device: the window's work is done
         now = time.perf_counter()
         seconds = max(now - window[0], 1e-9)
@@ -265,6 +296,8 @@ class Trainer:
                           round(state.elapsed_s, 3), float(self._grad_norm))  # fmt: skip
 
     def _eval(self) -> Iterator[EvalLogged]:
+        if not self.main:
+            return
         result = self.evaluate(self.model, self.device, self._autocast)
         if result is not None:
             yield EvalLogged(self.state.step, *result)
@@ -273,12 +306,16 @@ class Trainer:
 
     def _checkpoint(self, loss_sum: torch.Tensor) -> CheckpointSaved:
         """Commit a checkpoint (pending loss carried over so resumed logging matches exactly)."""
+        if self.dist is not None:
+            distributed.sum_across(loss_sum)
         pending = loss_sum.item()
         if not math.isfinite(pending):
             raise NonFiniteLossError(f"the loss became {pending} before step {self.state.step}; no checkpoint "
                                      "was written and the last good one is kept")  # fmt: skip
         self.state.loss_sum += pending
         loss_sum.zero_()
+        if not self.main:  # rank 0 writes; the weights and optimizer are the same on every rank
+            return CheckpointSaved(self.state.step, "")
         path = checkpoint.commit(self.run_dir / "checkpoints", self.state.step, self._write)
         checkpoint.apply_retention(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
         self._run_probes()
