@@ -9,6 +9,7 @@ first frame appears at once; each pane loads what it needs in thread workers.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -62,6 +63,7 @@ class KantaiApp(App[int]):
         self.prefs_folder = prefs_folder  # None: remember nothing (tests, snapshots); run_app passes the XDG folder
         self.prefs = load_preferences(prefs_folder) if prefs_folder else Preferences()
         self.watch_devices = watch_devices  # off only for pixel-exact snapshot tests (live CPU % changes)
+        self._frozen_after_torch = False
         self.runs_dir = Path(runs_dir).expanduser()
         self.errors = errors
         self.corpus, self.corpus_error = _resolve_corpus(corpus)
@@ -95,6 +97,10 @@ class KantaiApp(App[int]):
         # the first device probe imports torch: start it after the first frame, then about once a second
         if self.watch_devices:
             self.set_timer(1.0, lambda: self.set_interval(1.0, self._probe_devices))
+        # Python's full garbage collections walk every object Textual (and later torch) made at start-up:
+        # 100-250 ms pauses every few seconds, each one a key press answered late (bench_interactive.py).
+        # Frozen objects are never walked; what is made later is still collected.
+        self.set_timer(0.5, _freeze_garbage_collector)
         if self.tokenizer_override is not None:
             self.query_one(TokenizerPane).set_source(self.corpus, self.tokenizer_override)
         elif self.corpus_error:
@@ -112,6 +118,9 @@ class KantaiApp(App[int]):
 
     @from_worker
     def _show_devices(self, snapshot: DeviceSnapshot) -> None:
+        if not self._frozen_after_torch:
+            _freeze_garbage_collector()  # the probe has imported torch: its objects join the frozen ones
+            self._frozen_after_torch = True
         self.sub_title = f"{self.corpus or 'no corpus'} · {snapshot.summary()}"
         self.query_one(DevicePane).show(snapshot)
 
@@ -209,6 +218,12 @@ def starting_point(corpus: str | None, runs_dir: str | None, prefs: Preferences)
     if corpus is None and prefs.last_corpus and Path(prefs.last_corpus).exists():
         corpus = prefs.last_corpus
     return corpus, runs_dir or prefs.runs_dir or "runs"
+
+
+def _freeze_garbage_collector() -> None:
+    """Collect what is garbage now, then exempt every surviving object from later full collections."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict",

@@ -8,6 +8,7 @@ whole run always fits the width; ``log_scale`` plots log(loss), which shows late
 from __future__ import annotations
 
 import math
+from itertools import groupby
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -73,8 +74,11 @@ class LossChart(Widget):
         for row in range(height - 1, -1, -1):
             label = f"{(math.exp if self.log_scale else float)(low + span * (row + 1) / height):7.3f} " if row in (0, height - 1) else " " * AXIS_WIDTH
             text.append(label, style="dim")
-            for col in range(width):
-                text.append(*self._cell(col, row, columns, dots, evals, level))
+            # one span per run of same-styled cells, not one per cell: a full-screen chart is ~2,000 cells,
+            # and rendering that many spans cost tens of ms on every pane switch (bench_interactive.py)
+            cells = [self._cell(col, row, columns, dots, evals, level) for col in range(width)]
+            for style, run in groupby(cells, key=lambda cell: cell[1]):
+                text.append("".join(char for char, _ in run), style=style)
             text.append("\n")
         scale = "log" if self.log_scale else "linear"
         text.append(f"{'':{AXIS_WIDTH}}step 0 … {last_step:,}  ({scale} scale; █ smoothed, · raw, ● eval)", style="dim")
