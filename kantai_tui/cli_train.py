@@ -87,10 +87,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                             "'setsid nohup torchrun … > train.out 2>&1 &'")  # fmt: skip
     _check_global_batch(args, dist.world)
     distributed.init(dist, args.device)
-    try:
-        return _train(args, dist)
-    finally:
-        distributed.shutdown()
+    code = _train(args, dist)  # an error leaves without a goodbye: torchrun ends the other ranks
+    distributed.shutdown()
+    return code
 
 
 def _check_global_batch(args: argparse.Namespace, world: int) -> None:

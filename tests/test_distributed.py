@@ -95,7 +95,10 @@ def test_a_global_batch_that_does_not_divide_is_refused(small_corpus: Path, smal
     done = _torchrun(args)
     assert done.returncode == 1  # torchrun's own code for "a worker failed"; each worker exited 2
     assert "exitcode  : 2" in done.stderr
-    assert "kantai: error: --batch-size 7 is the global batch and must divide among 2 processes; use a multiple of 2" in done.stderr
+    assert (
+        "kantai: error: --batch-size 7 is the global batch and must divide among 2 processes; use a multiple of 2"
+        in done.stderr
+    )
     assert not (tmp_path / "odd").exists()  # refused before any run folder
 
 
@@ -104,3 +107,34 @@ def test_detach_under_torchrun_is_refused(small_corpus: Path, small_tokenizer: P
     assert done.returncode != 0
     assert "--detach does not combine with torchrun" in done.stderr
     assert not (tmp_path / "bg").exists()
+
+
+def test_kantai_stop_stops_every_rank_after_the_same_step_with_a_checkpoint(small_corpus: Path, small_tokenizer: Path,
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    import json
+    import time
+
+    args = _args(small_corpus, small_tokenizer, tmp_path, "long")
+    args[args.index("--max-steps") + 1] = "100000"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kantai_tui",
+               *args]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while (
+            not (tmp_path / "long" / "metrics.jsonl").is_file()
+            or len(read_metrics(tmp_path / "long" / "metrics.jsonl")[0]) < 5
+        ):
+            assert time.monotonic() < deadline and process.poll() is None, "the run never got going"
+            time.sleep(0.2)
+        assert main(["stop", "long", "--runs-dir", str(tmp_path)]) == 0  # SIGTERM to rank 0, the run folder's pid
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    status = json.loads((tmp_path / "long" / "status.json").read_text())
+    assert status["state"] == "stopped"
+    assert f"stopped after step {status['step']}; its checkpoint is saved" in out
+    assert (tmp_path / "long" / "checkpoints" / f"step-{status['step']:08d}" / "COMPLETE").is_file()
+    assert "exitcode  : 143" in err  # rank 0, as a single trainer exits after kantai stop
+    assert "<NO_OTHER_FAILURES>" in err  # rank 1 stopped with it and left cleanly (no abort, no kill)

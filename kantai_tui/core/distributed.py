@@ -115,8 +115,11 @@ def barrier() -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group (quietly, at exit)."""
+    """Leave the process group together: rank 0 may still be writing a checkpoint or final/, and a
+    rank that tears down its side of the group first aborts (gloo: "terminate called without an
+    active exception")."""
     import torch.distributed as td
 
     if td.is_initialized():
+        td.barrier()
         td.destroy_process_group()
