@@ -136,5 +136,7 @@ def test_kantai_stop_stops_every_rank_after_the_same_step_with_a_checkpoint(smal
     assert status["state"] == "stopped"
     assert f"stopped after step {status['step']}; its checkpoint is saved" in out
     assert (tmp_path / "long" / "checkpoints" / f"step-{status['step']:08d}" / "COMPLETE").is_file()
-    assert "exitcode  : 143" in err  # rank 0, as a single trainer exits after kantai stop
-    assert "<NO_OTHER_FAILURES>" in err  # rank 1 stopped with it and left cleanly (no abort, no kill)
+    # every rank exits 143, as a single trainer does after kantai stop (torchrun reports those as failures and
+    # may SIGTERM a rank that is still exiting); none aborts or has to be killed
+    assert "exitcode  : 143" in err
+    assert "SIGABRT" not in err and "SIGKILL" not in err and "terminate called" not in err, err[-3000:]

@@ -187,10 +187,12 @@ def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signa
     signals.install()
     distributed.barrier()  # rank 0 has the lock and the tokenizer
     trainer = Trainer(cfg, run_dir, dist=dist)
-    for _ in trainer.events(lambda: signals.stop_signal is not None):
-        pass
-    if signals.stop_signal is None:
+    stopped = False
+    for event in trainer.events(lambda: signals.stop_signal is not None):
+        stopped = isinstance(event, RunFinished) and event.stopped
+    if not stopped:
         return EXIT_OK
+    # a stop agreed with the rank that was signalled (kantai stop signals rank 0): the same exit code
     return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED
 
 
