@@ -132,7 +132,8 @@ def use_bf16(precision: str, device: str) -> bool:
 
 
 def use_compile(setting: str, device: str) -> bool:
-    """'auto' compiles on CUDA only: on this project's CPUs it measured no faster, and it needs a C++ compiler."""
+    """'auto' compiles on CUDA only: on a CPU it pays off only for long runs (1.4-1.8× after 3-35 s of compiling,
+    docs/BENCHMARKS.md) and needs a C++ compiler, so there it is asked for with --compile on."""
     if setting != "auto":
         return setting == "on"
     return device.startswith("cuda")

@@ -107,11 +107,13 @@ def model_size(preset: Preset, tokenizer_vocab: int, batch_size: int = 64, block
     )  # fmt: skip
 
 
-def roberta_config(preset: Preset, tokenizer_vocab: int, dropout: float = 0.1) -> object:
-    """The transformers ``RobertaConfig`` for a preset (imports transformers)."""
+def roberta_config(preset: Preset, tokenizer_vocab: int, dropout: float = 0.1, attention: str | None = None) -> object:
+    """The transformers ``RobertaConfig`` for a preset (imports transformers); ``attention`` picks the
+    attention implementation ("sdpa", "eager"; None: transformers' default, SDPA)."""
     from transformers import RobertaConfig
 
-    return RobertaConfig(
+    extra = {"attn_implementation": attention} if attention else {}
+    return RobertaConfig(**extra,
         vocab_size=model_vocab_size(preset, tokenizer_vocab), hidden_size=preset.hidden,
         num_hidden_layers=preset.layers, num_attention_heads=preset.heads, intermediate_size=preset.intermediate,
         max_position_embeddings=preset.max_positions, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
