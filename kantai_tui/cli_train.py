@@ -94,16 +94,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _check_global_batch(args: argparse.Namespace, world: int) -> None:
     """Before any process group or run folder: the global batch must split evenly across the ranks."""
-    from kantai_tui.core import runner
+    from kantai_tui.core import distributed, runner
 
     if args.resume:
         run_dir = runner.run_path(args.runs_dir, args.resume)
         size = runner.load_config(run_dir).batch_size if (run_dir / "run.json").is_file() else None
     else:
         size = args.batch_size or _config(args).resolved().batch_size
-    if size is not None and size % world:
-        raise BadInputError(f"--batch-size {size} is the global batch and must divide among {world} processes; "
-                            f"use a multiple of {world}")  # fmt: skip
+    if size is not None:
+        distributed.check_global_batch(size, world)
 
 
 def _train(args: argparse.Namespace, dist: Dist | None) -> int:

@@ -52,6 +52,13 @@ def from_env() -> Dist | None:
                             "start several processes with torchrun") from None  # fmt: skip
 
 
+def check_global_batch(size: int, world: int) -> None:
+    """The global batch must split evenly across the ranks (BadInputError naming both)."""
+    if size % world:
+        raise BadInputError(f"--batch-size {size} is the global batch and must divide among {world} processes; "
+                            f"use a multiple of {world}")  # fmt: skip
+
+
 def init(dist: Dist, device: str) -> None:
     """Join the process group: NCCL for CUDA, gloo for CPU (``device`` as given on the command line)."""
     import torch

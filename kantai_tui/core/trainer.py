@@ -37,7 +37,6 @@ from kantai_tui.core.engine import (
     use_bf16,
     use_compile,
 )
-from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.events import BatchSplit, CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
 from kantai_tui.core.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.presets import get_preset, roberta_config
@@ -59,9 +58,7 @@ class Trainer:
         self.world = dist.world if dist else 1
         self.main = dist is None or dist.main  # the one process that writes the run folder
         self.device = distributed.device_for(dist, pick_device(cfg.device))
-        if cfg.batch_size % self.world:
-            raise BadInputError(f"--batch-size {cfg.batch_size} is the global batch and must divide among "
-                                f"{self.world} processes; use a multiple of {self.world}")  # fmt: skip
+        distributed.check_global_batch(cfg.batch_size, self.world)  # again here: a run.json edited since
         self.bf16 = use_bf16(cfg.precision, self.device)
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
