@@ -63,7 +63,9 @@ TINY = Path(__file__).parent / "data" / "tiny_corpus.txt"
 
 
 @pytest.fixture(params=[(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def tmux_session(request: pytest.FixtureRequest, tmp_path: Path):
+def tmux_session(request: pytest.FixtureRequest, tmp_path: Path, long_run: bool):
+    if request.param == (80, 24) and not long_run:  # keeps the default suite under 5 minutes
+        pytest.skip("the 80x24 journey runs with --long; every pane's 80x24 layout is in the snapshot tests")
     runs = tmp_path / "runs"
     env = f"env XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'config'))}"
     command = f"{env} {shlex.quote(sys.executable)} -m kantai_tui tui --corpus {shlex.quote(str(TINY))} " \
