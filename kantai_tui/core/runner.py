@@ -173,9 +173,12 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
             raise failure from err
         finally:
             metrics.close()
-    if signals.stop_signal is None:
-        return EXIT_OK
-    return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED
+    return EXIT_OK if signals.stop_signal is None else _stop_code(signals.stop_signal)
+
+
+def _stop_code(signum: int | None) -> int:
+    """A stopped run's exit code: 130 for Ctrl-C, else 143 (kantai stop, or a stop agreed with another rank)."""
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
 
 
 def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signals: _Signals) -> int:
@@ -190,10 +193,8 @@ def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signa
     stopped = False
     for event in trainer.events(lambda: signals.stop_signal is not None):
         stopped = isinstance(event, RunFinished) and event.stopped
-    if not stopped:
-        return EXIT_OK
     # a stop agreed with the rank that was signalled (kantai stop signals rank 0): the same exit code
-    return EXIT_INTERRUPTED if signals.stop_signal == signal.SIGINT else EXIT_TERMINATED
+    return _stop_code(signals.stop_signal) if stopped else EXIT_OK
 
 
 def _already_finished(run_dir: Path, cfg: TrainConfig) -> bool:
