@@ -18,11 +18,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from kantai_tui.core.bpe import train_tokenizer
-from kantai_tui.core.config import TrainConfig
-from kantai_tui.core.events import StepLogged
-from kantai_tui.core.sample import bundled_corpus
-from kantai_tui.core.trainer import Trainer
+from kantai_tui.core.tokenizer.bpe import train_tokenizer
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.events import StepLogged
+from kantai_tui.core.corpus.sample import bundled_corpus
+from kantai_tui.core.training.trainer import Trainer
 
 
 def measure(cfg: TrainConfig, run_dir: Path, warmup: int) -> dict:

@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from kantai_tui.core.bpe import train_tokenizer
+from kantai_tui.core.tokenizer.bpe import train_tokenizer
 from kantai_tui.core.fillmask import FillMask
-from kantai_tui.core.presets import get_preset, roberta_config
-from kantai_tui.core.sample import bundled_corpus
+from kantai_tui.core.training.presets import get_preset, roberta_config
+from kantai_tui.core.corpus.sample import bundled_corpus
 
 PROMPTS = (
     "Human thinking involves human <mask>.",
@@ -57,7 +57,7 @@ def main() -> None:
         folder = Path(tmp) / "model"
         train_tokenizer(bundled_corpus(), folder)
         torch.manual_seed(0)
-        from kantai_tui.core.bpe import load_tokenizer
+        from kantai_tui.core.tokenizer.bpe import load_tokenizer
 
         model = RobertaForMaskedLM(roberta_config(get_preset(args.preset), load_tokenizer(folder).get_vocab_size()))
         model.save_pretrained(folder)

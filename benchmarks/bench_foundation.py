@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kantai_tui.core.bpe import SPECIAL_TOKENS, train_tokenizer
-from kantai_tui.core.corpus import corpus_stats
-from kantai_tui.core.sample import bundled_corpus
+from kantai_tui.core.tokenizer.bpe import SPECIAL_TOKENS, train_tokenizer
+from kantai_tui.core.corpus.stats import corpus_stats
+from kantai_tui.core.corpus.sample import bundled_corpus
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, list[float]]:

@@ -32,7 +32,7 @@ import termios
 import time
 from pathlib import Path
 
-from kantai_tui.core.sample import bundled_corpus
+from kantai_tui.core.corpus.sample import bundled_corpus
 
 PANES = [("1", b"non-empty lines"), ("3", b"smoothed"), ("5", b"RAM")]
 

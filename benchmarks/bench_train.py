@@ -33,15 +33,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from kantai_tui.core.bpe import load_tokenizer, train_tokenizer
-from kantai_tui.core.config import TrainConfig
-from kantai_tui.core.data import PAD, open_token_cache, split_lines
-from kantai_tui.core.engine import Evaluator
-from kantai_tui.core.events import StepLogged
-from kantai_tui.core.masking import slot_count
-from kantai_tui.core.presets import get_preset, model_size, roberta_config
-from kantai_tui.core.sample import bundled_corpus
-from kantai_tui.core.trainer import Trainer as KantaiTrainer
+from kantai_tui.core.tokenizer.bpe import load_tokenizer, train_tokenizer
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
+from kantai_tui.core.training.step import Evaluator
+from kantai_tui.core.training.events import StepLogged
+from kantai_tui.core.training.masking import slot_count
+from kantai_tui.core.training.presets import get_preset, model_size, roberta_config
+from kantai_tui.core.corpus.sample import bundled_corpus
+from kantai_tui.core.training.trainer import Trainer as KantaiTrainer
 
 WARMUP_STEPS = 5
 
@@ -280,7 +280,7 @@ def main() -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from kantai_tui.core.engine import pick_device
+    from kantai_tui.core.training.step import pick_device
 
     hf_logging.set_verbosity_error()
     device = pick_device(args.device)

@@ -12,11 +12,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from kantai_tui.core.bpe import train_tokenizer
-from kantai_tui.core.config import TrainConfig
-from kantai_tui.core.events import StepLogged
-from kantai_tui.core.sample import bundled_corpus
-from kantai_tui.core.trainer import Trainer
+from kantai_tui.core.tokenizer.bpe import train_tokenizer
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.events import StepLogged
+from kantai_tui.core.corpus.sample import bundled_corpus
+from kantai_tui.core.training.trainer import Trainer
 
 
 def losses(cfg: TrainConfig, run: Path, stop_at: int | None = None) -> dict[int, float]:

@@ -10,9 +10,9 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from kantai_tui.core.bpe import Encoded, TokenStats
-from kantai_tui.core.corpus import CorpusStats, Distribution
-from kantai_tui.core.vocab import VocabEntry, readable, token_bytes
+from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats
+from kantai_tui.core.corpus.stats import CorpusStats, Distribution
+from kantai_tui.core.tokenizer.vocab import VocabEntry, readable, token_bytes
 
 TOKEN_STYLES = ("bold black on #8fbcbb", "bold black on #ebcb8b")
 BAR = "█"

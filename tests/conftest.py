@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kantai_tui.core.bpe import train_tokenizer
+from kantai_tui.core.tokenizer.bpe import train_tokenizer
+from tests.helpers import SAMPLE
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "sample_data"
-TINY = ROOT / "tests" / "data" / "tiny_corpus.txt"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,8 +71,8 @@ def small_tokenizer(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path) -> Path:
     """A real tiny run (20 steps, checkpoints at 10 and 20, probes at each) shared by the inference tests."""
-    from kantai_tui.core.config import TrainConfig
-    from kantai_tui.core.runner import create_run, execute
+    from kantai_tui.core.training.config import TrainConfig
+    from kantai_tui.core.runs.process import create_run, execute
 
     runs = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as patch:

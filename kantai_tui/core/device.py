@@ -221,7 +221,7 @@ def kantai_trainers(runs_dir: str) -> dict[int, str]:
     """PIDs of kantai trainers that are training in ``runs_dir`` -> run name (to mark them in process lists)."""
     from pathlib import Path
 
-    from kantai_tui.core.runs import ACTIVE, list_runs, read_status
+    from kantai_tui.core.runs.folder import ACTIVE, list_runs, read_status
 
     found = {}
     for run in list_runs(runs_dir):

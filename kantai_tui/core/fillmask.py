@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.core import checkpoint
-from kantai_tui.core.bpe import load_tokenizer
+from kantai_tui.core.training import checkpoint
+from kantai_tui.core.tokenizer.bpe import load_tokenizer
 from kantai_tui.core.errors import BadInputError
-from kantai_tui.core.vocab import readable, token_bytes
+from kantai_tui.core.tokenizer.vocab import readable, token_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -205,7 +205,7 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
     from safetensors import SafetensorError
     from safetensors.torch import load_model
 
-    from kantai_tui.core.presets import get_preset, roberta_config
+    from kantai_tui.core.training.presets import get_preset, roberta_config
 
     tokenizer_vocab = load_tokenizer(source.tokenizer_dir).get_vocab_size()
     model = RobertaForMaskedLM(roberta_config(get_preset(source.run_config["preset"]), tokenizer_vocab))

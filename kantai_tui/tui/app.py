@@ -24,15 +24,15 @@ from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.paths import tokenizer_dir_for
 from kantai_tui.core.prefs import Preferences, config_home, load_preferences, save_preferences
-from kantai_tui.core.sample import bundled_corpus
-from kantai_tui.tui.corpus_pane import CorpusPane
-from kantai_tui.tui.device_pane import DevicePane
-from kantai_tui.tui.fillmask_pane import FillMaskPane
+from kantai_tui.core.corpus.sample import bundled_corpus
+from kantai_tui.tui.panes.corpus import CorpusPane
+from kantai_tui.tui.panes.device import DevicePane
+from kantai_tui.tui.panes.fillmask import FillMaskPane
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.hangup import on_hangup, watch_terminal
 from kantai_tui.tui.help_screen import HelpScreen
-from kantai_tui.tui.tokenizer_pane import TokenizerPane
-from kantai_tui.tui.training_pane import TrainingPane
+from kantai_tui.tui.panes.tokenizer import TokenizerPane
+from kantai_tui.tui.panes.training import TrainingPane
 
 PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"), ("fillmask", "Fill-mask"),
          ("device", "Device"))  # fmt: skip

@@ -1,0 +1,1 @@
+"""Corpus: which files a path means, reading them, scanning, statistics."""

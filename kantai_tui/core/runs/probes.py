@@ -1,0 +1,57 @@
+"""Probes ("watch it learn"): fixed fill-mask sentences evaluated at every checkpoint of a run.
+
+The trainer appends one line per probe and checkpoint to ``probes.jsonl``:
+``{"step": 500, "probe": "...", "top": [["␣reason", 0.21], ...]}``. The default set includes the
+tutorial's own test sentence; ``kantai train --probes FILE`` takes one sentence with ``<mask>`` per line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.runs.folder import read_metrics
+
+DEFAULT_PROBES = (
+    "Human thinking involves human <mask>.",
+    "The Critique of Pure <mask>.",
+    "Space and time are forms of <mask>.",
+    "The moral law is a <mask> imperative.",
+    "We can know nothing of things in <mask>.",
+    "Reason is the faculty of <mask>.",
+)
+TOP_K = 5
+
+
+def load_probes(path: str | Path | None) -> tuple[str, ...]:
+    """The probe sentences: the defaults, or the lines of a file that contain ``<mask>``."""
+    if path is None:
+        return DEFAULT_PROBES
+    file = Path(path).expanduser()
+    try:
+        lines = [ln.strip() for ln in file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"{file}: cannot read the probe file ({err})") from err
+    without = [ln for ln in lines if "<mask>" not in ln]
+    if not lines or without:
+        raise BadInputError(f"{file}: every line of a probe file needs a <mask> (line without: {without[0]!r})"
+                            if without else f"{file}: the probe file is empty")  # fmt: skip
+    return tuple(lines)
+
+
+def probe_rows(fill: object, step: int, probes: tuple[str, ...]) -> list[dict]:
+    """One row per probe: the top predictions for its first mask."""
+    rows = []
+    for text in probes:
+        mask = fill.predict(text, TOP_K).masks[0]  # type: ignore[attr-defined]
+        rows.append({"step": step, "probe": text, "top": [[c.text, round(c.score, 5)] for c in mask.candidates]})
+    return rows
+
+
+def probe_timeline(run_dir: Path) -> dict:
+    """Probe results of a run grouped by sentence, in step order."""
+    rows, _ = read_metrics(run_dir / "probes.jsonl")
+    probes: dict[str, dict[int, dict]] = {}
+    for row in rows:  # keyed by step: a probe written twice (a kill between two probe lines) counts once
+        probes.setdefault(row["probe"], {})[row["step"]] = {"step": row["step"], "top": row["top"]}
+    return {"run": run_dir.name, "probes": [{"text": t, "points": [p[s] for s in sorted(p)]} for t, p in probes.items()]}

@@ -1,0 +1,270 @@
+"""Starting, running, stopping and following runs as processes.
+
+- ``create_run`` writes a new run folder (run.json) and nothing else.
+- ``execute`` is what the trainer process does: take the lock, train the tokenizer if the run
+  has none, drive the Trainer, record every event, and turn signals into clean stops:
+  SIGTERM/SIGINT = checkpoint, mark stopped, exit 143/130; SIGHUP (the SSH session died) =
+  move output to train.log and keep training.
+- ``start_detached`` launches ``python -m kantai_tui train --resume NAME`` in its own session,
+  stdin from /dev/null, output to train.log: closing the terminal or the TUI never stops it.
+- ``follow`` yields new metrics rows and the status until the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from kantai_tui import __version__
+from kantai_tui.core.training import distributed
+from kantai_tui.core.tokenizer.bpe import TOKENIZER_FILES, train_tokenizer
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    BadInputError,
+    DiskFullError,
+    KantaiError,
+    disk_full_cause,  # fmt: skip
+)
+from kantai_tui.core.training.events import Event, RunFinished, StepLogged, event_to_json
+from kantai_tui.core.runs.probes import load_probes
+from kantai_tui.core.runs.folder import (
+    ACTIVE,
+    MetricsWriter,
+    RunLock,
+    effective_state,
+    lock_is_held,
+    read_json,
+    read_metrics,  # fmt: skip
+    read_status,
+    run_path,
+    write_json_atomic,
+    write_status,
+)
+from kantai_tui.core.corpus.files import find_corpus_files
+
+
+def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None) -> Path:
+    """A new run folder with its resolved config; the tokenizer is copied in now or trained by the trainer."""
+    run_dir = run_path(runs_dir, name)
+    if run_dir.exists():
+        raise BadInputError(f"run {name!r} already exists in {run_dir.parent}; resume it with 'kantai train --resume "
+                            f"{name}' or pick another --run name")  # fmt: skip
+    find_corpus_files(cfg.corpus)  # a missing or empty corpus is reported before anything is created
+    load_probes(cfg.probes)  # so is a bad probe file
+    if cfg.device != "auto":
+        from kantai_tui.core.training.step import pick_device
+
+        pick_device(cfg.device)  # and a device this machine does not have
+    if tokenizer is not None and not (Path(tokenizer).expanduser() / "tokenizer.json").is_file():
+        raise BadInputError(f"{tokenizer}: not a tokenizer folder (no tokenizer.json); train one with "
+                            "'kantai tokenizer train' or leave out --tokenizer to train one into the run")  # fmt: skip
+    resolved = TrainConfig.from_dict({**cfg.to_dict(), "corpus": str(Path(cfg.corpus).expanduser().resolve()),
+                                      "tokenizer_dir": str(run_dir.resolve() / "tokenizer")}).resolved()  # fmt: skip
+    run_dir.mkdir(parents=True)
+    if tokenizer is not None:
+        (run_dir / "tokenizer").mkdir()
+        for file in TOKENIZER_FILES:
+            if (Path(tokenizer).expanduser() / file).is_file():
+                shutil.copy2(Path(tokenizer).expanduser() / file, run_dir / "tokenizer" / file)
+    write_json_atomic(run_dir / "run.json", {"name": name, "config": resolved.to_dict(), "created": time.time(),
+                                             "versions": _versions()})  # fmt: skip
+    write_status(run_dir, "created", step=0, total_steps=None, error=None)
+    return run_dir
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"kantai": __version__, "python": sys.version.split()[0]}
+    for package in ("torch", "transformers", "tokenizers"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    """The resolved config a run was created with."""
+    data = read_json(run_dir / "run.json")
+    if data is None or "config" not in data:
+        raise BadInputError(f"{run_dir}: not a run folder (no readable run.json)")
+    try:
+        config = TrainConfig.from_dict(data["config"])
+        config._check()
+    except BadInputError as err:
+        raise BadInputError(f"{run_dir / 'run.json'}: {err}; was it edited by hand?") from err
+    return config
+
+
+class _Signals:
+    """Turns SIGTERM/SIGINT into a stop request and SIGHUP into 'keep going, write to the log'."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.stop_signal: int | None = None
+        self.log_path = log_path
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._hangup)
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stop_signal = signum
+
+    def _hangup(self, signum: int, frame: object) -> None:
+        """The terminal went away: later prints go to train.log instead of failing on a dead tty."""
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[[str], None],
+            dist: distributed.Dist | None = None) -> int:  # fmt: skip
+    """Train the run in this process until it finishes or is stopped; return the exit code.
+
+    Under torchrun only rank 0 (``dist.main``) comes here to write; the other ranks go to _execute_rank."""
+    from kantai_tui.core.training.trainer import Trainer
+
+    cfg = load_config(run_dir)
+    signals = _Signals(run_dir / "train.log")
+    if dist is not None and not dist.main:
+        return _execute_rank(run_dir, cfg, dist, signals)
+    with RunLock(run_dir):
+        if _already_finished(run_dir, cfg):
+            on_note(f"run {run_dir.name} already finished at step {read_status(run_dir).get('step')}; its model "
+                    f"is in {run_dir / 'final'}")  # fmt: skip
+            return EXIT_OK
+        signals.install()
+        write_status(run_dir, "preparing", error=None)
+        metrics = MetricsWriter(run_dir / "metrics.jsonl")
+        try:
+            _ensure_tokenizer(cfg, run_dir, on_note)
+            if dist is not None:
+                distributed.barrier()  # the other ranks wait for the tokenizer
+            trainer = Trainer(cfg, run_dir, on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"),
+                              dist=dist)  # fmt: skip
+            write_status(run_dir, "running", total_steps=trainer.total, step=trainer.state.step)
+            for event in trainer.events(lambda: signals.stop_signal is not None):
+                _record(run_dir, metrics, event)
+                on_event(event)
+        except KantaiError as err:
+            _record_failure(run_dir, str(err), err.exit_code, on_note)
+            raise
+        except Exception as err:
+            reason = disk_full_cause(err)
+            if reason is None:  # a bug: observers see what happened; the traceback still goes to the log
+                _record_failure(run_dir, f"internal error: {type(err).__name__}: {err}", 1, on_note)
+                raise
+            failure = DiskFullError(f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason});"
+                                    " the last complete checkpoint is kept; free space, then resume with 'kantai "
+                                    f"train --resume {run_dir.name}'")  # fmt: skip
+            _record_failure(run_dir, str(failure), failure.exit_code, on_note)
+            raise failure from err
+        finally:
+            metrics.close()
+    return EXIT_OK if signals.stop_signal is None else _stop_code(signals.stop_signal)
+
+
+def _stop_code(signum: int | None) -> int:
+    """A stopped run's exit code: 130 for Ctrl-C, else 143 (kantai stop, or a stop agreed with another rank)."""
+    return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
+
+
+def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signals: _Signals) -> int:
+    """A rank other than 0: the same steps in lockstep (DDP), reading the run folder, writing nothing."""
+    from kantai_tui.core.training.trainer import Trainer
+
+    if _already_finished(run_dir, cfg):
+        return EXIT_OK
+    signals.install()
+    distributed.barrier()  # rank 0 has the lock and the tokenizer
+    trainer = Trainer(cfg, run_dir, dist=dist)
+    stopped = False
+    for event in trainer.events(lambda: signals.stop_signal is not None):
+        stopped = isinstance(event, RunFinished) and event.stopped
+    # a stop agreed with the rank that was signalled (kantai stop signals rank 0): the same exit code
+    return _stop_code(signals.stop_signal) if stopped else EXIT_OK
+
+
+def _already_finished(run_dir: Path, cfg: TrainConfig) -> bool:
+    """Finished, exported, and not asked for more steps since (a larger max_steps in run.json)."""
+    status = read_status(run_dir)
+    step = status.get("step")
+    return (status.get("state") == "finished" and (run_dir / "final" / "config.json").is_file()
+            and step is not None and step == status.get("total_steps") and (cfg.max_steps or 0) <= step)  # fmt: skip
+
+
+def _record_failure(run_dir: Path, message: str, exit_code: int, on_note: Callable[[str], None]) -> None:
+    """Mark the run failed in status.json; on a full disk even that can fail, and the run then reads 'crashed'."""
+    try:
+        write_status(run_dir, "failed", error=message, exit_code=exit_code)
+    except OSError as err:
+        on_note(f"could not record the failure in {run_dir / 'status.json'}: {err.strerror or err}")
+
+
+def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], None]) -> None:
+    if (Path(cfg.tokenizer_dir) / "tokenizer.json").is_file():
+        return
+    on_note(f"no tokenizer given: training the tutorial's byte-level BPE into {cfg.tokenizer_dir}")
+    train_tokenizer(cfg.corpus, cfg.tokenizer_dir, errors=cfg.errors)
+
+
+def _record(run_dir: Path, metrics: MetricsWriter, event: Event) -> None:
+    """Metrics line for every event; status.json at log steps, checkpoints and the end."""
+    metrics.write(event_to_json(event))
+    if isinstance(event, StepLogged):
+        write_status(run_dir, "running", step=event.step, loss=event.loss, tokens_per_s=event.tokens_per_s)
+    elif isinstance(event, RunFinished):
+        write_status(run_dir, "stopped" if event.stopped else "finished", step=event.step, final=event.final_dir)
+
+
+def start_detached(runs_dir: str | Path, name: str) -> int:
+    """Launch the trainer for run ``name`` in its own session; return its pid."""
+    run_dir = run_path(runs_dir, name)
+    log = (run_dir / "train.log").open("ab")
+    command = [sys.executable, "-m", "kantai_tui", "train", "--resume", name, "--runs-dir", str(run_dir.parent)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True, close_fds=True, cwd=run_dir)  # fmt: skip
+    log.close()
+    return process.pid
+
+
+def stop_run(runs_dir: str | Path, name: str, wait_s: float = 0.0) -> str:
+    """Send SIGTERM to the run's trainer (it checkpoints, then exits); optionally wait for it to stop."""
+    run_dir = run_path(runs_dir, name)
+    if not (run_dir / "run.json").is_file():
+        raise BadInputError(f"no run named {name!r} in {run_dir.parent}")
+    status = read_status(run_dir)
+    if status.get("state") not in ACTIVE or not lock_is_held(run_dir):
+        raise BadInputError(f"run {name!r} is not training (state: {effective_state(run_dir)})")
+    if "pid" not in status:
+        raise BadInputError(f"run {name!r} is training but its status.json names no process; stop it by hand")
+    os.kill(status["pid"], signal.SIGTERM)
+    write_status(run_dir, "stopping")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and lock_is_held(run_dir):
+        time.sleep(0.2)
+    return effective_state(run_dir)
+
+
+def follow(run_dir: Path, poll_s: float = 0.5, from_start: bool = True) -> Iterator[tuple[list[dict], str]]:
+    """Yield (new metrics rows, state) until the run is no longer active, then once more."""
+    offset = 0 if from_start else (run_dir / "metrics.jsonl").stat().st_size
+    while True:
+        state = effective_state(run_dir)
+        rows, offset = read_metrics(run_dir / "metrics.jsonl", offset)
+        yield rows, state
+        if state not in ACTIVE and state != "created":
+            return
+        time.sleep(poll_s)

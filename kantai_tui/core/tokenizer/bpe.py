@@ -1,0 +1,388 @@
+"""Byte-level BPE tokenizer: train it as the KantaiBERT tutorial does, save it, load it, encode.
+
+The tutorial calls ``ByteLevelBPETokenizer().train(files, vocab_size=52_000,
+min_frequency=2, special_tokens=[...])`` and later loads the folder with
+``RobertaTokenizer.from_pretrained``. We keep that recipe exactly, but feed the
+trainer lines from our own reader (same ``\\n`` splitting as the Rust file
+reader, so the vocabulary is identical) because that gives progress, the same
+clear UTF-8/binary errors as ``kantai stats``, and no extra pass.
+
+``tokenizers`` is imported inside functions: it is light, but the CLI's
+``--help`` and the TUI's first frame must not wait for anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
+from kantai_tui.core.errors import OutputError, TokenizerError
+from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, iter_text_chunks
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+BYTE_ALPHABET = 256
+MIN_VOCAB_SIZE = BYTE_ALPHABET + len(SPECIAL_TOKENS)
+DEFAULT_VOCAB_SIZE = 52_000
+DEFAULT_MIN_FREQUENCY = 2
+MAX_LENGTH = 512
+LONG_LINE = 1 << 20
+META_FILE = "kantai.json"
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
+
+TrainProgressFn = Callable[[str, float | None], None]
+"""Called with (phase, fraction done or None when the phase cannot say)."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced; also stored in ``kantai.json`` beside the tokenizer."""
+
+    out_dir: str
+    vocab_size: int
+    requested_vocab_size: int
+    min_frequency: int
+    corpus: str
+    corpus_fingerprint: str
+    files: tuple[str, ...]
+    seconds: float
+    errors: str = "strict"
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A text split into tokens: raw tokens, ids and character offsets into the text."""
+
+    text: str
+    tokens: tuple[str, ...]
+    ids: tuple[int, ...]
+    offsets: tuple[tuple[int, int], ...]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def check_training_args(vocab_size: int, min_frequency: int) -> None:
+    """Reject sizes the trainer would accept silently but that cannot make a working tokenizer."""
+    if vocab_size < MIN_VOCAB_SIZE:
+        raise TokenizerError(
+            f"--vocab-size {vocab_size} is too small: a byte-level BPE needs at least {MIN_VOCAB_SIZE} "
+            f"({BYTE_ALPHABET} byte symbols + {len(SPECIAL_TOKENS)} special tokens)"
+        )
+    if min_frequency < 1:
+        raise TokenizerError(f"--min-frequency {min_frequency} must be at least 1")
+
+
+def prepare_output_dir(out_dir: str | Path) -> Path:
+    """Create the output folder and prove it is writable before any long work starts."""
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise OutputError(f"{out}: cannot write the tokenizer there ({err.strerror or err})") from err
+    return out
+
+
+def iter_line_pieces(
+    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", max_chars: int | None = None
+) -> Iterator[tuple[str, bool]]:
+    """Yield (text, ends_line) for each line of the corpus, ``\\n`` kept, as the Rust file reader reads them.
+
+    A line longer than ``max_chars`` comes in pieces, each cut just before a space that
+    starts a word. The byte-level pre-tokenizer attaches that space to the word after it,
+    so the pieces pre-tokenize exactly as the whole line would, and a 50 MB one-line file
+    trains in bounded memory instead of ~5 GB.
+    """
+    limit = max_chars or LONG_LINE
+    for path in files:
+        pending = ""
+        for text, raw in iter_text_chunks(path, errors):
+            on_bytes(len(raw))
+            lines = (pending + text).split("\n")
+            pending = lines.pop()
+            for line in lines:
+                yield line + "\n", True
+            while len(pending) > limit and (cut := _word_cut(pending, limit)) > 0:
+                yield pending[:cut], False
+                pending = pending[cut:]
+        if pending:
+            yield pending, True
+
+
+def _word_cut(text: str, limit: int) -> int:
+    """Index of the last space before ``limit`` that is followed by a non-space (0: none)."""
+    cut = text.rfind(" ", 0, limit)
+    while cut > 0 and text[cut + 1].isspace():
+        cut = text.rfind(" ", 0, cut)
+    return max(cut, 0)
+
+
+def iter_corpus_lines(
+    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", batch: int = 1000
+) -> Iterator[list[str]]:
+    """The pieces of ``iter_line_pieces`` in batches, for the trainer and the batch encoder."""
+    out: list[str] = []
+    for piece, _ in iter_line_pieces(files, on_bytes, errors):
+        out.append(piece)
+        if len(out) >= batch:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def train_tokenizer(
+    corpus: str | Path,
+    out_dir: str | Path,
+    *,
+    vocab_size: int = DEFAULT_VOCAB_SIZE,
+    min_frequency: int = DEFAULT_MIN_FREQUENCY,
+    errors: str = "strict",
+    progress: TrainProgressFn | None = None,
+) -> TrainResult:
+    """Train the tutorial's byte-level BPE on a corpus and save it where transformers can load it."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    check_training_args(vocab_size, min_frequency)
+    files = find_corpus_files(corpus)
+    out = prepare_output_dir(out_dir)
+    report = progress or (lambda phase, fraction: None)
+    total = max(1, sum(f.stat().st_size for f in files))
+    done = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal done
+        done += n
+        report("reading corpus", min(1.0, done / total))
+
+    started = time.perf_counter()
+    bpe = ByteLevelBPETokenizer()
+    lines = iter_corpus_lines(files, on_bytes, errors)
+    bpe.train_from_iterator(
+        lines, vocab_size=vocab_size, min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+    )  # fmt: skip
+    if done == 0:
+        raise TokenizerError(f"{corpus}: is empty; there is nothing to train on")
+    report("learning merges", 1.0)
+    tokenizer = _finish_roberta(bpe._tokenizer)
+    seconds = time.perf_counter() - started
+    result = TrainResult(
+        out_dir=str(out), vocab_size=tokenizer.get_vocab_size(), requested_vocab_size=vocab_size,
+        min_frequency=min_frequency, corpus=str(corpus), corpus_fingerprint=fingerprint_files(files, Path(corpus)),
+        files=tuple(str(f) for f in files), seconds=round(seconds, 3), errors=errors,
+    )  # fmt: skip
+    report("saving", None)
+    _save(tokenizer, bpe, out, result)
+    return result
+
+
+def _finish_roberta(tokenizer: Tokenizer) -> Tokenizer:
+    """Add the tutorial's post-processing (``<s> … </s>``) and truncation at 512.
+
+    ``<mask>`` is re-declared with ``lstrip`` as in RoBERTa's own tokenizer, so the space in
+    "human <mask>." belongs to the mask instead of becoming a stray ``Ġ`` token before it
+    (transformers 5 reads this from tokenizer.json, not from tokenizer_config.json).
+    """
+    from tokenizers import AddedToken
+    from tokenizers.processors import RobertaProcessing
+
+    tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)])
+    cls_id, sep_id = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = RobertaProcessing(("</s>", sep_id), ("<s>", cls_id), trim_offsets=True)
+    tokenizer.enable_truncation(MAX_LENGTH)
+    return tokenizer
+
+
+def ensure_token_counts(tokenizer_dir: str | Path) -> list[int] | None:
+    """Per-token corpus frequencies, counted once on first use and cached in ``kantai.json``.
+
+    Counting means encoding the whole corpus, which costs about as much as
+    training, so ``train_tokenizer`` leaves it to the first browse instead of
+    making every training run twice as long. None when the training corpus is gone.
+    """
+    folder = Path(tokenizer_dir).expanduser()
+    meta = read_meta(folder) or {}
+    tokenizer = load_tokenizer(folder)
+    counts = meta.get("token_counts")
+    if isinstance(counts, list) and len(counts) == tokenizer.get_vocab_size():
+        return counts
+    files = [Path(f) for f in meta.get("files", [])]
+    if not files or not all(f.is_file() for f in files):
+        return None
+    counts, total = count_tokens(tokenizer, files, meta.get("errors", "strict"))
+    try:
+        _replace_json(folder / META_FILE, {**meta, "token_counts": counts, "corpus_tokens": total})
+    except OSError:
+        return counts  # a read-only tokenizer folder: use the counts, just do not cache them
+    return counts
+
+
+def count_tokens(tokenizer: Tokenizer, files: list[Path], errors: str = "strict") -> tuple[list[int], int]:
+    """How often each token id occurs when the corpus is encoded line by line (no special tokens)."""
+    counts: Counter[int] = Counter()
+    tokenizer.no_truncation()
+    try:
+        for batch in iter_corpus_lines(files, lambda n: None, errors):
+            for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
+                counts.update(encoding.ids)
+    finally:
+        tokenizer.enable_truncation(MAX_LENGTH)
+    table = [0] * tokenizer.get_vocab_size()
+    for token_id, n in counts.items():
+        table[token_id] = n
+    return table, sum(table)
+
+
+def _save(tokenizer: Tokenizer, bpe: object, out: Path, result: TrainResult) -> None:
+    """Write every file under a temporary name, then rename: a crash never leaves half a tokenizer."""
+    with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging_name:
+        staging = Path(staging_name)
+        bpe.save_model(str(staging))  # vocab.json, merges.txt
+        tokenizer.save(str(staging / "tokenizer.json"))
+        _write_json(staging / "tokenizer_config.json", _transformers_config())
+        _write_json(staging / META_FILE, asdict(result))
+        for name in TOKENIZER_FILES:
+            os.replace(staging / name, out / name)
+
+
+def _transformers_config() -> dict:
+    """What ``RobertaTokenizerFast.from_pretrained`` needs to rebuild the tutorial's tokenizer.
+
+    ``<mask>`` strips the space before it, as RoBERTa's does, so "human <mask>." works in fill-mask.
+    """
+    mask = {"content": "<mask>", "lstrip": True, "rstrip": False, "normalized": False, "single_word": False,
+            "special": True, "__type": "AddedToken"}  # fmt: skip
+    return {
+        "tokenizer_class": "RobertaTokenizer",
+        "model_max_length": MAX_LENGTH,
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+        "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": mask,
+        "add_prefix_space": False, "trim_offsets": True,
+    }  # fmt: skip
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _replace_json(path: Path, data: dict) -> None:
+    """Write beside, then rename: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    _write_json(tmp, data)
+    os.replace(tmp, path)
+
+
+def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
+    """Load ``tokenizer.json`` from a folder, or say clearly why the folder is not a tokenizer."""
+    from tokenizers import Tokenizer
+
+    folder = Path(tokenizer_dir).expanduser()
+    path = folder / "tokenizer.json"
+    if not folder.is_dir():
+        raise TokenizerError(f"{folder}: no such folder")
+    if not path.is_file():
+        raise TokenizerError(f"{folder}: not a tokenizer folder (no tokenizer.json); train one with 'kantai tokenizer train'")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as err:  # the Rust loader raises a bare Exception for any malformed file
+        raise TokenizerError(f"{path}: cannot be loaded as a tokenizer ({err})") from err
+
+
+def encode(tokenizer: Tokenizer, text: str, add_special_tokens: bool = True) -> Encoded:
+    """Encode a text; ``<s> … </s>`` are added as in training unless asked not to."""
+    encoding = tokenizer.encode(text, add_special_tokens=add_special_tokens)
+    tokens = tuple(tokenizer.id_to_token(i) for i in encoding.ids)  # vocabulary entries, e.g. "<mask>" not " <mask>"
+    return Encoded(text, tokens, tuple(encoding.ids), tuple(tuple(o) for o in encoding.offsets))
+
+
+def read_meta(tokenizer_dir: str | Path) -> dict | None:
+    """kantai's own notes on a tokenizer (training settings, token counts), if it has them."""
+    path = Path(tokenizer_dir).expanduser() / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise TokenizerError(f"{path}: unreadable ({err})") from err
+    if not isinstance(meta, dict):
+        raise TokenizerError(f"{path}: not kantai's notes (a JSON object); delete it, the tokenizer works without it")
+    return {k: v for k, v in meta.items() if k not in _META_TYPES or _meta_ok(k, v)}
+
+
+# kantai.json fields readers rely on, and what each must be; a hand-edited value of another kind is dropped
+_META_TYPES = {"files": list, "token_counts": list, "errors": str, "seconds": (int, float),
+               "requested_vocab_size": int, "corpus_tokens": int, "min_frequency": int}  # fmt: skip
+
+
+def _meta_ok(key: str, value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, _META_TYPES[key]):
+        return False
+    if key == "files":
+        return all(isinstance(f, str) for f in value)  # type: ignore[union-attr]
+    if key == "token_counts":
+        return all(isinstance(c, int) and not isinstance(c, bool) for c in value)  # type: ignore[union-attr]
+    return key != "errors" or value in ERROR_MODES
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Tokens per non-empty line (with ``<s>``/``</s>``), and what a block size would cut off."""
+
+    block_size: int
+    lines: int
+    tokens: int
+    per_line: Distribution
+    truncated_lines: int
+    truncated_share: float
+    tokens_lost: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def token_stats(tokenizer_dir: str | Path, corpus: str | Path, block_size: int = 128, errors: str = "strict") -> TokenStats:
+    """Encode each non-empty line as the tutorial's line-by-line dataset does, and measure truncation."""
+    if block_size < 3:
+        raise TokenizerError(f"--block-size {block_size} must be at least 3 (room for <s>, one token, </s>)")
+    tokenizer = load_tokenizer(tokenizer_dir)
+    tokenizer.no_truncation()
+    lengths: Counter[int] = Counter()
+    batch: list[str] = []
+    carried = 0  # tokens of the pieces of a long line seen so far
+    for piece, ends_line in iter_line_pieces(find_corpus_files(corpus), lambda n: None, errors):
+        if not ends_line:
+            carried += len(tokenizer.encode(piece, add_special_tokens=False).ids)
+        elif carried:
+            lengths[carried + len(tokenizer.encode(piece.rstrip("\n")).ids)] += 1
+            carried = 0
+        elif piece.strip():
+            batch.append(piece.rstrip("\n"))
+            if len(batch) >= 1000:
+                lengths.update(len(e.ids) for e in tokenizer.encode_batch(batch))
+                batch = []
+    lengths.update(len(e.ids) for e in tokenizer.encode_batch(batch))
+    lines_total = sum(lengths.values())
+    cut = {n: c for n, c in lengths.items() if n > block_size}
+    return TokenStats(
+        block_size=block_size, lines=lines_total, tokens=sum(n * c for n, c in lengths.items()),
+        per_line=Distribution.from_counter(lengths), truncated_lines=sum(cut.values()),
+        truncated_share=round(sum(cut.values()) / lines_total, 6) if lines_total else 0.0,
+        tokens_lost=sum((n - block_size) * c for n, c in cut.items()),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Training: config, presets, data, masking, the step, the loop, checkpoints, distributed."""

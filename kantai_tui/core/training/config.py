@@ -1,0 +1,135 @@
+"""The training configuration: one frozen dataclass, every default resolved before the run starts.
+
+``run.json`` stores the resolved form, so a resumed run uses exactly the settings of the
+original, and nobody has to know which defaults applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+
+from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.training.presets import PRESETS
+from kantai_tui.core.corpus.files import ERROR_MODES
+
+RECIPES = ("packed", "seed")
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("auto", "on", "off")
+# The tutorial's Trainer defaults; kantai's packed defaults were tuned on the tiny preset (docs/BENCHMARKS.md).
+SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64, "dropout": 0.1}
+PACKED_LR = {"tiny": 2e-3, "small": 1e-3, "kantai": 5e-4}
+# No dropout for packed pretraining: one pass over a corpus does not overfit, and dropout costs
+# time and slows learning (held-out loss at equal tokens, docs/BENCHMARKS.md), as in Cramming BERT.
+PACKED_RECIPE = {"warmup_ratio": 0.05, "weight_decay": 0.01, "batch_size": 32, "dropout": 0.0}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run computes (paths are absolute once resolved)."""
+
+    corpus: str
+    tokenizer_dir: str
+    preset: str = "tiny"
+    recipe: str = "packed"
+    block_size: int = 128
+    batch_size: int | None = None
+    grad_accum: int = 1
+    lr: float | None = None
+    warmup_ratio: float | None = None
+    weight_decay: float | None = None
+    epochs: float = 1.0
+    max_steps: int | None = None
+    seed: int = 42
+    holdout: float = 0.01
+    mlm_probability: float = 0.15
+    clip_norm: float = 1.0
+    log_every: int = 10
+    eval_every: int = 200
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    sparse_head: bool = True
+    device: str = "auto"
+    errors: str = "strict"
+    probes: str | None = None  # a file of <mask> sentences; None = the default set
+    auto_batch_size: bool = False  # on out-of-memory, split each batch in two and retry (same effective batch)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
+    dropout: float | None = None  # hidden and attention dropout; None: the recipe's (packed 0.0, seed 0.1)
+    compile: str = "auto"  # torch.compile the training step; auto: on CUDA only (measured, docs/BENCHMARKS.md)
+
+    def resolved(self) -> TrainConfig:
+        """Fill the recipe's defaults and check every value, with a message naming the option."""
+        self._check()
+        base = SEED_RECIPE if self.recipe == "seed" else {**PACKED_RECIPE, "lr": PACKED_LR[self.preset]}
+        filled = {k: v for k, v in base.items() if getattr(self, k) is None}
+        return replace(self, **filled)
+
+    def _check(self) -> None:
+        if self.preset not in PRESETS:
+            raise BadInputError(f"--preset {self.preset!r} is not one of {', '.join(PRESETS)}")
+        if self.precision not in PRECISIONS:
+            raise BadInputError(f"--precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.compile not in COMPILE_MODES:
+            raise BadInputError(f"--compile {self.compile!r} is not one of {', '.join(COMPILE_MODES)}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise BadInputError(f"--dropout {self.dropout} must be at least 0 and below 1")
+        if self.recipe not in RECIPES:
+            raise BadInputError(f"--recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
+        if not 8 <= self.block_size <= 512:
+            raise BadInputError(f"--block-size {self.block_size} must be between 8 and 512")
+        positive = {"--batch-size": self.batch_size, "--grad-accum": self.grad_accum, "--max-steps": self.max_steps,
+                    "--log-every": self.log_every, "--eval-every": self.eval_every,
+                    "--checkpoint-every": self.checkpoint_every}  # fmt: skip
+        for option, value in positive.items():
+            if value is not None and value < 1:
+                raise BadInputError(f"{option} {value} must be at least 1")
+        if self.lr is not None and not 0 < self.lr < 1:
+            raise BadInputError(f"--lr {self.lr} must be between 0 and 1")
+        if not 0 < self.epochs < 1e6:  # 'not' also catches NaN
+            raise BadInputError(f"--epochs {self.epochs} must be above 0")
+        self._check_rest()
+
+    def _check_rest(self) -> None:
+        """Fields with no command-line option: only a hand-edited run.json gets them wrong."""
+        ranges = {"holdout": (0.0, 0.5), "mlm_probability": (0.01, 0.99), "warmup_ratio": (0.0, 0.99),
+                  "weight_decay": (0.0, 1.0), "clip_norm": (1e-6, 1e6)}  # fmt: skip
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                raise BadInputError(f"{name} {value} must be between {low} and {high}")
+        if not 0 <= self.seed < 2**32:
+            raise BadInputError(f"--seed {self.seed} must be between 0 and 2**32 - 1")
+        if self.keep_checkpoints < 1:
+            raise BadInputError(f"keep_checkpoints {self.keep_checkpoints} must be at least 1")
+        if self.errors not in ERROR_MODES:
+            raise BadInputError(f"--errors {self.errors!r} is not one of {', '.join(ERROR_MODES)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Rebuild from run.json, ignoring keys this version does not know; a value of the wrong type
+        (a hand-edited file) is a BadInputError naming the key, not a TypeError later in training."""
+        if not isinstance(data, dict):
+            raise BadInputError(f"the config is {type(data).__name__}, not an object")
+        known = {f.name: f for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name, value in values.items():
+            if not _is_a(value, str(known[name].type)):
+                raise BadInputError(f"{name!r} is {value!r}, expected {known[name].type}")
+        missing = [f.name for f in fields(cls) if f.name not in values and f.default is MISSING]
+        if missing:
+            raise BadInputError(f"the config lacks {', '.join(missing)}")
+        return cls(**values)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+                                       "None": (type(None),)}  # fmt: skip
+
+
+def _is_a(value: object, annotation: str) -> bool:
+    """``value`` fits an annotation like 'int | None' (a bool is not an int here, as JSON means it)."""
+    allowed = tuple(t for part in annotation.split("|") for t in _TYPES[part.strip()])
+    if isinstance(value, bool) and bool not in allowed:
+        return False
+    return isinstance(value, allowed)

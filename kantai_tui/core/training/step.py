@@ -1,0 +1,229 @@
+"""The training loop: one readable step, yielding typed events.
+
+Shapes: B = batch size, T = block size, H = hidden size, V = vocabulary rows, N = masked
+positions in the batch (about 15% of B·T).
+
+What makes it exact to resume: the data order of epoch e is a permutation seeded by
+seed + e, so (epoch, position) is all the data state there is; masking draws from its own
+generator and dropout from torch's global one, and both states are checkpointed with the
+weights, the optimizer and the running loss. The learning rate is a pure function of the
+step. So a run stopped after step k and resumed logs the same losses as one that never stopped.
+
+What makes it fast (see docs/BENCHMARKS.md): packed blocks instead of padded lines, the LM head
+only at masked positions (N×H×V instead of B·T×H×V), SDPA attention, and no host sync except
+at log steps; on CUDA also bf16 autocast, TF32 and fused AdamW.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.data import (  # fmt: skip
+    EVAL_BLOCK,
+    EVAL_MASK_SEED,
+    PAD,
+    TokenCache,
+    line_example,
+    packed_blocks,
+    pad_batch,
+)
+from kantai_tui.core.errors import BadInputError, KantaiError
+from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
+
+if TYPE_CHECKING:
+    import torch
+
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json")
+
+
+class NonFiniteLossError(KantaiError):
+    """The loss became NaN or infinite (exit code 5); the last good checkpoint is kept."""
+
+    exit_code = 5
+
+
+class OutOfMemoryError(KantaiError):
+    """The device ran out of memory (exit code 6)."""
+
+    exit_code = 6
+
+
+@dataclass
+class LoopState:
+    """Everything about the loop's progress that a checkpoint must carry (saved as JSON)."""
+
+    step: int = 0
+    epoch: int = 0
+    position: int = 0  # batches of the current epoch already consumed
+    tokens: int = 0  # real (non-padding) tokens trained on
+    samples: int = 0
+    elapsed_s: float = 0.0
+    loss_sum: float = 0.0  # since the last log step
+    loss_steps: int = 0
+    split: int = 1  # each batch runs as this many chunks (raised by --auto-batch-size after out-of-memory)
+
+
+class Batches:
+    """Training examples in a reproducible order: epoch e is shuffled by a generator seeded with seed + e."""
+
+    def __init__(self, cfg: TrainConfig, cache: TokenCache, train_lines: np.ndarray) -> None:
+        self.cfg, self.cache = cfg, cache
+        self.packed = cfg.recipe == "packed"
+        self.examples = packed_blocks(cache, train_lines, cfg.block_size) if self.packed else train_lines
+        self._order: tuple[int, np.ndarray] | None = None
+        if len(self.examples) < cfg.batch_size:
+            unit = f"blocks of {cfg.block_size} tokens" if self.packed else "non-empty lines"
+            raise BadInputError(f"the corpus is too small for one batch: {len(self.examples)} {unit} for "
+                                f"--batch-size {cfg.batch_size}; use a bigger corpus or a smaller batch")  # fmt: skip
+
+    def per_epoch(self) -> int:
+        """Batches per epoch. Packed: whole batches only (a short last one would change the shapes, and with
+        them the compiled graph, for a few blocks); the dropped blocks come back in later epochs' orders."""
+        if self.packed:
+            return len(self.examples) // self.cfg.batch_size
+        return math.ceil(len(self.examples) / self.cfg.batch_size)
+
+    def get(self, epoch: int, position: int) -> np.ndarray:
+        """Batch ``position`` of ``epoch`` as [B, T] int64 (the last batch of an epoch may be smaller)."""
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng(self.cfg.seed + epoch).permutation(len(self.examples)))
+        size = self.cfg.batch_size
+        picked = self._order[1][position * size : (position + 1) * size]
+        if self.packed:  # rows copied out of the memory-mapped blocks
+            return self.examples[picked].astype(np.int64)
+        return pad_batch([line_example(self.cache, int(i), self.cfg.block_size) for i in picked])
+
+
+def pick_device(name: str) -> str:
+    """'auto' means CUDA when torch sees a GPU, else CPU."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        build = "a CPU-only build" if torch.version.cuda is None else f"built with CUDA {torch.version.cuda}"
+        raise BadInputError(f"--device {name}: torch sees no CUDA device (torch {torch.__version__}, {build})")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise BadInputError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
+    return name
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 matmuls on this CPU (AVX512-BF16 or AMX): where bf16 autocast measurably helps (BENCHMARKS.md)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    """Whether to train under bf16 autocast: 'auto' means on CUDA, and on CPUs with native bf16."""
+    if precision != "auto":
+        return precision == "bf16"
+    return device.startswith("cuda") or (device == "cpu" and cpu_has_bf16())
+
+
+def use_compile(setting: str, device: str) -> bool:
+    """'auto' compiles on CUDA only: on a CPU it pays off only for long runs (1.4-1.8× after 3-35 s of compiling,
+    docs/BENCHMARKS.md) and needs a C++ compiler, so there it is asked for with --compile on."""
+    if setting != "auto":
+        return setting == "on"
+    return device.startswith("cuda")
+
+
+def loss_module(model: torch.nn.Module, sparse: bool) -> torch.nn.Module:
+    """mlm_loss as a module over ``model``: what DDP wraps (its gradient hooks need a forward call) and
+    what torch.compile compiles; ``model`` itself stays plain for checkpoints, eval and probes."""
+    import torch
+
+    class MaskedLMLoss(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
+                    positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+            return mlm_loss(self.model, inputs, labels, attention, sparse, positions)
+
+    return MaskedLMLoss()
+
+
+def mlm_loss(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
+             sparse: bool, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(summed cross-entropy, correct predictions, masked positions) for one batch.
+
+    ``positions`` [B, K] (fixed masked slots, labels [B, K]): the head runs on the gathered B·K rows,
+    static shapes. Else labels are [B, T] with IGNORE_INDEX off the masks: ``sparse`` runs the head
+    on the masked rows only (a data-dependent count), otherwise on every position as the tutorial did.
+    """
+    import torch.nn.functional as F
+
+    hidden = model.roberta(input_ids=inputs, attention_mask=attention).last_hidden_state  # [B, T, H]
+    if positions is not None:
+        index = positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])  # [B, K, H]
+        logits, target = model.lm_head(hidden.gather(1, index).flatten(0, 1)), labels.flatten()  # [B·K, V], [B·K]
+    elif sparse:
+        chosen = labels != IGNORE_INDEX  # [B, T]
+        logits, target = model.lm_head(hidden[chosen]), labels[chosen]  # [N, V], [N]
+    else:
+        logits = model.lm_head(hidden).flatten(0, 1)  # [B·T, V]
+        target = labels.flatten()
+    loss = F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX, reduction="sum")
+    counted = target != IGNORE_INDEX
+    correct = ((logits.argmax(-1) == target) & counted).sum()
+    return loss, correct, counted.sum()
+
+
+class Evaluator:
+    """Held-out lines, one per example, truncated at 128, with masks from a fixed seed: comparable across runs."""
+
+    def __init__(self, cache: TokenCache, lines: np.ndarray, mask_id: int, vocab: int, batch_size: int = 64) -> None:
+        import torch
+
+        generator = torch.Generator().manual_seed(EVAL_MASK_SEED)
+        self.batches = []
+        for start in range(0, len(lines), batch_size):
+            ids = torch.from_numpy(pad_batch([line_example(cache, int(i), EVAL_BLOCK) for i in lines[start : start + batch_size]]))
+            inputs, labels = mask_tokens(ids, mask_id=mask_id, vocab_size=vocab, generator=generator)
+            self.batches.append((inputs, labels, (ids != PAD).long()))
+
+    def __call__(self, model: torch.nn.Module, device: str, autocast: Callable) -> tuple[float, float, float] | None:
+        import torch
+
+        if not self.batches:
+            return None
+        total = correct = count = 0.0
+        model.eval()
+        with torch.no_grad(), autocast():
+            for inputs, labels, attention in self.batches:
+                loss, right, n = mlm_loss(model, inputs.to(device), labels.to(device), attention.to(device), True)
+                total, correct, count = total + loss.item(), correct + right.item(), count + n.item()
+        model.train()
+        loss = total / max(count, 1)
+        return loss, math.exp(min(loss, 50.0)), correct / max(count, 1)
+
+
+def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
+    """Linear warmup over warmup_ratio of the steps, then linear decay to 0 (the Trainer's schedule)."""
+    warmup = int(cfg.warmup_ratio * total)
+    if step <= warmup:
+        return cfg.lr * step / max(1, warmup)
+    return cfg.lr * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: str) -> torch.optim.Optimizer:
+    """AdamW with no weight decay on biases and LayerNorm weights, as transformers' Trainer does."""
+    import torch
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.startswith("cuda"))

@@ -1,0 +1,405 @@
+"""One training run: set up model, data and optimizer, resume if there is a checkpoint, loop.
+
+``Trainer(cfg, run_dir).events(should_stop)`` is the generator the CLI drives; the run
+folder's writer records each event. Checkpoints are written by checkpoint.commit, so a kill
+at any moment leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kantai_tui.core.training import checkpoint
+
+from kantai_tui.core.training import distributed
+from kantai_tui.core.tokenizer.bpe import load_tokenizer
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
+from kantai_tui.core.training.step import (
+    TOKENIZER_FILES,
+    Batches,
+    Evaluator,
+    LoopState,
+    NonFiniteLossError,
+    OutOfMemoryError,  # fmt: skip
+    _optimizer,
+    loss_module,
+    lr_at,
+    pick_device,
+    use_bf16,
+    use_compile,
+)
+from kantai_tui.core.training.events import BatchSplit, CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
+from kantai_tui.core.training.masking import IGNORE_INDEX, mask_slots, mask_tokens
+from kantai_tui.core.training.presets import get_preset, roberta_config
+from kantai_tui.core.runs.probes import load_probes, probe_rows
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Trainer:
+    """Owns the model, optimizer, data and loop state of one run folder."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, on_skip: Callable[[Path, str], None] | None = None,
+                 dist: distributed.Dist | None = None) -> None:  # fmt: skip
+        import torch
+        from transformers import RobertaForMaskedLM
+
+        self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
+        self.world = dist.world if dist else 1
+        self.main = dist is None or dist.main  # the one process that writes the run folder
+        self.device = distributed.device_for(dist, pick_device(cfg.device))
+        distributed.check_global_batch(cfg.batch_size, self.world)  # again here: a run.json edited since
+        self.bf16 = use_bf16(cfg.precision, self.device)
+        tokenizer = load_tokenizer(cfg.tokenizer_dir)
+        self.vocab = tokenizer.get_vocab_size()
+        self.mask_id = tokenizer.token_to_id("<mask>")
+        cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors)
+        train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
+        self.batches = Batches(cfg, cache, train_lines)
+        self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab)
+        self.total = cfg.max_steps or math.ceil(self.batches.per_epoch() * cfg.epochs / cfg.grad_accum)
+        torch.manual_seed(cfg.seed)
+        dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
+        self.compiled = use_compile(cfg.compile, self.device)
+        # on a CPU, plain matmul-softmax attention beats the SDPA kernel, whose bf16 backward is slow there:
+        # tiny preset, same process, A/B twice: 24-29k vs 23-24k tokens/s, compiled 43k vs 28-30k
+        # (inductor fuses the softmax). On CUDA, SDPA (flash/memory-efficient kernels).
+        attention = "sdpa" if self.device.startswith("cuda") else "eager"
+        config = roberta_config(get_preset(cfg.preset), self.vocab, dropout, attention)
+        self.model = RobertaForMaskedLM(config).to(self.device)
+        self.model.train()
+        # fixed masked slots where every row is a full packed block: static shapes (see mask_slots)
+        self.slots = self.batches.packed and cfg.sparse_head
+        self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head))
+        self.step_fn = torch.compile(self._ddp) if self.compiled else self._ddp
+        self.optimizer = _optimizer(self.model, cfg, self.device)
+        self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
+        self.probes = load_probes(cfg.probes)
+        self._probe_fill: object | None = None
+        self.state = LoopState()
+        self._splits: list[BatchSplit] = []
+        if self.device.startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        resume = checkpoint.newest_verified(run_dir / "checkpoints", on_skip)
+        if resume is not None:
+            self._load(resume.path)
+        elif checkpoint.list_checkpoints(run_dir / "checkpoints"):
+            raise checkpoint.CorruptCheckpointError(
+                f"run {run_dir.name}: none of its checkpoints verifies (see the notes above); refusing to start "
+                f"over silently; move {run_dir / 'checkpoints'} aside to train from scratch"
+            )
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def events(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+        """Train until the last step or until ``should_stop()``; yield what happens."""
+        import torch
+
+        cfg, state = self.cfg, self.state
+        yield RunStarted(self.run_dir.name, self.total, state.step, sum(p.numel() for p in self.model.parameters()),
+                         len(self.batches.examples), sum(len(b[0]) for b in self.evaluate.batches),
+                         cfg.batch_size * cfg.block_size * cfg.grad_accum,
+                         f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
+                         f"{', compiled' if self.compiled else ''}"
+                         f"{f', {self.world} processes (DDP)' if self.dist else ''})")  # fmt: skip
+        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
+        window = (time.perf_counter(), state.tokens, state.samples)
+        stopping = state.step < self.total and self._agree_stop(should_stop, True)
+        while state.step < self.total and not stopping:
+            loss_sum += self._guarded_step()
+            yield from self._splits
+            self._splits.clear()
+            state.loss_steps += 1
+            log_step = state.step % cfg.log_every == 0 or state.step == self.total
+            if log_step:
+                yield self._log(loss_sum, window)
+                loss_sum.zero_()
+                window = (time.perf_counter(), state.tokens, state.samples)
+            stopping = self._agree_stop(should_stop, log_step)
+            if state.step % cfg.eval_every == 0 or state.step == self.total:
+                yield from self._eval()
+            if state.step % cfg.checkpoint_every == 0 or state.step == self.total or stopping:
+                yield self._checkpoint(loss_sum)
+        final = self._export() if state.step >= self.total and self.main else None
+        yield RunFinished(state.step, str(final) if final else None, stopped=state.step < self.total)
+
+    def _agree_stop(self, should_stop: Callable[[], bool], log_step: bool) -> bool:
+        """Alone: ``should_stop()`` after every step. Under torchrun: agreed by all ranks at log steps (a
+        collective, and on CUDA a sync), so every rank stops after the same step."""
+        if self.dist is None:
+            return should_stop()
+        return log_step and distributed.any_rank(should_stop(), self.device)
+
+    def _wrap_ddp(self, module: torch.nn.Module) -> torch.nn.Module:
+        """DistributedDataParallel under torchrun (it also makes every rank start from rank 0's weights)."""
+        if self.dist is None:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device] if self.device.startswith("cuda") else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def _guarded_step(self) -> torch.Tensor:
+        """A step; out of memory becomes a message naming the batch size, or with --auto-batch-size a retry
+        of the same step with each batch split in two (same batches, same masks, same effective batch)."""
+        saved = self._rewind_point() if self.cfg.auto_batch_size else None
+        while True:
+            try:
+                return self._step()
+            except RuntimeError as err:  # torch.cuda.OutOfMemoryError is a RuntimeError too
+                if "out of memory" not in str(err) and "can't allocate memory" not in str(err):
+                    raise
+                micro = self._micro_batch()
+                if saved is None or micro <= 1 or self.dist is not None:  # ranks cannot retry alone
+                    raise self._out_of_memory(micro) from err
+                self._rewind(saved)
+                self.state.split *= 2
+                self._splits.append(BatchSplit(self.state.step + 1, self._micro_batch(), self.state.split,
+                                               f"out of memory at micro-batch {micro}: retrying step "
+                                               f"{self.state.step + 1} as {self.state.split} chunks of "
+                                               f"{self._micro_batch()}"))  # fmt: skip
+
+    def _micro_batch(self) -> int:
+        """Rows per forward pass: this rank's share of the batch, split by --auto-batch-size."""
+        return max(1, math.ceil(self.cfg.batch_size // self.world / self.state.split))
+
+    def _out_of_memory(self, micro: int) -> OutOfMemoryError:
+        size = self.cfg.batch_size
+        if self.cfg.auto_batch_size:
+            return OutOfMemoryError(f"out of memory on {self.device} even at micro-batch {micro} (block size "
+                                    f"{self.cfg.block_size}); try a smaller --block-size or preset")  # fmt: skip
+        return OutOfMemoryError(f"out of memory on {self.device} at --batch-size {size} (block size "
+                                f"{self.cfg.block_size}); try --batch-size {max(1, size // 2)} with --grad-accum "
+                                f"{self.cfg.grad_accum * 2} for the same effective batch, or --auto-batch-size")  # fmt: skip
+
+    def _rewind_point(self) -> tuple[LoopState, torch.Tensor, torch.Tensor]:
+        from dataclasses import replace
+
+        import torch
+
+        return replace(self.state), self.mask_generator.get_state(), torch.get_rng_state()
+
+    def _rewind(self, saved: tuple[LoopState, torch.Tensor, torch.Tensor]) -> None:
+        """Back to the start of the failed step: data position, counters, masking and dropout generators."""
+        from dataclasses import asdict
+
+        import torch
+
+        split = self.state.split
+        for name, value in asdict(saved[0]).items():  # in place: the loop holds this object
+            setattr(self.state, name, value)
+        self.state.split = split
+        self.mask_generator.set_state(saved[1])
+        torch.set_rng_state(saved[2])
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+    def _step(self) -> torch.Tensor:
+        """One optimizer step over grad_accum batches; returns the mean loss, still on the device."""
+        import torch
+
+        cfg, state = self.cfg, self.state
+        lr = lr_at(state.step + 1, cfg, self.total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        step_loss = torch.zeros((), device=self.device)
+        for accum in range(cfg.grad_accum):
+            ids = torch.from_numpy(self._next_batch())  # [B, T], the global batch
+            positions = None
+            if self.slots:
+                inputs, positions, labels = mask_slots(ids, mask_id=self.mask_id, vocab_size=self.vocab,
+                                                       generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+            else:
+                inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
+                                             generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+            step_loss += self._batch_loss(ids, inputs, labels, positions, last=accum == cfg.grad_accum - 1)
+            state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
+            state.samples += len(ids)
+        self._grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        return step_loss
+
+    def _batch_loss(self, ids: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
+                    positions: torch.Tensor | None = None, last: bool = True) -> torch.Tensor:  # fmt: skip
+        """Forward and backward this rank's rows of one global batch, in ``state.split`` chunks, each loss
+        divided by the whole global batch's mask count (counted on the CPU labels: no device sync), so the
+        gradient is the global batch's however it is split across chunks and ranks. DDP averages gradients
+        over ranks, hence the factor ``world``. Returns this rank's share of the mean loss / grad_accum."""
+        import torch
+
+        scale, world = self.cfg.grad_accum, self.world
+        denominator = max(1, int((labels != IGNORE_INDEX).sum()))
+        if self.dist is not None:
+            rows = slice(self.dist.rank * len(ids) // world, (self.dist.rank + 1) * len(ids) // world)
+            ids, inputs, labels = ids[rows], inputs[rows], labels[rows]
+            positions = None if positions is None else positions[rows]
+        total = torch.zeros((), device=self.device)
+        size = self._micro_batch()
+        starts = range(0, len(ids), size)
+        for start in starts:
+            part = slice(start, start + size)
+            attention = None if self.batches.packed else (ids[part] != PAD).long().to(self.device)
+            chunk_positions = None if positions is None else positions[part].to(self.device, non_blocking=True)
+            args = (inputs[part].to(self.device, non_blocking=True), labels[part].to(self.device, non_blocking=True),
+                    attention, chunk_positions)  # fmt: skip
+            final = last and start == starts[-1]  # DDP all-reduces on the step's last backward only
+            with self._autocast(), (contextlib.nullcontext() if final or self.dist is None else self._ddp.no_sync()):
+                loss = self.step_fn(*args)[0] / denominator
+                (loss * world / scale).backward()
+            total += loss.detach() / scale
+        return total
+
+    def _next_batch(self) -> np.ndarray:
+        state = self.state
+        if state.position >= self.batches.per_epoch():
+            state.epoch, state.position = state.epoch + 1, 0
+        batch = self.batches.get(state.epoch, state.position)
+        state.position += 1
+        return batch
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        import torch
+
+        if self.bf16:
+            return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _log(self, loss_sum: torch.Tensor, window: tuple[float, int, int]) -> StepLogged:
+        """The only host sync: read the loss, check it is finite, report rates since the last log."""
+        state = self.state
+        if self.dist is not None:
+            distributed.sum_across(loss_sum)  # each rank holds its share of the global batch's mean
+        total_loss = state.loss_sum + loss_sum.item()  # waits for the device: the window's work is done
+        now = time.perf_counter()
+        seconds = max(now - window[0], 1e-9)
+        state.elapsed_s += seconds
+        loss = total_loss / max(state.loss_steps, 1)
+        state.loss_sum, state.loss_steps = 0.0, 0
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(f"the loss became {loss} at step {state.step}; the run stopped and its last "
+                                     f"checkpoint is kept; try a lower --lr (now {self.cfg.lr})")  # fmt: skip
+        epoch = state.epoch + state.position / self.batches.per_epoch()
+        return StepLogged(state.step, round(epoch, 4), loss, lr_at(state.step, self.cfg, self.total), state.tokens,
+                          (state.tokens - window[1]) / seconds, (state.samples - window[2]) / seconds,
+                          round(state.elapsed_s, 3), float(self._grad_norm))  # fmt: skip
+
+    def _eval(self) -> Iterator[EvalLogged]:
+        if not self.main:
+            return
+        result = self.evaluate(self.model, self.device, self._autocast)
+        if result is not None:
+            yield EvalLogged(self.state.step, *result)
+
+    # --- checkpoints -------------------------------------------------------------------------
+
+    def _checkpoint(self, loss_sum: torch.Tensor) -> CheckpointSaved:
+        """Commit a checkpoint (pending loss carried over so resumed logging matches exactly)."""
+        if self.dist is not None:
+            distributed.sum_across(loss_sum)
+        pending = loss_sum.item()
+        if not math.isfinite(pending):
+            raise NonFiniteLossError(f"the loss became {pending} before step {self.state.step}; no checkpoint "
+                                     "was written and the last good one is kept")  # fmt: skip
+        self.state.loss_sum += pending
+        loss_sum.zero_()
+        if not self.main:  # rank 0 writes; the weights and optimizer are the same on every rank
+            return CheckpointSaved(self.state.step, "")
+        path = checkpoint.commit(self.run_dir / "checkpoints", self.state.step, self._write)
+        checkpoint.apply_retention(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
+        self._run_probes()
+        return CheckpointSaved(self.state.step, str(path))
+
+    def _run_probes(self) -> None:
+        """Fill-mask on the probe sentences with the weights just saved ("watch it learn")."""
+        from kantai_tui.core.fillmask import FillMask
+        from kantai_tui.core.runs.folder import MetricsWriter
+
+        if self._probe_fill is None:  # built once: it holds the tokenizer, read from disk
+            self._probe_fill = FillMask.from_model(self.model, Path(self.cfg.tokenizer_dir), "trainer")
+        fill = self._probe_fill
+        self.model.eval()  # no dropout, and no RNG draws: resuming stays exact
+        try:
+            rows = probe_rows(fill, self.state.step, self.probes)
+        finally:
+            self.model.train()
+        writer = MetricsWriter(self.run_dir / "probes.jsonl")
+        for row in rows:
+            writer.write(row)
+        writer.close()
+
+    def _write(self, folder: Path) -> None:
+        import torch
+        from safetensors.torch import save_file, save_model
+
+        save_model(self.model, str(folder / "model.safetensors"))
+        with (folder / "optimizer.pt").open("wb") as handle:  # our handle: a full disk surfaces as OSError
+            torch.save(self.optimizer.state_dict(), handle)
+        rng = {"mask": self.mask_generator.get_state(), "torch": torch.get_rng_state()}
+        if self.device.startswith("cuda"):
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_file(rng, str(folder / "rng.safetensors"))
+        (folder / "state.json").write_text(json.dumps(asdict(self.state), indent=1))
+
+    def _load(self, folder: Path) -> None:
+        """Restore a verified checkpoint; one whose contents still cannot be used is a corrupt checkpoint.
+
+        The manifest proves the files are the ones written, not that they are ours: a planted
+        pickle in optimizer.pt is refused by ``weights_only=True`` and reported, never executed.
+        """
+        import pickle
+
+        from safetensors import SafetensorError
+
+        try:
+            self._restore(folder)
+        except (pickle.UnpicklingError, SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
+            raise checkpoint.CorruptCheckpointError(f"checkpoint {folder} cannot be loaded: {str(err).splitlines()[0]}; "
+                                                    f"move it aside to resume from the one before") from err  # fmt: skip
+
+    def _restore(self, folder: Path) -> None:
+        import torch
+        from safetensors.torch import load_file, load_model
+
+        load_model(self.model, str(folder / "model.safetensors"), device=self.device)
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location=self.device))
+        rng = load_file(str(folder / "rng.safetensors"))
+        self.mask_generator.set_state(rng["mask"])
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.startswith("cuda"):
+            torch.cuda.set_rng_state(rng["cuda"])
+        self.state = LoopState(**json.loads((folder / "state.json").read_text()))
+
+    def _export(self) -> Path:
+        """``final/``: save_pretrained (safetensors) and the tokenizer, so pipeline("fill-mask") loads it."""
+        final = self.run_dir / "final"
+        staging = self.run_dir / ".staging-final"
+        shutil.rmtree(staging, ignore_errors=True)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no progress bars in train.log or JSON output
+        try:
+            self.model.save_pretrained(staging, safe_serialization=True)
+            for name in TOKENIZER_FILES:
+                shutil.copy2(Path(self.cfg.tokenizer_dir) / name, staging / name)
+        except Exception:  # noqa: BLE001 - whatever failed (a full disk), no half-written model stays behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        return final

@@ -1,0 +1,327 @@
+"""Training pane: configure and start detached runs, attach to any run (also CLI-started), watch it live.
+
+The pane never trains in the TUI's process: "start" creates the run folder and launches the
+trainer in its own session, so quitting the TUI or losing SSH leaves it running, and opening
+the TUI again lists it to re-attach. Watching is reading: a 0.5 s timer starts an exclusive
+thread worker that reads the new lines of metrics.jsonl and status.json and hands them to the
+UI in one call, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from kantai_tui.core.training.config import RECIPES, TrainConfig
+from kantai_tui.core.errors import BadInputError, KantaiError
+from kantai_tui.core.training.presets import PRESETS, model_size
+from kantai_tui.core.runs.folder import (
+    ACTIVE,
+    RunSummary,
+    list_runs,
+    read_json,
+    read_metrics,
+    read_run_config,
+    read_status,
+    well_formed,
+)
+from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.widgets.loss_chart import LossChart
+from kantai_tui.views import human_bytes
+
+FIELDS = (("epochs", "1"), ("batch-size", ""), ("lr", ""), ("block-size", "128"), ("max-steps", ""))
+
+
+class TrainingPane(Vertical):
+    """Form + runs list on the left, the attached run's live figures and loss chart on the right."""
+
+    BINDINGS = [
+        Binding("s", "start", "Start run"),
+        Binding("x", "stop", "Stop run"),
+        Binding("R", "resume", "Resume run", key_display="R"),
+        Binding("l", "log_scale", "Log scale"),
+        Binding("escape", "focus_runs", "Runs list", show=False),
+    ]
+
+    class Attached(Message):
+        """The pane now watches this run (the app remembers it as the last run)."""
+
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    def __init__(self, runs_dir: Path, *, errors: str = "strict", last_run: str | None = None,
+                 id: str | None = None) -> None:  # fmt: skip
+        super().__init__(id=id)
+        self.runs_dir = runs_dir
+        self.last_run = last_run
+        self.errors = errors
+        self.corpus: Path | None = None
+        self.tokenizer_dir: Path | None = None
+        self.attached: Path | None = None
+        self._offset = 0
+        self._runs: list[RunSummary] = []
+        self._shown_tokenizer: Path | None = None
+        self._vocab_sizes: dict[str, int] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="train-left"):
+                with VerticalScroll(id="train-form"):
+                    yield Label("new run", classes="pane-title")
+                    with Horizontal(classes="form-row"):
+                        yield Label("corpus")
+                        yield Input("", placeholder="file or folder of .txt", id="train-corpus", compact=True)
+                    with Horizontal(classes="form-row"):
+                        yield Label("tokenizer")
+                        yield Input("", placeholder="none: train one into the run", id="train-tokenizer", compact=True)
+                    yield Select([(f"preset: {p}", p) for p in PRESETS], value="tiny", allow_blank=False, id="train-preset", compact=True)
+                    yield Select([(f"recipe: {r}", r) for r in RECIPES], value="packed", allow_blank=False, id="train-recipe", compact=True)
+                    for name, default in FIELDS:
+                        with Horizontal(classes="form-row"):
+                            yield Label(name)
+                            yield Input(default, placeholder="recipe default", id=f"train-{name}", compact=True)
+                    with Horizontal(classes="form-row"):
+                        yield Label("run name")
+                        yield Input("", placeholder="automatic", id="train-name", compact=True)
+                    yield Static("", id="train-size")
+                yield Label("runs  (enter to attach)", classes="pane-title")
+                yield OptionList(id="train-runs")
+            with Vertical(id="train-right"):
+                yield Label("no run attached — press s to start one, or pick one on the left", id="train-run", classes="pane-title")
+                yield Static("", id="train-status")
+                yield Static("", id="train-error", classes="error")
+                yield LossChart(id="train-chart")
+                yield Static("", id="train-evals")
+
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self._poll_attached)
+        self.set_interval(2.0, self._refresh_runs)
+        self._refresh_runs()
+        self._show_size()
+
+    def set_source(self, corpus: Path | None, tokenizer_dir: Path | None) -> None:
+        """Fill the form with the app's corpus and its tokenizer (if trained), unless the user typed others."""
+        trained = tokenizer_dir if tokenizer_dir and (tokenizer_dir / "tokenizer.json").is_file() else None
+        for field, old, new in (("corpus", self.corpus, corpus), ("tokenizer", self._shown_tokenizer, trained)):
+            box = self.query_one(f"#train-{field}", Input)
+            if box.value in ("", str(old or "")):
+                box.value = str(new or "")
+        self.corpus, self.tokenizer_dir, self._shown_tokenizer = corpus, tokenizer_dir, trained
+        self._show_size()
+
+    # --- form --------------------------------------------------------------------------
+
+    def _config(self) -> TrainConfig:
+        """The form as a TrainConfig; a bad number raises a message that names the field."""
+        values: dict[str, object] = {}
+        for name, _ in FIELDS:
+            raw = self.query_one(f"#train-{name}", Input).value.strip()
+            if raw:
+                try:
+                    values[name.replace("-", "_")] = float(raw) if name in ("epochs", "lr") else int(raw)
+                except ValueError:
+                    raise BadInputError(f"{name}: {raw!r} is not a number") from None
+        return TrainConfig(corpus=self.query_one("#train-corpus", Input).value.strip(), tokenizer_dir="", errors=self.errors,
+                           preset=str(self.query_one("#train-preset", Select).value),
+                           recipe=str(self.query_one("#train-recipe", Select).value), **values)  # type: ignore[arg-type]
+
+    @on(Select.Changed)
+    @on(Input.Changed)
+    def _show_size(self) -> None:
+        """Parameters, memory and FLOPs for the preset and sizes in the form, as they change."""
+        size_box = self.query_one("#train-size", Static)
+        try:
+            cfg = self._config().resolved()
+        except KantaiError as err:
+            size_box.update(Text(str(err), style="bold red"))
+            return
+        vocab = self._tokenizer_vocab()
+        size = model_size(PRESETS[cfg.preset], vocab or 52_000, cfg.batch_size or 32, cfg.block_size,
+                          0.15 if cfg.sparse_head else 1.0)  # fmt: skip
+        note = "" if vocab else " (no tokenizer yet: sized for 52,000 tokens)"
+        pooler = "\n(the tutorial printed 84,095,008: its transformers counted a 590,592-parameter pooler)" if cfg.preset == "kantai" else ""
+        size_box.update(
+            f"{size.total:,} parameters{note}\n embeddings {size.embeddings:,} · encoder {size.encoder:,} · "
+            f"LM head {size.lm_head:,}\n{size.unused_rows:,} unused embedding rows · ~{human_bytes(size.train_memory_bytes)} "
+            f"to train · {size.train_flops_per_token / 1e6:,.1f} MFLOP/token{pooler}"
+        )
+
+    def _tokenizer_vocab(self) -> int | None:
+        """The chosen tokenizer's size, read once per folder (this runs on every keystroke)."""
+        chosen = self.query_one("#train-tokenizer", Input).value.strip()
+        if not chosen:
+            return None
+        if chosen not in self._vocab_sizes:
+            size = (read_json(Path(chosen).expanduser() / "kantai.json") or {}).get("vocab_size")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                return None  # not (yet) a tokenizer, or a hand-edited file: look again next time
+            self._vocab_sizes[chosen] = size
+        return self._vocab_sizes[chosen]
+
+    # --- actions -------------------------------------------------------------------------
+
+    def action_start(self) -> None:
+        """Create a run from the form and launch its trainer in the background."""
+        try:
+            cfg = self._config()
+            if not cfg.corpus:
+                raise BadInputError("corpus: give a .txt file or a folder of them")
+        except KantaiError as err:
+            self._show_error(str(err))
+            return
+        name = self.query_one("#train-name", Input).value.strip() or f"{cfg.preset}-{cfg.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        chosen = self.query_one("#train-tokenizer", Input).value.strip()
+        self._launch(cfg, name, Path(chosen).expanduser() if chosen else None)
+
+    @work(thread=True, exclusive=True, group="run-launch", description="start run")
+    def _launch(self, cfg: TrainConfig, name: str, tokenizer: Path | None) -> None:
+        from kantai_tui.core.runs import process as runner
+
+        try:
+            run_dir = runner.create_run(self.runs_dir, name, cfg, tokenizer)
+            runner.start_detached(self.runs_dir, name)
+        except KantaiError as err:
+            self.app.call_from_thread(self._show_error, str(err))
+            return
+        self.app.call_from_thread(self.attach, run_dir)
+
+    def action_stop(self) -> None:
+        if self.attached is not None:
+            self._signal_run(self.attached.name, stop=True)
+
+    def action_resume(self) -> None:
+        if self.attached is not None:
+            self._signal_run(self.attached.name, stop=False)
+
+    @work(thread=True, group="run-control", description="stop or resume run")
+    def _signal_run(self, name: str, stop: bool) -> None:
+        from kantai_tui.core.runs import process as runner
+
+        try:
+            if stop:
+                runner.stop_run(self.runs_dir, name)
+            else:
+                runner.start_detached(self.runs_dir, name)
+        except KantaiError as err:
+            self.app.call_from_thread(self._show_error, str(err))
+            return
+        self.app.call_from_thread(self.notify, f"{'stopping' if stop else 'resuming'} {name}", title="Training")
+
+    def action_log_scale(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.log_scale = not chart.log_scale
+
+    def action_focus_runs(self) -> None:
+        self.query_one("#train-runs", OptionList).focus()
+
+    @from_worker
+    def _show_error(self, message: str) -> None:
+        self.query_one("#train-error", Static).update(message)
+        self.set_class(True, "-failed")
+        self.notify(message, title="Training", severity="error")
+
+    # --- runs list and attaching ------------------------------------------------------
+
+    def _refresh_runs(self) -> None:
+        self._list_runs(self.runs_dir)
+
+    @work(thread=True, exclusive=True, group="runs-list", description="list runs")
+    def _list_runs(self, runs_dir: Path) -> None:
+        runs = list_runs(runs_dir)
+        self.app.call_from_thread(self._show_runs, runs)
+
+    @from_worker
+    def _show_runs(self, runs: list[RunSummary]) -> None:
+        if runs == self._runs:
+            return
+        self._runs = runs
+        options = self.query_one("#train-runs", OptionList)
+        highlighted = options.highlighted
+        options.set_options(Option(f"{r.name}  {r.state}  {r.step or 0}/{r.total_steps or '?'}", id=r.name) for r in runs)
+        if runs:
+            options.highlighted = highlighted if highlighted is not None and highlighted < len(runs) else 0
+        active = [r for r in runs if r.state in ACTIVE]
+        if self.attached is None and active:  # reopening the TUI re-attaches to what is training
+            self.attach(self.runs_dir / active[0].name)
+        elif self.attached is None and self.last_run in {r.name for r in runs}:  # or to the run watched last time
+            self.attach(self.runs_dir / str(self.last_run))
+
+    @on(OptionList.OptionSelected, "#train-runs")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option_id:
+            self.attach(self.runs_dir / event.option_id)
+
+    def attach(self, run_dir: Path) -> None:
+        """Watch ``run_dir`` from its first metrics line."""
+        self.attached, self._offset = run_dir, 0
+        self.set_class(False, "-failed")
+        self.query_one(LossChart).clear()
+        config = read_run_config(run_dir)
+        self.post_message(self.Attached(run_dir))
+        self.query_one("#train-run", Label).update(
+            f"run [b]{run_dir.name}[/] · {config.get('preset', '?')} preset · {config.get('recipe', '?')} recipe"
+        )
+        self._poll_attached()
+
+    def _poll_attached(self) -> None:
+        if self.attached is not None:
+            self._read_run(self.attached, self._offset)
+
+    @work(thread=True, exclusive=True, group="run-follow", description="follow run")
+    def _read_run(self, run_dir: Path, offset: int) -> None:
+        from kantai_tui.core.runs.folder import effective_state
+
+        rows, new_offset = read_metrics(run_dir / "metrics.jsonl", offset)
+        status = read_status(run_dir)
+        status["state"] = effective_state(run_dir)
+        self.app.call_from_thread(self._apply, run_dir, rows, new_offset, status)
+
+    @from_worker
+    def _apply(self, run_dir: Path, rows: list[dict], offset: int, status: dict) -> None:
+        """Fold new metrics rows into the chart and the status line (one UI update per poll)."""
+        if run_dir != self.attached:
+            return
+        self._offset = offset
+        chart = self.query_one(LossChart)
+        for row in rows:
+            if row.get("kind") in ("step", "eval") and not well_formed(row):
+                continue
+            if row.get("kind") == "step":
+                chart.add_step(row["step"], row.get("loss"))
+                self._last_step = row
+            elif row.get("kind") == "eval":
+                chart.add_eval(row["step"], row.get("eval_loss"))
+            elif row.get("kind") == "started" and isinstance(row.get("start_step"), int):
+                chart.rewind(row["start_step"])
+        chart.refresh()
+        self._show_status(status, chart)
+
+    def _show_status(self, status: dict, chart: LossChart) -> None:
+        state = status.get("state", "?")
+        row = getattr(self, "_last_step", None) or {}
+        total = status.get("total_steps") or 0
+        step = status.get("step") or 0
+        eta = ""
+        if state in ACTIVE and row.get("elapsed_s") and step:
+            remaining = row["elapsed_s"] / max(step, 1) * max(total - step, 0)
+            eta = f" · ETA {int(remaining // 60)}m{int(remaining % 60):02d}s"
+        smooth = f"{chart.smooth[-1]:.4f}" if chart.smooth else "—"
+        loss = f"{chart.raw[-1]:.4f}" if chart.raw else "—"
+        progress = f"{step:,}/{total:,} ({step / total:.0%})" if total else f"{step:,}"
+        self.query_one("#train-status", Static).update(
+            f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {row.get('lr', 0):.2e} · "
+            f"{row.get('tokens_per_s', 0):,.0f} tok/s{eta}" + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
+        )
+        if chart.evals:
+            step_at, loss_at = chart.evals[-1]
+            self.query_one("#train-evals", Static).update(f"last eval @ step {step_at:,}: loss {loss_at:.4f}")

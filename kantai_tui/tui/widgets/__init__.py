@@ -1,0 +1,1 @@
+"""Widgets that do no IO: they draw what a pane hands them."""

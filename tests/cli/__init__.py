@@ -1,0 +1,1 @@
+"""The headless CLI: exit codes, messages, JSON, hostile input."""

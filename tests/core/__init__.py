@@ -1,0 +1,1 @@
+"""Core: corpus, tokenizer, training, runs and inference, without any front end."""

@@ -1,0 +1,1 @@
+"""Whole processes: terminals, browsers, signals, kills, torchrun, packaging."""

@@ -1,0 +1,1 @@
+"""The Textual app: Pilot tests and snapshots."""

@@ -1,0 +1,218 @@
+"""Pilot tests: drive both panes with the keyboard, on real corpora and real tokenizers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from kantai_tui.core.paths import tokenizer_dir_for
+from kantai_tui.tui.app import KantaiApp
+from kantai_tui.tui.panes.corpus import CorpusPane
+from kantai_tui.tui.help_screen import HelpScreen
+from kantai_tui.tui.panes.tokenizer import TokenizerPane
+from kantai_tui.tui.widgets.vocab_table import VocabTable
+from tests.helpers import TINY
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until no worker is running and every message they caused was handled."""
+    app = pilot.app
+    for _ in range(20):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            return
+
+
+def text_of(app: KantaiApp, selector: str) -> str:
+    """The plain text a Static or Label shows."""
+    widget = app.query_one(selector, Static)
+    return str(widget.render())
+
+
+def screen_text(app: KantaiApp) -> str:
+    return app.export_screenshot().replace("&#160;", " ")
+
+
+async def test_corpus_pane_shows_statistics(small_corpus: Path) -> None:
+    app = KantaiApp(corpus=small_corpus)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stats = app.query_one(CorpusPane).stats
+        assert stats is not None and stats.nonempty_lines > 2000
+        screen = screen_text(app)
+        assert f"{stats.nonempty_lines:,}" in screen and "top words" in screen and "line length" in screen
+
+
+async def test_bundled_corpus_by_default() -> None:
+    app = KantaiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stats = app.query_one(CorpusPane).stats
+        assert stats is not None and stats.nonempty_lines == 27_540
+
+
+async def test_train_tokenizer_and_see_it_appear(small_corpus: Path) -> None:
+    app = KantaiApp(corpus=small_corpus)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        pane = app.query_one(TokenizerPane)
+        assert "no tokenizer yet" in screen_text(app)
+        await pilot.press("t")
+        await settle(pilot)
+        table = app.query_one(VocabTable)
+        assert pane.vocab is not None and len(table.entries) == len(pane.vocab) > 1000
+        assert (tokenizer_dir_for(app.query_one(CorpusPane).stats.fingerprint) / "tokenizer.json").is_file()
+        assert "tokens" in str(app.query_one("#tok-status").render())
+        tokens = app.query_one(CorpusPane).tokens  # the corpus pane learned of the tokenizer
+        assert tokens is not None and tokens.lines == app.query_one(CorpusPane).stats.nonempty_lines
+
+
+async def test_search_filters_rows(small_corpus: Path, small_tokenizer: Path) -> None:
+    app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        table = app.query_one(VocabTable)
+        everything = len(table.entries)
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input) and app.focused.id == "vocab-search"
+        await pilot.press(*"reas")
+        await settle(pilot)
+        assert 0 < len(table.entries) < everything
+        assert all("reas" in e.text.lower() or "reas" in e.token.lower() for e in table.entries)
+        assert f"{len(table.entries):,} of {everything:,} tokens" in str(app.query_one("#vocab-count").render())
+        await pilot.press("escape", "down")
+        assert app.focused is table and table.cursor == 1
+        await pilot.click(VocabTable, offset=(5, 2))
+        assert table.cursor == 2
+        await pilot.press("down")
+        assert table.entries[3].readable in str(app.query_one("#vocab-detail").render())
+
+
+async def test_bad_regex_is_shown_not_raised(small_tokenizer: Path, small_corpus: Path) -> None:
+    app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        app.query_one("#vocab-mode").value = "regex"
+        await pilot.press("slash", *"(ab")
+        await settle(pilot)
+        assert "invalid regular expression '(ab'" in str(app.query_one("#vocab-count").render())
+
+
+async def test_encode_box_shows_tokens(kant_tokenizer: Path, small_corpus: Path) -> None:
+    app = KantaiApp(corpus=small_corpus, tokenizer=kant_tokenizer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("2", "e", *"The Critique of Pure Reason.")
+        result = str(app.query_one("#encode-result").render())
+        assert "<s>The␣Critique␣of␣Pure␣Reason.</s>" in result
+        assert "8 tokens · ids 0 " in result
+
+
+async def test_help_lists_pane_keys(small_corpus: Path) -> None:
+    app = KantaiApp(corpus=small_corpus)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "Train tokenizer" in screen_text(app)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_missing_corpus_is_shown_in_both_panes(tmp_path: Path) -> None:
+    app = KantaiApp(corpus=tmp_path / "nope.txt")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.query_one(CorpusPane).has_class("-failed")
+        assert "nope.txt: no such file or folder" in text_of(app, "#corpus-error")
+        assert "nope.txt: no such file or folder" in text_of(app, "#tok-error")
+        await pilot.press("2", "t")
+        assert "Traceback" not in screen_text(app)
+
+
+async def test_binary_corpus_message_in_pane(tmp_path: Path) -> None:
+    path = tmp_path / "weights.txt"
+    path.write_bytes(b"\x00\x01\x02")
+    app = KantaiApp(corpus=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "looks like a binary file (NUL byte at byte offset 0)" in text_of(app, "#corpus-error")
+
+
+async def test_command_palette_trains(small_corpus: Path) -> None:
+    app = KantaiApp(corpus=small_corpus)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p", *"Train tokenizer")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.query_one(TokenizerPane).vocab is not None
+
+
+async def test_replace_mode_opens_a_non_utf8_corpus(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Critique de la raison pure, \u00e9dition\n".encode("latin-1") * 50)
+    async with KantaiApp(corpus=path).run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "not valid UTF-8 at byte offset 28" in text_of(pilot.app, "#corpus-error")
+    async with KantaiApp(corpus=path, errors="replace").run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stats = pilot.app.query_one(CorpusPane).stats
+        assert stats is not None and stats.replaced_bytes == 50
+        await pilot.press("2", "t")
+        await settle(pilot)
+        assert pilot.app.query_one(TokenizerPane).vocab is not None
+
+
+async def test_every_footer_key_is_in_the_command_palette(small_corpus: Path) -> None:
+    from textual.binding import Binding
+
+    from kantai_tui.tui.app import PANES
+    from kantai_tui.tui.widgets.loss_chart import LossChart
+
+    app = KantaiApp(corpus=small_corpus, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for pane_id, title in PANES:
+            for binding in type(app.query_one(f"#{pane_id}-pane")).BINDINGS:
+                if isinstance(binding, Binding) and binding.show:
+                    assert f"{title}: {binding.description}" in titles
+        await pilot.press("ctrl+p", *"Training: Log scale")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.query_one("TabbedContent").active == "training" and app.query_one(LossChart).log_scale
+
+
+async def test_open_another_corpus_by_keyboard(small_corpus: Path, tmp_path: Path) -> None:
+    from kantai_tui.core.prefs import load_preferences
+
+    tiny = TINY
+    app = KantaiApp(corpus=tiny, watch_devices=False, prefs_folder=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        box = app.query_one("#corpus-open")
+        assert box.has_focus and box.value.endswith("tiny_corpus.txt")
+        box.value = str(tmp_path / "missing.txt")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "missing.txt" in text_of(app, "#corpus-error")  # said in the pane, the app goes on
+        await pilot.press("o")
+        box.value = str(small_corpus)
+        await pilot.press("enter")
+        await settle(pilot)
+        stats = app.query_one(CorpusPane).stats
+        assert stats is not None and stats.nonempty_lines == 2_596 and app.corpus == small_corpus
+        await pilot.press("2")
+        await settle(pilot)
+        assert "no tokenizer yet — press t to train one" in text_of(app, "#tok-status")  # the tokenizer pane followed
+        assert not app.query_one(TokenizerPane).has_class("-failed")
+    assert load_preferences(tmp_path).last_corpus == str(small_corpus.resolve())

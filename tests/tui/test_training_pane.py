@@ -1,0 +1,90 @@
+"""Pilot tests of the Training pane against real detached runs (real processes, tiny model)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
+
+from kantai_tui.core.runs import process as runner
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.runs.folder import effective_state
+from kantai_tui.tui.app import KantaiApp
+from kantai_tui.tui.widgets.loss_chart import LossChart
+from kantai_tui.tui.panes.training import TrainingPane
+
+
+async def until(pilot: Pilot, predicate, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.2)
+
+
+async def test_pane_attaches_to_a_cli_started_run_and_follows_it(small_corpus: Path, small_tokenizer: Path,
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    runs = tmp_path / "runs"
+    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=20, batch_size=8, block_size=32,
+                      log_every=2, eval_every=10, checkpoint_every=1000)  # fmt: skip
+    runner.create_run(runs, "watched", cfg, small_tokenizer)
+    runner.start_detached(runs, "watched")
+    app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        pane = app.query_one(TrainingPane)
+        await until(pilot, lambda: app.query_one("#train-runs", OptionList).option_count == 1)
+        assert isinstance(app.focused, OptionList)
+        await pilot.press("enter")  # attached already if it was training when the list loaded; enter attaches too
+        assert pane.attached == runs / "watched"
+        await until(pilot, lambda: "finished" in str(app.query_one("#train-status").render()))
+        chart = app.query_one(LossChart)
+        await until(pilot, lambda: len(chart.steps) == 10)
+        assert chart.steps == list(range(2, 21, 2)) and [s for s, _ in chart.evals] == [10, 20]
+        assert chart.raw[-1] < chart.raw[0]
+        await pilot.press("l")
+        assert chart.log_scale
+
+
+async def test_pane_starts_a_detached_run_that_outlives_the_app(small_corpus: Path, small_tokenizer: Path,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    runs = tmp_path / "runs"
+    app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        for field, value in (("max-steps", "300"), ("batch-size", "8"), ("block-size", "32"), ("name", "from-tui")):
+            app.query_one(f"#train-{field}", Input).value = value
+        await pilot.press("escape", "s")
+        await until(pilot, lambda: effective_state(runs / "from-tui") == "running")
+    state = effective_state(runs / "from-tui")
+    assert state in ("running", "finished")  # the app is gone; the run is not
+    if state == "running":
+        assert runner.stop_run(runs, "from-tui", wait_s=60) == "stopped"
+
+
+async def test_bad_form_value_is_shown(small_corpus: Path, tmp_path: Path) -> None:
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        app.query_one("#train-lr", Input).value = "fast"
+        await pilot.pause()
+        assert "lr: 'fast' is not a number" in str(app.query_one("#train-size").render())
+        await pilot.press("escape", "s")
+        await pilot.pause()
+        assert "lr: 'fast' is not a number" in str(app.query_one("#train-error").render())
+        assert not (tmp_path / "runs").exists()
+
+
+async def test_form_takes_another_corpus_and_reports_a_bad_one(small_corpus: Path, tmp_path: Path) -> None:
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("3")
+        corpus = app.query_one("#train-corpus", Input)
+        assert corpus.value == str(small_corpus)  # filled from the app's corpus
+        corpus.value = str(tmp_path / "missing.txt")
+        await pilot.press("escape", "s")
+        await until(pilot, lambda: "missing.txt: no such file or folder" in str(app.query_one("#train-error").render()))
+        assert not (tmp_path / "runs" ).exists() or not list((tmp_path / "runs").iterdir())
