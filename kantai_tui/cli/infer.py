@@ -66,7 +66,8 @@ def cmd_probes(args: argparse.Namespace) -> int:
 
 
 def cmd_gpu(args: argparse.Namespace) -> int:
-    from kantai_tui.core.device import kantai_trainers, probe_devices
+    from kantai_tui.core.device import probe_devices
+    from kantai_tui.core.runs.folder import kantai_trainers
 
     if args.json and not args.watch:
         json.dump(probe_devices(kantai_trainers(args.runs_dir)).to_dict(), sys.stdout, indent=1)

@@ -215,17 +215,3 @@ def _host_view(notes: list[str]) -> HostSnapshot:
 
 
 _cpu_primed = False
-
-
-def kantai_trainers(runs_dir: str) -> dict[int, str]:
-    """PIDs of kantai trainers that are training in ``runs_dir`` -> run name (to mark them in process lists)."""
-    from pathlib import Path
-
-    from kantai_tui.core.runs.folder import ACTIVE, list_runs, read_status
-
-    found = {}
-    for run in list_runs(runs_dir):
-        status = read_status(Path(run.path))
-        if run.state in ACTIVE and isinstance(status.get("pid"), int):
-            found[status["pid"]] = run.name
-    return found

@@ -67,6 +67,30 @@ class OutputError(BadInputError):
     """An output folder cannot be created or written."""
 
 
+class RunLockedError(KantaiError):
+    """Another trainer holds the run folder (exit code 3)."""
+
+    exit_code = EXIT_LOCKED
+
+
+class CorruptCheckpointError(KantaiError):
+    """A checkpoint fails verification or cannot be loaded, or none of a run's verifies (exit code 4)."""
+
+    exit_code = EXIT_CORRUPT_CHECKPOINT
+
+
+class NonFiniteLossError(KantaiError):
+    """The loss became NaN or infinite (exit code 5); the last good checkpoint is kept."""
+
+    exit_code = EXIT_NON_FINITE
+
+
+class OutOfMemoryError(KantaiError):
+    """The device ran out of memory (exit code 6); the message names the batch size and a smaller one."""
+
+    exit_code = EXIT_OOM
+
+
 class DiskFullError(KantaiError):
     """No space left (or over a file-size or quota limit) while writing (exit code 7)."""
 

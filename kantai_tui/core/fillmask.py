@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.core.training import checkpoint
 from kantai_tui.core.tokenizer.bpe import load_tokenizer
-from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.errors import BadInputError, CorruptCheckpointError
 from kantai_tui.core.tokenizer.vocab import readable, token_bytes
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def _from_run(run_dir: Path, step: int | None, on_skip: OnSkip | None) -> ModelS
 def _from_checkpoint(run_dir: Path, path: Path) -> ModelSource:
     reason = checkpoint.verify(path)
     if reason is not None:
-        raise checkpoint.CorruptCheckpointError(f"checkpoint {path} fails verification: {reason}")
+        raise CorruptCheckpointError(f"checkpoint {path} fails verification: {reason}")
     config = json.loads((run_dir / "run.json").read_text())["config"]
     return ModelSource(f"{run_dir.name}/{path.name}", path, run_dir / "tokenizer", config)
 
@@ -212,5 +212,5 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
     try:
         load_model(model, str(source.weights_dir / "model.safetensors"))
     except (SafetensorError, RuntimeError) as err:  # verified bytes that are still not this model's weights
-        raise checkpoint.CorruptCheckpointError(f"{source.weights_dir}: weights cannot be loaded ({str(err).splitlines()[0]})") from err
+        raise CorruptCheckpointError(f"{source.weights_dir}: weights cannot be loaded ({str(err).splitlines()[0]})") from err
     return model

@@ -111,7 +111,8 @@ class KantaiApp(App[int]):
 
     @work(thread=True, exclusive=True, group="device-probe", description="device snapshot")
     def _take_snapshot(self, runs_dir: str) -> None:
-        from kantai_tui.core.device import kantai_trainers, probe_devices
+        from kantai_tui.core.device import probe_devices
+        from kantai_tui.core.runs.folder import kantai_trainers
 
         snapshot = probe_devices(kantai_trainers(runs_dir))
         self.call_from_thread(self._show_devices, snapshot)

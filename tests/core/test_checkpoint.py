@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.core.training import checkpoint
-from kantai_tui.core.errors import BadInputError
-from kantai_tui.core.runs.folder import RunLock, RunLockedError, lock_is_held, read_metrics, run_path
+from kantai_tui.core.errors import BadInputError, RunLockedError
+from kantai_tui.core.runs.folder import RunLock, lock_is_held, run_path
+from kantai_tui.core.files import read_json_lines
 
 
 def _write(payload: bytes):
@@ -57,11 +58,11 @@ def test_retention_keeps_two_verified(tmp_path: Path) -> None:
 def test_metrics_reader_ignores_a_partial_last_line(tmp_path: Path) -> None:
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"kind": "step", "step": 1}\nnot json\n{"kind": "step", "step": 2}\n{"kind": "st')
-    rows, offset = read_metrics(path)
+    rows, offset = read_json_lines(path)
     assert [r["step"] for r in rows] == [1, 2]
     with path.open("a") as handle:
         handle.write('ep", "step": 3}\n')
-    rows, _ = read_metrics(path, offset)
+    rows, _ = read_json_lines(path, offset)
     assert rows == [{"kind": "step", "step": 3}]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
-from kantai_tui.core.training.checkpoint import CorruptCheckpointError
+from kantai_tui.core.errors import CorruptCheckpointError
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.fillmask import FillMask
 

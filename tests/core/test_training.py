@@ -214,3 +214,21 @@ def test_an_unexpected_error_is_recorded_for_observers(cfg: TrainConfig, tmp_pat
         runner.execute(run, lambda e: None, lambda n: None)
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "failed" and status["error"] == "internal error: RuntimeError: boom in the step"
+
+
+def test_the_trainer_yields_probe_rows_and_writes_no_probe_file(tmp_path: Path, small_corpus: Path, small_tokenizer: Path) -> None:
+    """The runner is the one writer of the run folder: the trainer hands probe rows over as an event."""
+    from kantai_tui.core.runs.probes import Prober
+    from kantai_tui.core.training.events import CheckpointSaved, ProbesEvaluated
+    from kantai_tui.core.training.trainer import Trainer
+
+    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir=str(small_tokenizer), max_steps=4, batch_size=4,
+                      block_size=32, log_every=2, eval_every=4, checkpoint_every=2).resolved()
+    trainer = Trainer(cfg, tmp_path / "run", probe=Prober(("Reason is the faculty of <mask>.",), small_tokenizer))
+    events = list(trainer.events())
+    kinds = [type(e) for e in events if isinstance(e, (CheckpointSaved, ProbesEvaluated))]
+    assert kinds == [CheckpointSaved, ProbesEvaluated] * 2
+    probes = [e for e in events if isinstance(e, ProbesEvaluated)]
+    assert [p.step for p in probes] == [2, 4]
+    assert probes[0].rows[0]["probe"] == "Reason is the faculty of <mask>." and len(probes[0].rows[0]["top"]) == 5
+    assert not (tmp_path / "run" / "probes.jsonl").exists()

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from kantai_tui.core.runs.folder import effective_state, read_metrics
+from kantai_tui.core.runs.folder import effective_state
+
+from kantai_tui.core.files import read_json_lines
 
 KANTAI = [sys.executable, "-m", "kantai_tui"]
 
@@ -25,7 +27,7 @@ def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
 
 
 def steps_logged(run: Path) -> list[int]:
-    rows, _ = read_metrics(run / "metrics.jsonl")
+    rows, _ = read_json_lines(run / "metrics.jsonl")
     return [r["step"] for r in rows if r["kind"] == "step"]
 
 
@@ -63,7 +65,7 @@ def test_stop_checkpoints_and_resume_continues(tmp_path: Path, small_corpus: Pat
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert second.returncode == 0, second.stderr
     wait_for(lambda: any(s > stopped_at for s in steps_logged(run)), what="steps after the resume")
-    rows, _ = read_metrics(run / "metrics.jsonl")
+    rows, _ = read_json_lines(run / "metrics.jsonl")
     assert [r["start_step"] for r in rows if r["kind"] == "started"] == [0, stopped_at]
     again = subprocess.run([*KANTAI, "train", "--resume", "long", "--runs-dir", str(runs)],
                            capture_output=True, text=True, timeout=60)  # fmt: skip

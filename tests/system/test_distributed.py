@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
-from kantai_tui.core.runs.folder import read_metrics, trajectory
+from kantai_tui.core.runs.folder import trajectory
+from kantai_tui.core.files import read_json_lines
 
 STEPS = 8
 TOLERANCE = 1e-4
@@ -37,7 +38,7 @@ def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
 
 
 def _losses(run: Path) -> dict[int, float]:
-    rows = trajectory(read_metrics(run / "metrics.jsonl")[0])
+    rows = trajectory(read_json_lines(run / "metrics.jsonl")[0])
     return {r["step"]: r["loss"] for r in rows if r["kind"] == "step"}
 
 
@@ -67,7 +68,7 @@ def test_two_processes_follow_the_one_process_trajectory(runs: Path) -> None:
 
 
 def test_only_rank_0_writes_the_run_folder(runs: Path) -> None:
-    rows = read_metrics(runs / "two" / "metrics.jsonl")[0]
+    rows = read_json_lines(runs / "two" / "metrics.jsonl")[0]
     assert [r["step"] for r in rows if r["kind"] == "step"] == list(range(1, STEPS + 1))  # each step once, not twice
     assert [r["kind"] for r in rows].count("started") == 1
     assert sorted(p.name for p in (runs / "two" / "checkpoints").iterdir()) == ["step-00000004", "step-00000008"]
@@ -126,7 +127,7 @@ def test_kantai_stop_stops_every_rank_after_the_same_step_with_a_checkpoint(smal
         deadline = time.monotonic() + 120
         while (
             not (tmp_path / "long" / "metrics.jsonl").is_file()
-            or len(read_metrics(tmp_path / "long" / "metrics.jsonl")[0]) < 5
+            or len(read_json_lines(tmp_path / "long" / "metrics.jsonl")[0]) < 5
         ):
             assert time.monotonic() < deadline and process.poll() is None, "the run never got going"
             time.sleep(0.2)

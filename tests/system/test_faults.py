@@ -18,7 +18,8 @@ from kantai_tui.cli import main
 from kantai_tui.core.training import checkpoint
 from kantai_tui.core.runs import process as runner
 from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.runs.folder import effective_state, read_json, read_metrics, trajectory
+from kantai_tui.core.runs.folder import effective_state, trajectory
+from kantai_tui.core.files import read_json, read_json_lines
 
 KANTAI = [sys.executable, "-m", "kantai_tui"]
 
@@ -42,7 +43,7 @@ def _wait(predicate, timeout: float = 60.0, what: str = "condition") -> None:
 
 
 def _steps(run: Path) -> list[int]:
-    return [r["step"] for r in trajectory(read_metrics(run / "metrics.jsonl")[0]) if r["kind"] == "step"]
+    return [r["step"] for r in trajectory(read_json_lines(run / "metrics.jsonl")[0]) if r["kind"] == "step"]
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -224,7 +225,7 @@ def test_auto_batch_size_splits_the_batch_and_keeps_the_trajectory(small_corpus:
     out = capsys.readouterr().out
     assert "out of memory at micro-batch 8: retrying step 1 as 2 chunks of 4" in out
     assert "out of memory at micro-batch 4: retrying step 1 as 4 chunks of 2" in out
-    losses = {name: [r["loss"] for r in read_metrics(runs / name / "metrics.jsonl")[0] if r["kind"] == "step"]
+    losses = {name: [r["loss"] for r in read_json_lines(runs / name / "metrics.jsonl")[0] if r["kind"] == "step"]
               for name in ("whole", "split")}  # fmt: skip
     assert len(losses["split"]) == 6  # it went on: every step trained
     # the same batches and masks; dropout draws fall in another order, so close, not equal (exactness: below)

@@ -12,7 +12,8 @@ import pytest
 
 from kantai_tui.core.runs import process as runner
 from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.runs.folder import effective_state, lock_is_held, read_json
+from kantai_tui.core.runs.folder import effective_state, lock_is_held
+from kantai_tui.core.files import read_json
 from tests.helpers import Terminal
 
 HANGUP_EXIT = 129

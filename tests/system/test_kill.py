@@ -19,7 +19,8 @@ from kantai_tui.core.training import checkpoint
 
 from kantai_tui.core.runs import process as runner
 from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.runs.folder import effective_state, lock_is_held, read_json, read_metrics, trajectory
+from kantai_tui.core.runs.folder import effective_state, lock_is_held, trajectory
+from kantai_tui.core.files import read_json, read_json_lines
 
 STEPS = 80
 
@@ -30,7 +31,7 @@ def _config(corpus: Path) -> TrainConfig:
 
 
 def _started_rows(run: Path) -> list[dict]:
-    return [r for r in read_metrics(run / "metrics.jsonl")[0] if r["kind"] == "started"]
+    return [r for r in read_json_lines(run / "metrics.jsonl")[0] if r["kind"] == "started"]
 
 
 def _wait_until_training(run: Path, starts_before: int) -> dict:
@@ -54,7 +55,7 @@ def _kill_mid_checkpoint(run: Path, pid: int, deadline_s: float) -> bool:
 
 
 def _history(run: Path) -> tuple[list[int], list[float]]:
-    rows = [r for r in trajectory(read_metrics(run / "metrics.jsonl")[0]) if r["kind"] == "step"]
+    rows = [r for r in trajectory(read_json_lines(run / "metrics.jsonl")[0]) if r["kind"] == "step"]
     return [r["step"] for r in rows], [r["loss"] for r in rows]
 
 

@@ -25,16 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kantai_tui.core.errors import BadInputError, KantaiError
+from kantai_tui.core.errors import BadInputError, RunLockedError
+from kantai_tui.core.files import read_json, write_json_atomic
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACTIVE = ("preparing", "running", "stopping")
-
-
-class RunLockedError(KantaiError):
-    """Another trainer holds the run folder (exit code 3)."""
-
-    exit_code = 3
 
 
 def run_path(runs_dir: str | Path, name: str) -> Path:
@@ -46,29 +41,6 @@ def run_path(runs_dir: str | Path, name: str) -> Path:
     if path.is_symlink() or (path.exists() and path.resolve().parent != root):
         raise BadInputError(f"run {name!r} is a link out of the runs folder {root}; refusing to use it")
     return path
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write beside, fsync, rename: readers see the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temporary behind
-        raise
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict | None:
-    """A JSON object from a run folder, or None if it is missing or (being) broken."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 _NUMBER = (int, float)
@@ -159,44 +131,6 @@ def effective_state(run_dir: Path) -> str:
     return state
 
 
-class MetricsWriter:
-    """Appends one JSON object per line and flushes it, so followers see each line as soon as it is whole."""
-
-    def __init__(self, path: Path) -> None:
-        self._handle = path.open("a", encoding="utf-8")
-
-    def write(self, row: dict) -> None:
-        self._handle.write(json.dumps(row, allow_nan=False) + "\n")
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-def read_metrics(path: Path, offset: int = 0) -> tuple[list[dict], int]:
-    """Complete lines from ``offset`` on, and the offset after the last complete line.
-
-    A partial last line (the writer is mid-write, or was killed mid-write) is left for the next
-    call; a line that is not valid JSON is skipped rather than stopping the reader.
-    """
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
-    rows = []
-    for line in data[:end].splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows, offset + end
-
-
 _ROW_NUMBERS = {"step": ("loss", "lr", "tokens_per_s", "elapsed_s", "epoch"), "eval": ("eval_loss", "perplexity", "mask_acc")}
 
 
@@ -262,3 +196,14 @@ def list_runs(runs_dir: str | Path) -> list[RunSummary]:
         return []
     found = [summarize(p) for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / "run.json").is_file()]
     return sorted(found, key=lambda r: r.updated or 0, reverse=True)
+
+
+def kantai_trainers(runs_dir: str | Path) -> dict[int, str]:
+    """PIDs of kantai trainers that are training in ``runs_dir`` -> run name, to mark them in process lists
+    (the device snapshot takes this map and knows nothing of runs)."""
+    found = {}
+    for run in list_runs(runs_dir):
+        status = read_status(Path(run.path))
+        if run.state in ACTIVE and isinstance(status.get("pid"), int):
+            found[status["pid"]] = run.name
+    return found

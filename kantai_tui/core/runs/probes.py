@@ -8,9 +8,15 @@ tutorial's own test sentence; ``kantai train --probes FILE`` takes one sentence 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kantai_tui.core.errors import BadInputError
-from kantai_tui.core.runs.folder import read_metrics
+from kantai_tui.core.files import read_json_lines
+
+if TYPE_CHECKING:
+    import torch
+
+    from kantai_tui.core.fillmask import FillMask
 
 DEFAULT_PROBES = (
     "Human thinking involves human <mask>.",
@@ -39,18 +45,38 @@ def load_probes(path: str | Path | None) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def probe_rows(fill: object, step: int, probes: tuple[str, ...]) -> list[dict]:
+class Prober:
+    """The trainer's probe: fill-mask on the probe sentences with the model in memory, at a checkpoint.
+
+    The FillMask wrapper is built once (it holds the tokenizer, read from disk) and wraps the
+    trainer's own model, so no weights are copied or reloaded.
+    """
+
+    def __init__(self, sentences: tuple[str, ...], tokenizer_dir: str | Path) -> None:
+        self.sentences = sentences
+        self.tokenizer_dir = Path(tokenizer_dir)
+        self._fill: FillMask | None = None
+
+    def __call__(self, model: torch.nn.Module, step: int) -> list[dict]:
+        from kantai_tui.core.fillmask import FillMask
+
+        if self._fill is None:
+            self._fill = FillMask.from_model(model, self.tokenizer_dir, "trainer")
+        return probe_rows(self._fill, step, self.sentences)
+
+
+def probe_rows(fill: FillMask, step: int, probes: tuple[str, ...]) -> list[dict]:
     """One row per probe: the top predictions for its first mask."""
     rows = []
     for text in probes:
-        mask = fill.predict(text, TOP_K).masks[0]  # type: ignore[attr-defined]
+        mask = fill.predict(text, TOP_K).masks[0]
         rows.append({"step": step, "probe": text, "top": [[c.text, round(c.score, 5)] for c in mask.candidates]})
     return rows
 
 
 def probe_timeline(run_dir: Path) -> dict:
     """Probe results of a run grouped by sentence, in step order."""
-    rows, _ = read_metrics(run_dir / "probes.jsonl")
+    rows, _ = read_json_lines(run_dir / "probes.jsonl")
     probes: dict[str, dict[int, dict]] = {}
     for row in rows:  # keyed by step: a probe written twice (a kill between two probe lines) counts once
         probes.setdefault(row["probe"], {})[row["step"]] = {"step": row["step"], "top": row["top"]}

@@ -28,27 +28,17 @@ from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_RUN_DID_NOT_FINISH,
     EXIT_TERMINATED,
     BadInputError,
     DiskFullError,
     KantaiError,
     disk_full_cause,  # fmt: skip
 )
-from kantai_tui.core.training.events import Event, RunFinished, StepLogged, event_to_json
-from kantai_tui.core.runs.probes import load_probes
-from kantai_tui.core.runs.folder import (
-    ACTIVE,
-    MetricsWriter,
-    RunLock,
-    effective_state,
-    lock_is_held,
-    read_json,
-    read_metrics,  # fmt: skip
-    read_status,
-    run_path,
-    write_json_atomic,
-    write_status,
-)
+from kantai_tui.core.training.events import Event, ProbesEvaluated, RunFinished, StepLogged, event_to_json
+from kantai_tui.core.runs.probes import Prober, load_probes
+from kantai_tui.core.runs.folder import ACTIVE, RunLock, effective_state, lock_is_held, read_status, run_path, write_status
+from kantai_tui.core.files import JsonLinesWriter, read_json, read_json_lines, write_json_atomic
 from kantai_tui.core.corpus.files import find_corpus_files
 
 
@@ -147,13 +137,13 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
             return EXIT_OK
         signals.install()
         write_status(run_dir, "preparing", error=None)
-        metrics = MetricsWriter(run_dir / "metrics.jsonl")
+        metrics = JsonLinesWriter(run_dir / "metrics.jsonl")
         try:
             _ensure_tokenizer(cfg, run_dir, on_note)
             if dist is not None:
                 distributed.barrier()  # the other ranks wait for the tokenizer
             trainer = Trainer(cfg, run_dir, on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"),
-                              dist=dist)  # fmt: skip
+                              dist=dist, probe=Prober(load_probes(cfg.probes), cfg.tokenizer_dir))  # fmt: skip
             write_status(run_dir, "running", total_steps=trainer.total, step=trainer.state.step)
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
@@ -164,7 +154,7 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
         except Exception as err:
             reason = disk_full_cause(err)
             if reason is None:  # a bug: observers see what happened; the traceback still goes to the log
-                _record_failure(run_dir, f"internal error: {type(err).__name__}: {err}", 1, on_note)
+                _record_failure(run_dir, f"internal error: {type(err).__name__}: {err}", EXIT_RUN_DID_NOT_FINISH, on_note)
                 raise
             failure = DiskFullError(f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason});"
                                     " the last complete checkpoint is kept; free space, then resume with 'kantai "
@@ -220,13 +210,26 @@ def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], 
     train_tokenizer(cfg.corpus, cfg.tokenizer_dir, errors=cfg.errors)
 
 
-def _record(run_dir: Path, metrics: MetricsWriter, event: Event) -> None:
-    """Metrics line for every event; status.json at log steps, checkpoints and the end."""
+def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:
+    """The one writer of the run folder: probe rows to probes.jsonl, every other event to metrics.jsonl;
+    status.json at log steps and the end."""
+    if isinstance(event, ProbesEvaluated):
+        _append_rows(run_dir / "probes.jsonl", event.rows)
+        return
     metrics.write(event_to_json(event))
     if isinstance(event, StepLogged):
         write_status(run_dir, "running", step=event.step, loss=event.loss, tokens_per_s=event.tokens_per_s)
     elif isinstance(event, RunFinished):
         write_status(run_dir, "stopped" if event.stopped else "finished", step=event.step, final=event.final_dir)
+
+
+def _append_rows(path: Path, rows: tuple[dict, ...]) -> None:
+    writer = JsonLinesWriter(path)
+    try:
+        for row in rows:
+            writer.write(row)
+    finally:
+        writer.close()
 
 
 def start_detached(runs_dir: str | Path, name: str) -> int:
@@ -263,7 +266,7 @@ def follow(run_dir: Path, poll_s: float = 0.5, from_start: bool = True) -> Itera
     offset = 0 if from_start else (run_dir / "metrics.jsonl").stat().st_size
     while True:
         state = effective_state(run_dir)
-        rows, offset = read_metrics(run_dir / "metrics.jsonl", offset)
+        rows, offset = read_json_lines(run_dir / "metrics.jsonl", offset)
         yield rows, state
         if state not in ACTIVE and state != "created":
             return

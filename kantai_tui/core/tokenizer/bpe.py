@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
+from kantai_tui.core.files import write_json_atomic
 from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, iter_text_chunks
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def ensure_token_counts(tokenizer_dir: str | Path) -> list[int] | None:
         return None
     counts, total = count_tokens(tokenizer, files, meta.get("errors", "strict"))
     try:
-        _replace_json(folder / META_FILE, {**meta, "token_counts": counts, "corpus_tokens": total})
+        write_json_atomic(folder / META_FILE, {**meta, "token_counts": counts, "corpus_tokens": total})
     except OSError:
         return counts  # a read-only tokenizer folder: use the counts, just do not cache them
     return counts
@@ -279,13 +280,6 @@ def _transformers_config() -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-
-
-def _replace_json(path: Path, data: dict) -> None:
-    """Write beside, then rename: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    _write_json(tmp, data)
-    os.replace(tmp, path)
 
 
 def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:

@@ -19,17 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kantai_tui.core.errors import DiskFullError, KantaiError, disk_full_cause
+from kantai_tui.core.errors import DiskFullError, disk_full_cause
+from kantai_tui.core.files import fsync_dir, fsync_file
 
 MANIFEST = "MANIFEST.json"
 COMPLETE = "COMPLETE"
 PREFIX = "step-"
-
-
-class CorruptCheckpointError(KantaiError):
-    """No checkpoint of a run verifies (exit code 4)."""
-
-    exit_code = 4
 
 
 @dataclass(frozen=True)
@@ -38,19 +33,6 @@ class Verified:
 
     path: Path
     step: int
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sha256(path: Path) -> str:
@@ -83,7 +65,7 @@ def commit(root: Path, step: int, write: Callable[[Path], None]) -> Path:
     if final.exists():
         shutil.rmtree(final)
     os.rename(staging, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     return final
 
 
@@ -92,13 +74,13 @@ def _fill(staging: Path, step: int, write: Callable[[Path], None]) -> None:
     write(staging)
     files = sorted(p for p in staging.iterdir() if p.is_file())
     for path in files:
-        _fsync_file(path)
+        fsync_file(path)
     manifest = {"step": step, "files": [{"name": p.name, "size": p.stat().st_size, "sha256": _sha256(p)} for p in files]}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    _fsync_file(staging / MANIFEST)
+    fsync_file(staging / MANIFEST)
     (staging / COMPLETE).write_text("ok\n")
-    _fsync_file(staging / COMPLETE)
-    _fsync_dir(staging)
+    fsync_file(staging / COMPLETE)
+    fsync_dir(staging)
 
 
 def verify(path: Path) -> str | None:

@@ -87,7 +87,20 @@ class BatchSplit:
     kind: str = field(default="batch_split", init=False)
 
 
-Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | BatchSplit | RunFinished
+@dataclass(frozen=True)
+class ProbesEvaluated:
+    """Fill-mask answers for the probe sentences with the checkpoint just saved ("watch it learn").
+
+    The runner appends ``rows`` to probes.jsonl (not to metrics.jsonl): one row per sentence,
+    ``{"step", "probe", "top": [[token, score], ...]}``.
+    """
+
+    step: int
+    rows: tuple[dict, ...]
+    kind: str = field(default="probes", init=False)
+
+
+Event = RunStarted | StepLogged | EvalLogged | CheckpointSaved | ProbesEvaluated | BatchSplit | RunFinished
 
 
 def event_to_json(event: Event) -> dict:

@@ -33,25 +33,13 @@ from kantai_tui.core.training.data import (  # fmt: skip
     packed_blocks,
     pad_batch,
 )
-from kantai_tui.core.errors import BadInputError, KantaiError
+from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
 
 if TYPE_CHECKING:
     import torch
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json")
-
-
-class NonFiniteLossError(KantaiError):
-    """The loss became NaN or infinite (exit code 5); the last good checkpoint is kept."""
-
-    exit_code = 5
-
-
-class OutOfMemoryError(KantaiError):
-    """The device ran out of memory (exit code 6)."""
-
-    exit_code = 6
 
 
 @dataclass

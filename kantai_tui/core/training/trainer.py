@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, OutOfMemoryError
 from kantai_tui.core.training import checkpoint
 
 from kantai_tui.core.training import distributed
@@ -30,8 +31,6 @@ from kantai_tui.core.training.step import (
     Batches,
     Evaluator,
     LoopState,
-    NonFiniteLossError,
-    OutOfMemoryError,  # fmt: skip
     _optimizer,
     loss_module,
     lr_at,
@@ -39,20 +38,38 @@ from kantai_tui.core.training.step import (
     use_bf16,
     use_compile,
 )
-from kantai_tui.core.training.events import BatchSplit, CheckpointSaved, EvalLogged, Event, RunFinished, RunStarted, StepLogged
+from kantai_tui.core.training.events import (
+    BatchSplit,
+    CheckpointSaved,
+    EvalLogged,
+    Event,
+    ProbesEvaluated,
+    RunFinished,
+    RunStarted,
+    StepLogged,
+)
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.training.presets import get_preset, roberta_config
-from kantai_tui.core.runs.probes import load_probes, probe_rows
 
 if TYPE_CHECKING:
     import torch
+
+Probe = Callable[["torch.nn.Module", int], list[dict]]
 
 
 class Trainer:
     """Owns the model, optimizer, data and loop state of one run folder."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, on_skip: Callable[[Path, str], None] | None = None,
-                 dist: distributed.Dist | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run_dir: Path,
+        on_skip: Callable[[Path, str], None] | None = None,
+        dist: distributed.Dist | None = None,
+        probe: Probe | None = None,
+    ) -> None:
+        """``probe(model, step)`` gives the probe rows after each checkpoint (the runner passes one that
+        runs fill-mask on the run's probe sentences; without it no probes are evaluated)."""
         import torch
         from transformers import RobertaForMaskedLM
 
@@ -86,8 +103,7 @@ class Trainer:
         self.step_fn = torch.compile(self._ddp) if self.compiled else self._ddp
         self.optimizer = _optimizer(self.model, cfg, self.device)
         self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
-        self.probes = load_probes(cfg.probes)
-        self._probe_fill: object | None = None
+        self.probe = probe
         self.state = LoopState()
         self._splits: list[BatchSplit] = []
         if self.device.startswith("cuda"):
@@ -97,7 +113,7 @@ class Trainer:
         if resume is not None:
             self._load(resume.path)
         elif checkpoint.list_checkpoints(run_dir / "checkpoints"):
-            raise checkpoint.CorruptCheckpointError(
+            raise CorruptCheckpointError(
                 f"run {run_dir.name}: none of its checkpoints verifies (see the notes above); refusing to start "
                 f"over silently; move {run_dir / 'checkpoints'} aside to train from scratch"
             )
@@ -133,6 +149,7 @@ class Trainer:
                 yield from self._eval()
             if state.step % cfg.checkpoint_every == 0 or state.step == self.total or stopping:
                 yield self._checkpoint(loss_sum)
+                yield from self._probe()
         final = self._export() if state.step >= self.total and self.main else None
         yield RunFinished(state.step, str(final) if final else None, stopped=state.step < self.total)
 
@@ -322,26 +339,19 @@ class Trainer:
             return CheckpointSaved(self.state.step, "")
         path = checkpoint.commit(self.run_dir / "checkpoints", self.state.step, self._write)
         checkpoint.apply_retention(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
-        self._run_probes()
         return CheckpointSaved(self.state.step, str(path))
 
-    def _run_probes(self) -> None:
-        """Fill-mask on the probe sentences with the weights just saved ("watch it learn")."""
-        from kantai_tui.core.fillmask import FillMask
-        from kantai_tui.core.runs.folder import MetricsWriter
-
-        if self._probe_fill is None:  # built once: it holds the tokenizer, read from disk
-            self._probe_fill = FillMask.from_model(self.model, Path(self.cfg.tokenizer_dir), "trainer")
-        fill = self._probe_fill
-        self.model.eval()  # no dropout, and no RNG draws: resuming stays exact
+    def _probe(self) -> Iterator[ProbesEvaluated]:
+        """Fill-mask on the probe sentences with the weights just saved ("watch it learn"); the runner
+        writes the rows. Eval mode: no dropout and no RNG draws, so resuming stays exact."""
+        if self.probe is None or not self.main:
+            return
+        self.model.eval()
         try:
-            rows = probe_rows(fill, self.state.step, self.probes)
+            rows = self.probe(self.model, self.state.step)
         finally:
             self.model.train()
-        writer = MetricsWriter(self.run_dir / "probes.jsonl")
-        for row in rows:
-            writer.write(row)
-        writer.close()
+        yield ProbesEvaluated(self.state.step, tuple(rows))
 
     def _write(self, folder: Path) -> None:
         import torch
@@ -369,7 +379,7 @@ class Trainer:
         try:
             self._restore(folder)
         except (pickle.UnpicklingError, SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
-            raise checkpoint.CorruptCheckpointError(f"checkpoint {folder} cannot be loaded: {str(err).splitlines()[0]}; "
+            raise CorruptCheckpointError(f"checkpoint {folder} cannot be loaded: {str(err).splitlines()[0]}; "
                                                     f"move it aside to resume from the one before") from err  # fmt: skip
 
     def _restore(self, folder: Path) -> None:

@@ -24,16 +24,8 @@ from textual.widgets.option_list import Option
 from kantai_tui.core.training.config import RECIPES, TrainConfig
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.core.runs.folder import (
-    ACTIVE,
-    RunSummary,
-    list_runs,
-    read_json,
-    read_metrics,
-    read_run_config,
-    read_status,
-    well_formed,
-)
+from kantai_tui.core.runs.folder import ACTIVE, RunSummary, list_runs, read_run_config, read_status, well_formed
+from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.widgets.loss_chart import LossChart
 from kantai_tui.views import human_bytes
@@ -281,7 +273,7 @@ class TrainingPane(Vertical):
     def _read_run(self, run_dir: Path, offset: int) -> None:
         from kantai_tui.core.runs.folder import effective_state
 
-        rows, new_offset = read_metrics(run_dir / "metrics.jsonl", offset)
+        rows, new_offset = read_json_lines(run_dir / "metrics.jsonl", offset)
         status = read_status(run_dir)
         status["state"] = effective_state(run_dir)
         self.app.call_from_thread(self._apply, run_dir, rows, new_offset, status)
