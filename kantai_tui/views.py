@@ -13,19 +13,10 @@ from rich.text import Text
 from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats
 from kantai_tui.core.corpus.stats import CorpusStats, Distribution
 from kantai_tui.core.tokenizer.vocab import VocabEntry, readable, token_bytes
+from kantai_tui.format import gib, human_bytes, pct
 
 TOKEN_STYLES = ("bold black on #8fbcbb", "bold black on #ebcb8b")
 BAR = "█"
-
-
-def human_bytes(size: int) -> str:
-    """1,820,953 -> '1.7 MiB'."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def summary_table(stats: CorpusStats) -> Table:
@@ -81,18 +72,6 @@ def files_table(stats: CorpusStats, width: int | None = None) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
-
-
-def model_label(source: str) -> str:
-    """``run/step-00000018`` as ``run · step 18`` (and ``run/final`` as ``run · final``): shorter, and a
-    narrow pane wraps it at the spaces instead of in the middle of the step number."""
-    import re
-
-    if match := re.fullmatch(r"(.+)/step-0*(\d+)", source):
-        return f"{match.group(1)} · step {match.group(2)}"
-    if source.endswith("/final"):
-        return f"{source[: -len('/final')]} · final"
-    return source
 
 
 def shorten_middle(text: str, room: int) -> str:
@@ -201,39 +180,31 @@ def device_renderable(snapshot: object) -> Table:
         table.add_row("GPU", Text("no CUDA device", style="bold yellow"))
     for gpu in s.gpus:  # type: ignore[attr-defined]
         table.add_row(f"GPU {gpu.index}", f"{gpu.name} · compute capability {gpu.capability}")
-        used = gpu.total_bytes - gpu.free_bytes if gpu.free_bytes is not None else None
+        used = gpu.torch_used_bytes
         table.add_row(" memory [torch]", bar(used / gpu.total_bytes if used is not None else None) +
-                      f" {_gib(used)} / {_gib(gpu.total_bytes)} · this process: {_gib(gpu.allocated_bytes)} allocated, "
-                      f"{_gib(gpu.reserved_bytes)} reserved")  # fmt: skip
+                      f" {gib(used)} / {gib(gpu.total_bytes)} · this process: {gib(gpu.allocated_bytes)} allocated, "
+                      f"{gib(gpu.reserved_bytes)} reserved")  # fmt: skip
         d = gpu.driver
         if d is None:
             table.add_row(" driver", Text(f"— ({s.nvml})", style="dim"))  # type: ignore[attr-defined]
             continue
         util = d.utilization_pct / 100 if d.utilization_pct is not None else None
-        table.add_row(" utilization [driver]", bar(util) + f" {_pct(d.utilization_pct)}")
+        table.add_row(" utilization [driver]", bar(util) + f" {pct(d.utilization_pct)}")
         mem = d.memory_used_bytes / d.memory_total_bytes if d.memory_used_bytes is not None and d.memory_total_bytes else None
-        table.add_row(" memory [driver]", bar(mem) + f" {_gib(d.memory_used_bytes)} / {_gib(d.memory_total_bytes)}")
+        table.add_row(" memory [driver]", bar(mem) + f" {gib(d.memory_used_bytes)} / {gib(d.memory_total_bytes)}")
         table.add_row(" temperature · power", f"{_num_or(d.temperature_c, '°C')} · {_num_or(d.power_w, ' W')} of {_num_or(d.power_limit_w, ' W')}")
         for p in d.processes or ():
             mark = f"  [kantai run {p.run}]" if p.run else ""
-            table.add_row(f"  pid {p.pid}", f"{_gib(p.used_bytes)}  {p.name}{mark}")
+            table.add_row(f"  pid {p.pid}", f"{gib(p.used_bytes)}  {p.name}{mark}")
         if not d.processes:
             table.add_row("  processes", Text("none", style="dim"))
     host = s.host  # type: ignore[attr-defined]
     ram = host.ram_used_bytes / host.ram_total_bytes if host.ram_used_bytes is not None and host.ram_total_bytes else None
-    table.add_row("CPU", bar(host.cpu_pct / 100 if host.cpu_pct is not None else None) + f" {_pct(host.cpu_pct)} of {host.cpu_count} cores")
-    table.add_row("RAM", bar(ram) + f" {_gib(host.ram_used_bytes)} / {_gib(host.ram_total_bytes)}")
+    table.add_row("CPU", bar(host.cpu_pct / 100 if host.cpu_pct is not None else None) + f" {pct(host.cpu_pct)} of {host.cpu_count} cores")
+    table.add_row("RAM", bar(ram) + f" {gib(host.ram_used_bytes)} / {gib(host.ram_total_bytes)}")
     for note in s.notes:  # type: ignore[attr-defined]
         table.add_row("note", Text(note, style="dim"))
     return table
-
-
-def _gib(value: int | None) -> str:
-    return "—" if value is None else f"{value / 2**30:.1f} GiB"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f}%"
 
 
 def _num_or(value: float | None, unit: str) -> str:

@@ -17,6 +17,7 @@ from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainProgressFn, 
 from kantai_tui.core.corpus.stats import CorpusStats
 from kantai_tui.core.errors import one_line
 from kantai_tui.core.tokenizer.vocab import VocabEntry, Vocabulary
+from kantai_tui.format import Smoother, eta, human_bytes, loss_text
 
 
 def _console() -> Console:
@@ -104,7 +105,7 @@ class EventPrinter:
 
     def __init__(self, json_lines: bool = False) -> None:
         self.json_lines = json_lines
-        self.smoothed: float | None = None
+        self.loss = Smoother()
         self.total: int | None = None
         self.start: tuple[int, float] | None = None
         self.run = "RUN"
@@ -130,6 +131,8 @@ class EventPrinter:
 
     def _started(self, row: dict) -> str:
         self.total = row["total_steps"]
+        self.loss.rewind(row["start_step"])  # steps past the checkpoint are trained (and logged) again
+        self.start = None
         self.run = row["run"]
         where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
         return (f"run {row['run']}: {row['total_steps']:,} steps {where} on {row['device']}; "
@@ -138,22 +141,16 @@ class EventPrinter:
 
     def _step(self, row: dict) -> str:
         loss = row["loss"]
-        self.smoothed = loss if self.smoothed is None or loss is None else 0.9 * self.smoothed + 0.1 * loss
+        smoothed = self.loss.add(row["step"], loss)
         if self.start is None:
             self.start = (row["step"], row["elapsed_s"])
         total = f"/{self.total:,}" if self.total else ""
-        return (f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {_num(loss)}  smooth {_num(self.smoothed)}"
-                f"  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {self._eta(row)}")  # fmt: skip
-
-    def _eta(self, row: dict) -> str:
-        if not self.total or self.start is None or row["step"] <= self.start[0]:
-            return "—"
-        rate = (row["elapsed_s"] - self.start[1]) / (row["step"] - self.start[0])
-        seconds = int(rate * (self.total - row["step"]))
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+        left = eta(self.start, (row["step"], row["elapsed_s"]), self.total)
+        return (f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {loss_text(loss)}  smooth "
+                f"{loss_text(smoothed)}  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {left}")  # fmt: skip
 
     def _eval(self, row: dict) -> str:
-        return (f"  eval @ step {row['step']:,}: loss {_num(row['eval_loss'])}  perplexity {_num(row['perplexity'], 1)}"
+        return (f"  eval @ step {row['step']:,}: loss {loss_text(row['eval_loss'])}  perplexity {loss_text(row['perplexity'], 1)}"
                 f"  masked-token accuracy {row['mask_acc']:.1%}")  # fmt: skip
 
     def _batch_split(self, row: dict) -> str:
@@ -169,10 +166,6 @@ class EventPrinter:
         return f"finished at step {row['step']:,}; model and tokenizer in {row['final_dir']}"
 
 
-def _num(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
 def print_runs(runs: list, runs_dir: str) -> None:
     """A table of runs: name, state, progress, last loss, preset and recipe."""
     out = _console()
@@ -185,7 +178,7 @@ def print_runs(runs: list, runs_dir: str) -> None:
     for r in runs:
         step = "—" if r.step is None else f"{r.step:,}" + (f"/{r.total_steps:,}" if r.total_steps else "")
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "—"
-        table.add_row(r.name, r.state, step, _num(r.last_loss), r.preset or "—", r.recipe or "—", updated)
+        table.add_row(r.name, r.state, step, loss_text(r.last_loss), r.preset or "—", r.recipe or "—", updated)
     out.print(table)
 
 
@@ -201,7 +194,7 @@ def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:
         table.add_column(name, justify="left" if name == "preset" else "right", no_wrap=True)
     for s in sizes:
         table.add_row(s.preset, f"{s.vocab_size:,}", f"{s.unused_rows:,}", _millions(s.embeddings),
-                      _millions(s.encoder), _millions(s.lm_head), f"{s.total:,}", views.human_bytes(s.train_memory_bytes),
+                      _millions(s.encoder), _millions(s.lm_head), f"{s.total:,}", human_bytes(s.train_memory_bytes),
                       f"{s.train_flops_per_token / 1e6:,.1f}")  # fmt: skip
     out.print(table)
     out.print(f"kantai = the tutorial's RobertaConfig; the tutorial printed {TUTORIAL_PARAMS:,} parameters because its "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from kantai_tui.core.training.config import COMPILE_MODES, PRECISIONS, RECIPES, 
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.training.presets import PRESETS
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.format import default_run_name
 
 if TYPE_CHECKING:
     from kantai_tui.core.training.distributed import Dist
@@ -153,7 +153,7 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
         return args.resume, run_dir
     if not args.corpus:
         raise BadInputError("give a CORPUS to train on (or --resume RUN)")
-    name = args.run or f"{args.preset}-{args.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = args.run or default_run_name(args.preset, args.recipe)
     return name, runner.create_run(args.runs_dir, name, _config(args), args.tokenizer)
 
 

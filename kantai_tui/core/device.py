@@ -50,6 +50,16 @@ class GpuSnapshot:
     reserved_bytes: int  # by this process's caching allocator (torch)
     driver: DriverStats | None = None
 
+    @property
+    def torch_used_bytes(self) -> int | None:
+        """Memory in use on the whole device as torch sees it (total - free), None when unknown."""
+        return None if self.free_bytes is None else self.total_bytes - self.free_bytes
+
+    @property
+    def used_bytes(self) -> int | None:
+        """Memory in use on the device: the driver's figure when NVML answers, else torch's."""
+        return self.driver.memory_used_bytes if self.driver else self.torch_used_bytes
+
 
 @dataclass(frozen=True)
 class HostSnapshot:
@@ -75,28 +85,6 @@ class DeviceSnapshot:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def summary(self) -> str:
-        """One short line for the app header."""
-        if not self.gpus:
-            ram = _gib(self.host.ram_used_bytes, self.host.ram_total_bytes)
-            return f"no GPU · CPU {_pct(self.host.cpu_pct)} · RAM {ram}"
-        parts = []
-        for gpu in self.gpus:
-            used = gpu.driver.memory_used_bytes if gpu.driver else (gpu.total_bytes - (gpu.free_bytes or 0))
-            util = f" {_pct(gpu.driver.utilization_pct)}" if gpu.driver else ""
-            parts.append(f"GPU{gpu.index}{util} {_gib(used, gpu.total_bytes)}")
-        return " · ".join(parts)
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0f}%"
-
-
-def _gib(used: int | None, total: int | None) -> str:
-    if used is None or total is None:
-        return "—"
-    return f"{used / 2**30:.1f}/{total / 2**30:.0f} GiB"
 
 
 def probe_devices(kantai_pids: dict[int, str] | None = None) -> DeviceSnapshot:

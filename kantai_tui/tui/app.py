@@ -22,6 +22,7 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.errors import KantaiError
+from kantai_tui.format import device_summary
 from kantai_tui.core.paths import tokenizer_dir_for
 from kantai_tui.core.prefs import Preferences, config_home, load_preferences, save_preferences
 from kantai_tui.core.corpus.sample import bundled_corpus
@@ -122,7 +123,7 @@ class KantaiApp(App[int]):
         if not self._frozen_after_torch:
             _freeze_garbage_collector()  # the probe has imported torch: its objects join the frozen ones
             self._frozen_after_torch = True
-        self.sub_title = f"{self.corpus or 'no corpus'} · {snapshot.summary()}"
+        self.sub_title = f"{self.corpus or 'no corpus'} · {device_summary(snapshot)}"
         self.query_one(DevicePane).show(snapshot)
 
     @on(CorpusPane.Scanned)

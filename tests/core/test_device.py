@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
+from kantai_tui.format import device_summary
 from kantai_tui.core.device import DeviceSnapshot, GpuProcess, probe_devices
 from kantai_tui.tui.app import KantaiApp
 from kantai_tui.tui.panes.device import DevicePane
@@ -23,7 +24,7 @@ def test_probe_on_this_machine_is_the_no_gpu_snapshot() -> None:
     assert snapshot.torch_cuda is None  # the CPU-only build
     assert snapshot.nvml != "ok"
     assert snapshot.host.cpu_count >= 1 and snapshot.host.ram_total_bytes > 0
-    assert snapshot.summary().startswith("no GPU · CPU ")
+    assert device_summary(snapshot).startswith("no GPU · CPU ")
 
 
 def test_kantai_gpu_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -88,3 +88,38 @@ async def test_form_takes_another_corpus_and_reports_a_bad_one(small_corpus: Pat
         await pilot.press("escape", "s")
         await until(pilot, lambda: "missing.txt: no such file or folder" in str(app.query_one("#train-error").render()))
         assert not (tmp_path / "runs" ).exists() or not list((tmp_path / "runs").iterdir())
+
+
+async def test_the_pane_and_follow_show_the_same_smoothed_loss_across_a_resume(tmp_path: Path, capsys) -> None:
+    """One smoothing rule: a recorded run whose metrics hold steps a crashed trainer logged past its
+    checkpoint (then a resume from it) reads the same smoothed loss in the pane and in `kantai follow`.
+    Before the shared rule, follow smoothed the dropped steps in, and a missing loss reset it to '—'."""
+    import json
+
+    from kantai_tui.cli import main
+    from tests.helpers import recorded_run
+
+    runs = recorded_run(tmp_path)
+    metrics = runs / "demo" / "metrics.jsonl"
+    rows = [{"kind": "step", "step": s, "loss": 20.0, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": s / 5, "epoch": 1.0}
+            for s in (210, 220)]  # logged by a process that died before its next checkpoint
+    rows.append({"kind": "started", "run": "demo", "total_steps": 240, "start_step": 200, "parameters": 1,
+                 "train_examples": 1, "eval_examples": 1, "tokens_per_step": 1, "device": "cpu"})
+    rows += [{"kind": "step", "step": s, "loss": 5.5, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": s / 5, "epoch": 1.0}
+             for s in (210, 220, 230, 240)]
+    recorded = [json.loads(line) for line in metrics.read_text().splitlines()]
+    metrics.write_text("".join(json.dumps({"epoch": 1.0, **r}) + "\n" for r in recorded + rows))
+
+    assert main(["follow", "demo", "--runs-dir", str(runs)]) == 0
+    followed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step ")]
+    follow_smooth = followed[-1].split("smooth ")[1].split()[0]
+
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        pane.attach(runs / "demo")
+        status = app.query_one("#train-status")
+        await until(pilot, lambda: "smoothed" in str(status.render()), timeout=10)
+        pane_smooth = str(status.render()).split("smoothed ")[1].split()[0]
+        assert app.query_one(LossChart).steps[-4:] == [210, 220, 230, 240] and 20.0 not in app.query_one(LossChart).raw
+    assert follow_smooth == pane_smooth

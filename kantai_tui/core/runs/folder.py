@@ -144,6 +144,16 @@ def well_formed(row: dict) -> bool:
     return all(row.get(k) is None or (isinstance(row[k], _NUMBER) and not isinstance(row[k], bool)) for k in numbers)
 
 
+def kept_after_resume(step: int, start_step: int) -> bool:
+    """Whether a point logged at ``step`` still stands after a resume from the checkpoint at ``start_step``.
+
+    metrics.jsonl is append-only, so after a crash it holds steps the dead process logged past its
+    last checkpoint; the resumed trainer trains them again. Every reader that draws a history (the
+    trajectory, the TUI's chart, ``kantai follow``'s smoothing) drops those by this one rule.
+    """
+    return step <= start_step
+
+
 def trajectory(rows: list[dict]) -> list[dict]:
     """The run's history as training actually went: rows rewound at every resume.
 
@@ -156,7 +166,8 @@ def trajectory(rows: list[dict]) -> list[dict]:
     for row in rows:
         if row.get("kind") == "started":
             start = row.get("start_step") or 0
-            kept = [r for r in kept if not isinstance(r.get("step"), int) or r["step"] <= start or r.get("kind") == "started"]
+            kept = [r for r in kept if not isinstance(r.get("step"), int) or kept_after_resume(r["step"], start)
+                    or r.get("kind") == "started"]  # fmt: skip
         kept.append(row)
     return kept
 

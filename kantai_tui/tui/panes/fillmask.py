@@ -24,6 +24,7 @@ from kantai_tui import views
 from kantai_tui.core.training import checkpoint
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.runs.folder import list_runs
+from kantai_tui.format import checkpoint_label, model_label
 from kantai_tui.tui.guards import from_worker
 
 NONE = "none"
@@ -66,9 +67,9 @@ def model_choices(runs_dir: Path) -> list[tuple[str, str]]:
     for run in list_runs(runs_dir):
         path = Path(run.path)
         if (path / "final" / "config.json").is_file():
-            choices.append((f"{run.name} · final", f"{path}|"))
+            choices.append((checkpoint_label(run.name, None), f"{path}|"))
         for step, _ in checkpoint.list_checkpoints(path / "checkpoints"):
-            choices.append((f"{run.name} · step {step:,}", f"{path}|{step}"))
+            choices.append((checkpoint_label(run.name, step), f"{path}|{step}"))
     return choices
 
 
@@ -200,7 +201,7 @@ class FillMaskPane(Vertical):
 
 def _result_table(result: object) -> Group:
     """Each mask's candidates with probability bars; several masks are labelled as independent."""
-    parts: list[object] = [Text(views.model_label(result.source), style="bold")]  # type: ignore[attr-defined]
+    parts: list[object] = [Text(model_label(result.source), style="bold")]  # type: ignore[attr-defined]
     masks = result.masks  # type: ignore[attr-defined]
     if len(masks) > 1:
         parts.append(Text("each <mask> predicted on its own", style="dim"))

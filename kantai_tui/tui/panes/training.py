@@ -9,7 +9,6 @@ UI in one call, so the event loop never waits on the disk.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from rich.text import Text
@@ -28,7 +27,7 @@ from kantai_tui.core.runs.folder import ACTIVE, RunSummary, list_runs, read_run_
 from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.widgets.loss_chart import LossChart
-from kantai_tui.views import human_bytes
+from kantai_tui.format import NA, default_run_name, eta, human_bytes
 
 FIELDS = (("epochs", "1"), ("batch-size", ""), ("lr", ""), ("block-size", "128"), ("max-steps", ""))
 
@@ -60,6 +59,8 @@ class TrainingPane(Vertical):
         self.corpus: Path | None = None
         self.tokenizer_dir: Path | None = None
         self.attached: Path | None = None
+        self._first_step: tuple[int, float] | None = None  # (step, elapsed_s) of this trainer's first log row
+        self._last_step: dict = {}
         self._offset = 0
         self._runs: list[RunSummary] = []
         self._shown_tokenizer: Path | None = None
@@ -171,7 +172,7 @@ class TrainingPane(Vertical):
         except KantaiError as err:
             self._show_error(str(err))
             return
-        name = self.query_one("#train-name", Input).value.strip() or f"{cfg.preset}-{cfg.recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = self.query_one("#train-name", Input).value.strip() or default_run_name(cfg.preset, cfg.recipe)
         chosen = self.query_one("#train-tokenizer", Input).value.strip()
         self._launch(cfg, name, Path(chosen).expanduser() if chosen else None)
 
@@ -256,6 +257,8 @@ class TrainingPane(Vertical):
     def attach(self, run_dir: Path) -> None:
         """Watch ``run_dir`` from its first metrics line."""
         self.attached, self._offset = run_dir, 0
+        self._first_step: tuple[int, float] | None = None
+        self._last_step: dict = {}
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
         config = read_run_config(run_dir)
@@ -291,28 +294,30 @@ class TrainingPane(Vertical):
             if row.get("kind") == "step":
                 chart.add_step(row["step"], row.get("loss"))
                 self._last_step = row
+                if self._first_step is None and isinstance(row.get("elapsed_s"), (int, float)):
+                    self._first_step = (row["step"], row["elapsed_s"])
             elif row.get("kind") == "eval":
                 chart.add_eval(row["step"], row.get("eval_loss"))
             elif row.get("kind") == "started" and isinstance(row.get("start_step"), int):
                 chart.rewind(row["start_step"])
+                self._first_step = None  # the ETA's rate is this trainer process's
         chart.refresh()
         self._show_status(status, chart)
 
     def _show_status(self, status: dict, chart: LossChart) -> None:
         state = status.get("state", "?")
-        row = getattr(self, "_last_step", None) or {}
+        row = self._last_step
         total = status.get("total_steps") or 0
         step = status.get("step") or 0
-        eta = ""
-        if state in ACTIVE and row.get("elapsed_s") and step:
-            remaining = row["elapsed_s"] / max(step, 1) * max(total - step, 0)
-            eta = f" · ETA {int(remaining // 60)}m{int(remaining % 60):02d}s"
+        elapsed = row.get("elapsed_s")
+        left = eta(self._first_step, (row["step"], elapsed), total) if isinstance(elapsed, (int, float)) else NA
+        time_left = f" · ETA {left}" if state in ACTIVE and left != NA else ""
         smooth = f"{chart.smooth[-1]:.4f}" if chart.smooth else "—"
         loss = f"{chart.raw[-1]:.4f}" if chart.raw else "—"
         progress = f"{step:,}/{total:,} ({step / total:.0%})" if total else f"{step:,}"
         self.query_one("#train-status", Static).update(
             f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {row.get('lr', 0):.2e} · "
-            f"{row.get('tokens_per_s', 0):,.0f} tok/s{eta}" + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
+            f"{row.get('tokens_per_s', 0):,.0f} tok/s{time_left}" + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
         )
         if chart.evals:
             step_at, loss_at = chart.evals[-1]

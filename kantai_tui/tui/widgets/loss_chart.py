@@ -14,6 +14,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from kantai_tui.core.runs.folder import kept_after_resume
+from kantai_tui.format import Smoother
+
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 AXIS_WIDTH = 8
 
@@ -25,28 +28,33 @@ class LossChart(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.steps: list[int] = []
-        self.raw: list[float] = []
-        self.smooth: list[float] = []
+        self.loss = Smoother()  # the same smoothing and rewind rule as `kantai follow`
         self.evals: list[tuple[int, float]] = []
 
+    @property
+    def steps(self) -> list[int]:
+        return self.loss.steps
+
+    @property
+    def raw(self) -> list[float]:
+        return self.loss.raw
+
+    @property
+    def smooth(self) -> list[float]:
+        return self.loss.smooth
+
     def clear(self) -> None:
-        self.steps, self.raw, self.smooth, self.evals = [], [], [], []
+        self.loss.clear()
+        self.evals = []
         self.refresh()
 
     def rewind(self, step: int) -> None:
         """Forget points after ``step``: the run resumed from a checkpoint there and trains them again."""
-        keep = sum(1 for s in self.steps if s <= step)
-        self.steps, self.raw, self.smooth = self.steps[:keep], self.raw[:keep], self.smooth[:keep]
-        self.evals = [(s, loss) for s, loss in self.evals if s <= step]
+        self.loss.rewind(step)
+        self.evals = [(s, loss) for s, loss in self.evals if kept_after_resume(s, step)]
 
     def add_step(self, step: int, loss: float | None) -> None:
-        if loss is None or not math.isfinite(loss):
-            return
-        previous = self.smooth[-1] if self.smooth else loss
-        self.steps.append(step)
-        self.raw.append(loss)
-        self.smooth.append(0.9 * previous + 0.1 * loss if self.smooth else loss)
+        self.loss.add(step, loss)
 
     def add_eval(self, step: int, loss: float | None) -> None:
         if loss is not None and math.isfinite(loss):

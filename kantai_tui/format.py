@@ -1,0 +1,138 @@
+"""Each human-facing rule computed once: durations and ETA, loss smoothing, sizes and percentages,
+run names, model labels, the device summary line.
+
+The CLI, ``kantai follow`` and the TUI all call these, so the same step shows the same smoothed
+loss, the same ETA and the same label wherever it is read. Plain strings and numbers only: no
+rich, no textual, no IO.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kantai_tui.core.runs.folder import kept_after_resume
+
+if TYPE_CHECKING:
+    from kantai_tui.core.device import DeviceSnapshot
+
+NA = "—"
+SMOOTHING = 0.1  # weight of the newest loss in the moving average
+
+
+def duration(seconds: float) -> str:
+    """3,725 s -> '1h02m'; 125 s -> '2m05s' (never more precision than a person reads)."""
+    whole = max(int(seconds), 0)
+    if whole >= 3600:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def eta(first: tuple[int, float] | None, last: tuple[int, float], total: int | None) -> str:
+    """Time left, from the rate between the first and the latest logged (step, elapsed_s).
+
+    Measured from the first log step rather than from step 0, so the first window's warm-up
+    (compilation, caches) does not inflate it; '—' until two log steps are known.
+    """
+    if not total or first is None or last[0] <= first[0]:
+        return NA
+    rate = (last[1] - first[1]) / (last[0] - first[0])
+    return duration(rate * max(total - last[0], 0))
+
+
+@dataclass
+class Smoother:
+    """The smoothed training loss: an exponential moving average over the logged losses, in step order.
+
+    It keeps its points so a resume can rewind it (``rewind``) by the same rule the run folder's
+    readers use, so the TUI's chart and ``kantai follow`` agree at every step.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    raw: list[float] = field(default_factory=list)
+    smooth: list[float] = field(default_factory=list)
+
+    def add(self, step: int, loss: float | None) -> float | None:
+        """Fold in one logged loss; a missing or non-finite one is skipped. Returns the smoothed value."""
+        if loss is None or loss != loss or loss in (float("inf"), float("-inf")):
+            return self.last
+        previous = self.smooth[-1] if self.smooth else loss
+        self.steps.append(step)
+        self.raw.append(loss)
+        self.smooth.append((1 - SMOOTHING) * previous + SMOOTHING * loss)
+        return self.last
+
+    def rewind(self, start_step: int) -> None:
+        """Forget points a resume from ``start_step`` trains again."""
+        keep = sum(1 for s in self.steps if kept_after_resume(s, start_step))
+        del self.steps[keep:], self.raw[keep:], self.smooth[keep:]
+
+    def clear(self) -> None:
+        self.steps.clear(), self.raw.clear(), self.smooth.clear()
+
+    @property
+    def last(self) -> float | None:
+        return self.smooth[-1] if self.smooth else None
+
+
+def loss_text(value: float | None, digits: int = 4) -> str:
+    return NA if value is None else f"{value:.{digits}f}"
+
+
+def human_bytes(size: int) -> str:
+    """1,820,953 -> '1.7 MiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def gib(value: int | None) -> str:
+    return NA if value is None else f"{value / 2**30:.1f} GiB"
+
+
+def gib_of(used: int | None, total: int | None) -> str:
+    """'61.0/80 GiB': used of a total, for one-line summaries."""
+    if used is None or total is None:
+        return NA
+    return f"{used / 2**30:.1f}/{total / 2**30:.0f} GiB"
+
+
+def pct(value: float | None) -> str:
+    return NA if value is None else f"{value:.0f}%"
+
+
+def default_run_name(preset: str, recipe: str, now: float | None = None) -> str:
+    """'tiny-packed-20261125-162452': what a run is called when the user names none."""
+    return f"{preset}-{recipe}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+
+
+def model_label(source: str) -> str:
+    """``run/step-00000018`` as ``run · step 18`` (and ``run/final`` as ``run · final``): shorter, and a
+    narrow pane wraps it at the spaces instead of in the middle of the step number."""
+    if match := re.fullmatch(r"(.+)/step-0*(\d+)", source):
+        return f"{match.group(1)} · step {match.group(2)}"
+    if source.endswith("/final"):
+        return f"{source[: -len('/final')]} · final"
+    return source
+
+
+def checkpoint_label(run: str, step: int | None) -> str:
+    """A run's model in a picker: 'run · step 1,200', or 'run · final' for its exported model."""
+    return f"{run} · final" if step is None else f"{run} · step {step:,}"
+
+
+def device_summary(snapshot: DeviceSnapshot) -> str:
+    """One short line for the app header: each GPU's utilisation and memory, or the host's CPU and RAM."""
+    if not snapshot.gpus:
+        host = snapshot.host
+        return f"no GPU · CPU {pct(host.cpu_pct)} · RAM {gib_of(host.ram_used_bytes, host.ram_total_bytes)}"
+    parts = []
+    for gpu in snapshot.gpus:
+        util = f" {pct(gpu.driver.utilization_pct)}" if gpu.driver else ""
+        parts.append(f"GPU{gpu.index}{util} {gib_of(gpu.used_bytes, gpu.total_bytes)}")
+    return " · ".join(parts)
