@@ -18,12 +18,14 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.format import device_summary
 from kantai_tui.core.paths import tokenizer_dir_for
+from kantai_tui.core.runs.folder import RunsListing, read_runs_folder
 from kantai_tui.core.prefs import Preferences, config_home, load_preferences, save_preferences
 from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.tui.panes.corpus import CorpusPane
@@ -37,6 +39,7 @@ from kantai_tui.tui.panes.training import TrainingPane
 
 PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"), ("fillmask", "Fill-mask"),
          ("device", "Device"))  # fmt: skip
+RUNS_POLL_S = 2.0  # how often the runs folder is listed (runs, models, trainers)
 FOCUS = {"corpus": "#corpus-body", "tokenizer": "#vocab-table", "training": "#train-runs", "fillmask": "#fill-model",
          "device": "#device-body"}  # fmt: skip
 
@@ -70,6 +73,10 @@ class KantaiApp(App[int]):
         self.corpus, self.corpus_error = _resolve_corpus(corpus)
         self.tokenizer_override = Path(tokenizer).expanduser() if tokenizer else None
         self.sub_title = str(self.corpus) if self.corpus else "no corpus"
+        # the one poller of the runs folder: the Training and Fill-mask panes subscribe, the device probe
+        # marks the trainers it lists
+        self.runs_polled: Signal[RunsListing] = Signal(self, "runs-polled")
+        self._trainers: dict[int, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,9 +86,10 @@ class KantaiApp(App[int]):
             with TabPane("2 Tokenizer", id="tokenizer"):
                 yield TokenizerPane(errors=self.errors, id="tokenizer-pane")
             with TabPane("3 Training", id="training"):
-                yield TrainingPane(self.runs_dir, errors=self.errors, last_run=self.prefs.last_run, id="training-pane")
+                yield TrainingPane(self.runs_dir, self.runs_polled, errors=self.errors, last_run=self.prefs.last_run,
+                                   id="training-pane")  # fmt: skip
             with TabPane("4 Fill-mask", id="fillmask"):
-                yield FillMaskPane(self.runs_dir, id="fillmask-pane")
+                yield FillMaskPane(self.runs_dir, self.runs_polled, id="fillmask-pane")
             with TabPane("5 Device", id="device"):
                 yield DevicePane(id="device-pane")
         yield Footer()
@@ -95,6 +103,8 @@ class KantaiApp(App[int]):
         self._remember(last_corpus=str(self.corpus.resolve()) if self.corpus and self.corpus.exists() else None,
                        runs_dir=str(self.runs_dir.resolve()))  # fmt: skip
         self._focus_pane("corpus")
+        self.set_interval(RUNS_POLL_S, self._poll_runs)
+        self.call_after_refresh(self._poll_runs)  # once the panes have subscribed
         # the first device probe imports torch: start it after the first frame, then about once a second
         if self.watch_devices:
             self.set_timer(1.0, lambda: self.set_interval(1.0, self._probe_devices))
@@ -107,15 +117,27 @@ class KantaiApp(App[int]):
         elif self.corpus_error:
             self.query_one(TokenizerPane).corpus_unavailable(self.corpus_error)
 
+    def _poll_runs(self) -> None:
+        self._read_runs(self.runs_dir)
+
+    @work(thread=True, exclusive=True, group="runs-poll", description="list runs")
+    def _read_runs(self, runs_dir: Path) -> None:
+        listing = read_runs_folder(runs_dir)
+        self.call_from_thread(self._runs_read, listing)
+
+    @from_worker
+    def _runs_read(self, listing: RunsListing) -> None:
+        self._trainers = listing.trainers
+        self.runs_polled.publish(listing)
+
     def _probe_devices(self) -> None:
-        self._take_snapshot(str(self.runs_dir))
+        self._take_snapshot(dict(self._trainers))
 
     @work(thread=True, exclusive=True, group="device-probe", description="device snapshot")
-    def _take_snapshot(self, runs_dir: str) -> None:
+    def _take_snapshot(self, trainers: dict[int, str]) -> None:
         from kantai_tui.core.device import probe_devices
-        from kantai_tui.core.runs.folder import kantai_trainers
 
-        snapshot = probe_devices(kantai_trainers(runs_dir))
+        snapshot = probe_devices(trainers)
         self.call_from_thread(self._show_devices, snapshot)
 
     @from_worker

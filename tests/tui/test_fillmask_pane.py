@@ -59,6 +59,8 @@ async def test_picker_follows_the_newest_model_until_the_user_picks(trained_run:
         pane = app.query_one(FillMaskPane)
         picker = app.query_one("#fill-model", Select)
         step10, step20, final = f"{trained_run}|10", f"{trained_run}|20", f"{trained_run}|"
+        await app.workers.wait_for_complete()  # the first poll of the (empty) runs folder is in
+        await pilot.pause()
         pane._show_models([("step 10", step10)])
         assert picker.value == step10
         pane._show_models([("step 20", step20), ("step 10", step10)])  # a new checkpoint was written

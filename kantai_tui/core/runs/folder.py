@@ -22,7 +22,7 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantai_tui.core.errors import BadInputError, RunLockedError
@@ -212,9 +212,38 @@ def list_runs(runs_dir: str | Path) -> list[RunSummary]:
 def kantai_trainers(runs_dir: str | Path) -> dict[int, str]:
     """PIDs of kantai trainers that are training in ``runs_dir`` -> run name, to mark them in process lists
     (the device snapshot takes this map and knows nothing of runs)."""
+    return _trainers(list_runs(runs_dir))
+
+
+def _trainers(runs: list[RunSummary]) -> dict[int, str]:
     found = {}
-    for run in list_runs(runs_dir):
+    for run in runs:
         status = read_status(Path(run.path))
         if run.state in ACTIVE and isinstance(status.get("pid"), int):
             found[status["pid"]] = run.name
     return found
+
+
+@dataclass(frozen=True)
+class RunsListing:
+    """One look at a runs folder with everything its observers show: the runs, the models a user can
+    ask (each run's final/ and checkpoints, newest run first) and the trainers' PIDs. The TUI reads it
+    once per poll, so the Training, Fill-mask and Device panes never each walk the folder."""
+
+    runs: tuple[RunSummary, ...] = ()
+    models: tuple[tuple[str, Path, int | None], ...] = ()  # (run name, run folder, step; None = final/)
+    trainers: dict[int, str] = field(default_factory=dict)
+
+
+def read_runs_folder(runs_dir: str | Path) -> RunsListing:
+    """The runs, their models and their trainers, in one pass over ``runs_dir``."""
+    from kantai_tui.core.training.checkpoint import list_checkpoints
+
+    runs = list_runs(runs_dir)
+    models: list[tuple[str, Path, int | None]] = []
+    for run in runs:
+        path = Path(run.path)
+        if (path / "final" / "config.json").is_file():
+            models.append((run.name, path, None))
+        models.extend((run.name, path, step) for step, _ in list_checkpoints(path / "checkpoints"))
+    return RunsListing(tuple(runs), tuple(models), _trainers(runs))

@@ -17,13 +17,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.signal import Signal
 from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
 
 from kantai_tui import views
-from kantai_tui.core.training import checkpoint
 from kantai_tui.core.errors import KantaiError
-from kantai_tui.core.runs.folder import list_runs
+from kantai_tui.core.runs.folder import RunsListing
 from kantai_tui.format import checkpoint_label, model_label
 from kantai_tui.tui.guards import from_worker
 
@@ -61,16 +61,9 @@ class PromptInput(Input):
         self.cursor_position = len(self.value)
 
 
-def model_choices(runs_dir: Path) -> list[tuple[str, str]]:
+def model_choices(listing: RunsListing) -> list[tuple[str, str]]:
     """(label, target) for every run's final/ and checkpoints, newest first; target is "run_dir|step"."""
-    choices = []
-    for run in list_runs(runs_dir):
-        path = Path(run.path)
-        if (path / "final" / "config.json").is_file():
-            choices.append((checkpoint_label(run.name, None), f"{path}|"))
-        for step, _ in checkpoint.list_checkpoints(path / "checkpoints"):
-            choices.append((checkpoint_label(run.name, step), f"{path}|{step}"))
-    return choices
+    return [(checkpoint_label(name, step), f"{path}|{'' if step is None else step}") for name, path, step in listing.models]
 
 
 class FillMaskPane(Vertical):
@@ -78,9 +71,10 @@ class FillMaskPane(Vertical):
 
     BINDINGS = [Binding("p", "focus_prompt", "Prompt"), Binding("c", "focus_compare", "Compare")]
 
-    def __init__(self, runs_dir: Path, *, id: str | None = None) -> None:
+    def __init__(self, runs_dir: Path, runs_polled: Signal[RunsListing], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.runs_dir = runs_dir
+        self.runs_polled = runs_polled  # the app's one poller of the runs folder
         self._models: dict[str, object] = {}
         self._choices: list[tuple[str, str]] = []
         self._auto_pick: object = None
@@ -98,8 +92,7 @@ class FillMaskPane(Vertical):
             yield Static("", id="fill-probes")
 
     def on_mount(self) -> None:
-        self.set_interval(5.0, self._refresh_models)
-        self._refresh_models()
+        self.runs_polled.subscribe(self, self._runs_polled)
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
@@ -109,13 +102,8 @@ class FillMaskPane(Vertical):
 
     # --- model list --------------------------------------------------------------------
 
-    def _refresh_models(self) -> None:
-        self._list_models(self.runs_dir)
-
-    @work(thread=True, exclusive=True, group="fill-models", description="list models")
-    def _list_models(self, runs_dir: Path) -> None:
-        choices = model_choices(runs_dir)
-        self.app.call_from_thread(self._show_models, choices)
+    def _runs_polled(self, listing: RunsListing) -> None:
+        self._show_models(model_choices(listing))
 
     @from_worker
     def _show_models(self, choices: list[tuple[str, str]]) -> None:

@@ -17,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.signal import Signal
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from kantai_tui.core.training.config import RECIPES, TrainConfig
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.core.runs.folder import ACTIVE, RunSummary, list_runs, read_run_config, read_status, well_formed
+from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, read_run_config, read_status, well_formed
 from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.widgets.loss_chart import LossChart
@@ -50,10 +51,11 @@ class TrainingPane(Vertical):
             super().__init__()
             self.run_dir = run_dir
 
-    def __init__(self, runs_dir: Path, *, errors: str = "strict", last_run: str | None = None,
-                 id: str | None = None) -> None:  # fmt: skip
+    def __init__(self, runs_dir: Path, runs_polled: Signal[RunsListing], *, errors: str = "strict",
+                 last_run: str | None = None, id: str | None = None) -> None:  # fmt: skip
         super().__init__(id=id)
         self.runs_dir = runs_dir
+        self.runs_polled = runs_polled  # the app's one poller of the runs folder
         self.last_run = last_run
         self.errors = errors
         self.corpus: Path | None = None
@@ -98,8 +100,7 @@ class TrainingPane(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(0.5, self._poll_attached)
-        self.set_interval(2.0, self._refresh_runs)
-        self._refresh_runs()
+        self.runs_polled.subscribe(self, self._runs_polled)
         self._show_size()
 
     def set_source(self, corpus: Path | None, tokenizer_dir: Path | None) -> None:
@@ -225,15 +226,9 @@ class TrainingPane(Vertical):
 
     # --- runs list and attaching ------------------------------------------------------
 
-    def _refresh_runs(self) -> None:
-        self._list_runs(self.runs_dir)
+    def _runs_polled(self, listing: RunsListing) -> None:
+        self._show_runs(list(listing.runs))
 
-    @work(thread=True, exclusive=True, group="runs-list", description="list runs")
-    def _list_runs(self, runs_dir: Path) -> None:
-        runs = list_runs(runs_dir)
-        self.app.call_from_thread(self._show_runs, runs)
-
-    @from_worker
     def _show_runs(self, runs: list[RunSummary]) -> None:
         if runs == self._runs:
             return
