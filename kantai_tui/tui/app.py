@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.worker import Worker, WorkerState
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from kantai_tui.core.device import DeviceSnapshot
@@ -34,14 +37,32 @@ from kantai_tui.tui.panes.fillmask import FillMaskPane
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.hangup import on_hangup, watch_terminal
 from kantai_tui.tui.help_screen import HelpScreen
+from kantai_tui.tui.panes.base import Pane, failure_message
 from kantai_tui.tui.panes.tokenizer import TokenizerPane
 from kantai_tui.tui.panes.training import TrainingPane
 
-PANES = (("corpus", "Corpus"), ("tokenizer", "Tokenizer"), ("training", "Training"), ("fillmask", "Fill-mask"),
-         ("device", "Device"))  # fmt: skip
 RUNS_POLL_S = 2.0  # how often the runs folder is listed (runs, models, trainers)
-FOCUS = {"corpus": "#corpus-body", "tokenizer": "#vocab-table", "training": "#train-runs", "fillmask": "#fill-model",
-         "device": "#device-body"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PaneEntry:
+    """One pane of the app. This table drives the tabs, the digit keys, the focus, help and the palette;
+    the pane's class carries its title, its focus target and its error label."""
+
+    id: str  # the tab's id; the pane widget's id is "<id>-pane"
+    key: str  # the key that shows it
+    pane: type[Pane]
+    build: Callable[[KantaiApp, str], Pane]  # (app, widget id) -> the pane, given what it needs
+
+
+PANES = (
+    PaneEntry("corpus", "1", CorpusPane, lambda app, id: CorpusPane(app.corpus, app.corpus_error, errors=app.errors, id=id)),
+    PaneEntry("tokenizer", "2", TokenizerPane, lambda app, id: TokenizerPane(errors=app.errors, id=id)),
+    PaneEntry("training", "3", TrainingPane, lambda app, id: TrainingPane(app.runs_dir, app.runs_polled, errors=app.errors,
+                                                                          last_run=app.prefs.last_run, id=id)),
+    PaneEntry("fillmask", "4", FillMaskPane, lambda app, id: FillMaskPane(app.runs_dir, app.runs_polled, id=id)),
+    PaneEntry("device", "5", DevicePane, lambda app, id: DevicePane(id=id)),
+)  # fmt: skip
 
 
 class KantaiApp(App[int]):
@@ -50,11 +71,7 @@ class KantaiApp(App[int]):
     CSS_PATH = "kantai.tcss"
     TITLE = "kantai"
     BINDINGS = [
-        Binding("1", "show_pane('corpus')", "Corpus"),
-        Binding("2", "show_pane('tokenizer')", "Tokenizer"),
-        Binding("3", "show_pane('training')", "Training"),
-        Binding("4", "show_pane('fillmask')", "Fill-mask"),
-        Binding("5", "show_pane('device')", "Device"),
+        *(Binding(entry.key, f"show_pane('{entry.id}')", entry.pane.TITLE) for entry in PANES),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -77,21 +94,14 @@ class KantaiApp(App[int]):
         # marks the trainers it lists
         self.runs_polled: Signal[RunsListing] = Signal(self, "runs-polled")
         self._trainers: dict[int, str] = {}
+        self._last_failure: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(initial="corpus"):
-            with TabPane("1 Corpus", id="corpus"):
-                yield CorpusPane(self.corpus, self.corpus_error, errors=self.errors, id="corpus-pane")
-            with TabPane("2 Tokenizer", id="tokenizer"):
-                yield TokenizerPane(errors=self.errors, id="tokenizer-pane")
-            with TabPane("3 Training", id="training"):
-                yield TrainingPane(self.runs_dir, self.runs_polled, errors=self.errors, last_run=self.prefs.last_run,
-                                   id="training-pane")  # fmt: skip
-            with TabPane("4 Fill-mask", id="fillmask"):
-                yield FillMaskPane(self.runs_dir, self.runs_polled, id="fillmask-pane")
-            with TabPane("5 Device", id="device"):
-                yield DevicePane(id="device-pane")
+        with TabbedContent(initial=PANES[0].id):
+            for entry in PANES:
+                with TabPane(f"{entry.key} {entry.pane.TITLE}", id=entry.id):
+                    yield entry.build(self, f"{entry.id}-pane")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -102,7 +112,7 @@ class KantaiApp(App[int]):
         self.watch(self, "theme", lambda theme: self._remember(theme=theme), init=False)
         self._remember(last_corpus=str(self.corpus.resolve()) if self.corpus and self.corpus.exists() else None,
                        runs_dir=str(self.runs_dir.resolve()))  # fmt: skip
-        self._focus_pane("corpus")
+        self._focus_pane(PANES[0].id)
         self.set_interval(RUNS_POLL_S, self._poll_runs)
         self.call_after_refresh(self._poll_runs)  # once the panes have subscribed
         # the first device probe imports torch: start it after the first frame, then about once a second
@@ -120,7 +130,7 @@ class KantaiApp(App[int]):
     def _poll_runs(self) -> None:
         self._read_runs(self.runs_dir)
 
-    @work(thread=True, exclusive=True, group="runs-poll", description="list runs")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="runs-poll", description="list runs")
     def _read_runs(self, runs_dir: Path) -> None:
         listing = read_runs_folder(runs_dir)
         self.call_from_thread(self._runs_read, listing)
@@ -130,10 +140,19 @@ class KantaiApp(App[int]):
         self._trainers = listing.trainers
         self.runs_polled.publish(listing)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (runs poll, device probe; panes handle theirs): a failure is a notification,
+        once per distinct message (the poll repeats every few seconds), never a crash."""
+        if event.state is WorkerState.ERROR and event.worker.node is self:
+            message = failure_message(event.worker.error)
+            if message != self._last_failure:
+                self._last_failure = message
+                self.notify(message, title="kantai", severity="error")
+
     def _probe_devices(self) -> None:
         self._take_snapshot(dict(self._trainers))
 
-    @work(thread=True, exclusive=True, group="device-probe", description="device snapshot")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="device-probe", description="device snapshot")
     def _take_snapshot(self, trainers: dict[int, str]) -> None:
         from kantai_tui.core.device import probe_devices
 
@@ -197,34 +216,34 @@ class KantaiApp(App[int]):
         if event.pane.id:
             self._focus_pane(event.pane.id)
 
-    def _focus_pane(self, pane: str) -> None:
+    def _pane(self, pane_id: str) -> Pane:
+        return self.query_one(f"#{pane_id}-pane", Pane)
+
+    def _focus_pane(self, pane_id: str) -> None:
         """Put focus inside the pane, so its keys (shown in the footer) work at once."""
-        if pane == "corpus":
-            self.query_one(CorpusPane).focus_body()
-        else:
-            self.query_one(FOCUS[pane]).focus()
+        self._pane(pane_id).focus_body()
 
     def action_help(self) -> None:
         """Show the keys of the active pane."""
-        active = self.query_one(TabbedContent).active
-        pane = self.query_one(f"#{active}-pane")
-        self.push_screen(HelpScreen(dict(PANES)[active], list(type(pane).BINDINGS)))
+        pane = self._pane(self.query_one(TabbedContent).active)
+        self.push_screen(HelpScreen(pane.TITLE, list(type(pane).BINDINGS)))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for pane_id, title in PANES:
-            yield SystemCommand(f"Show {title} pane", f"switch to the {title} pane", lambda p=pane_id: self.action_show_pane(p))
-        for pane_id, title in PANES:  # every key a pane shows in its footer, by name
-            pane = self.query_one(f"#{pane_id}-pane")
-            for binding in type(pane).BINDINGS:
+        for entry in PANES:
+            title = entry.pane.TITLE
+            yield SystemCommand(f"Show {title} pane", f"switch to the {title} pane", partial(self.action_show_pane, entry.id))
+        for entry in PANES:  # every key a pane shows in its footer, by name
+            title = entry.pane.TITLE
+            for binding in entry.pane.BINDINGS:
                 if isinstance(binding, Binding) and binding.show and binding.description:
                     yield SystemCommand(f"{title}: {binding.description}", f"key {binding.key_display or binding.key} "
-                                        f"in the {title} pane", partial(self._run_pane_action, pane_id, binding.action))  # fmt: skip
+                                        f"in the {title} pane", partial(self._run_pane_action, entry.id, binding.action))  # fmt: skip
 
     async def _run_pane_action(self, pane_id: str, action: str) -> None:
         """A pane's key from the palette: show the pane, then do what the key does there."""
         self.action_show_pane(pane_id)
-        await self.query_one(f"#{pane_id}-pane").run_action(action)
+        await self._pane(pane_id).run_action(action)
 
 
 def _resolve_corpus(corpus: str | Path | None) -> tuple[Path | None, str | None]:

@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
-from textual.css.query import NoMatches
+from textual.app import App
+from textual.dom import DOMNode
 
-F = TypeVar("F", bound=Callable[..., object])
+P = ParamSpec("P")
+N = TypeVar("N", bound=DOMNode)
+R = TypeVar("R")
 
 
-def from_worker(method: F) -> F:
-    """Drop an update that arrives while the app is closing.
+def is_live(node: DOMNode) -> bool:
+    """Whether ``node`` is still on the screen of a running app (the app: whether it is not closing)."""
+    if isinstance(node, App):
+        return any(screen.is_attached for screen in node.screen_stack)
+    return node.is_attached
 
-    The panes' widgets are all created in ``compose`` and never removed, so a widget that
-    cannot be found means the screen is being torn down (the user quit while a worker was
-    finishing); there is nothing left to update.
+
+def from_worker(method: Callable[Concatenate[N, P], R]) -> Callable[Concatenate[N, P], R | None]:
+    """Drop an update that arrives after its widget left the screen (the user quit, or the widget was
+    removed, while a worker was finishing): there is nothing left to update.
+
+    Checked, not caught: a widget that cannot be found while its pane is live is a bug, and raises.
     """
 
     @functools.wraps(method)
-    def guarded(*args: object, **kwargs: object) -> object:
-        try:
-            return method(*args, **kwargs)
-        except NoMatches:
+    def guarded(node: N, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        if not is_live(node):
             return None
+        return method(node, *args, **kwargs)
 
-    return guarded  # type: ignore[return-value]
+    return guarded

@@ -150,12 +150,12 @@ def test_long_lines_train_in_pieces_with_the_same_vocabulary(
     """A line longer than LONG_LINE is fed in pieces cut before a word's space: same merges, bounded memory."""
     from tokenizers import ByteLevelBPETokenizer
 
-    from kantai_tui.core.tokenizer import bpe
+    from kantai_tui.core.corpus import lines
 
     text = (sample_dir / "fundamental_principles_of_the_metaphysic_of_morals.txt").read_text(encoding="utf-8")
     path = tmp_path / "long.txt"
     path.write_text(text[:60_000].replace("\n", "  ") + "\n" + text[60_000:], encoding="utf-8")  # one 60k-char line
-    monkeypatch.setattr(bpe, "LONG_LINE", 2_000)
+    monkeypatch.setattr(lines, "LONG_LINE", 2_000)
     train_tokenizer(path, tmp_path / "tok", vocab_size=3_000)
     bare = ByteLevelBPETokenizer()
     bare.train(files=[str(path)], vocab_size=3_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -216,3 +217,47 @@ async def test_open_another_corpus_by_keyboard(small_corpus: Path, tmp_path: Pat
         assert "no tokenizer yet — press t to train one" in text_of(app, "#tok-status")  # the tokenizer pane followed
         assert not app.query_one(TokenizerPane).has_class("-failed")
     assert load_preferences(tmp_path).last_corpus == str(small_corpus.resolve())
+
+
+async def test_a_worker_that_fails_unexpectedly_shows_in_its_pane_and_the_app_lives_on(tmp_path: Path) -> None:
+    """Every pane worker runs with exit_on_error=False and Pane.on_worker_state_changed shows its error in the
+    pane that started it. Before, an error that was not a KantaiError (here: the runs folder is a file)
+    ended the app with a traceback."""
+    from textual.widgets import Static
+
+    from kantai_tui.tui.panes.training import TrainingPane
+
+    not_a_folder = tmp_path / "runs"
+    not_a_folder.write_text("a file where the runs folder should be\n")
+    app = KantaiApp(corpus=TINY, runs_dir=not_a_folder, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        app.query_one("#train-corpus").value = str(TINY)
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        pane = app.query_one(TrainingPane)
+        message = str(app.query_one("#train-error", Static).render())
+        assert pane.has_class("-failed")
+        assert message.startswith("internal error in a background task: NotADirectoryError")
+        assert app.is_running
+
+
+async def test_from_worker_drops_updates_for_a_removed_widget_but_not_bugs(tmp_path: Path) -> None:
+    from textual.css.query import NoMatches
+
+    from kantai_tui.tui.guards import from_worker
+    from kantai_tui.tui.panes.training import TrainingPane
+
+    @from_worker
+    def look_up(node: TrainingPane) -> object:
+        return node.query_one("#no-such-widget")
+
+    app = KantaiApp(corpus=TINY, runs_dir=tmp_path / "runs", watch_devices=False)
+    async with app.run_test(size=(120, 40)):
+        pane = app.query_one(TrainingPane)
+        with pytest.raises(NoMatches):  # live: a missing widget is a bug and says so
+            look_up(pane)
+        await pane.remove()
+        assert look_up(pane) is None  # gone: the update is dropped
+        assert pane.show_error("late news") is None

@@ -18,9 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kantai_tui.core.corpus.lines import LONG_LINE
 from kantai_tui.core.corpus.files import iter_text_chunks, replaced_count, reset_replaced
 
-LONG_LINE = 1 << 20
 MAX_DUPLICATE_EXAMPLES = 10_000
 
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")

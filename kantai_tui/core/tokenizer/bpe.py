@@ -18,7 +18,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
 from kantai_tui.core.files import write_json_atomic
-from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, iter_text_chunks
+from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files
+from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -37,7 +38,6 @@ MIN_VOCAB_SIZE = BYTE_ALPHABET + len(SPECIAL_TOKENS)
 DEFAULT_VOCAB_SIZE = 52_000
 DEFAULT_MIN_FREQUENCY = 2
 MAX_LENGTH = 512
-LONG_LINE = 1 << 20
 META_FILE = "kantai.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
 
@@ -97,54 +97,6 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
     except OSError as err:
         raise OutputError(f"{out}: cannot write the tokenizer there ({err.strerror or err})") from err
     return out
-
-
-def iter_line_pieces(
-    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", max_chars: int | None = None
-) -> Iterator[tuple[str, bool]]:
-    """Yield (text, ends_line) for each line of the corpus, ``\\n`` kept, as the Rust file reader reads them.
-
-    A line longer than ``max_chars`` comes in pieces, each cut just before a space that
-    starts a word. The byte-level pre-tokenizer attaches that space to the word after it,
-    so the pieces pre-tokenize exactly as the whole line would, and a 50 MB one-line file
-    trains in bounded memory instead of ~5 GB.
-    """
-    limit = max_chars or LONG_LINE
-    for path in files:
-        pending = ""
-        for text, raw in iter_text_chunks(path, errors):
-            on_bytes(len(raw))
-            lines = (pending + text).split("\n")
-            pending = lines.pop()
-            for line in lines:
-                yield line + "\n", True
-            while len(pending) > limit and (cut := _word_cut(pending, limit)) > 0:
-                yield pending[:cut], False
-                pending = pending[cut:]
-        if pending:
-            yield pending, True
-
-
-def _word_cut(text: str, limit: int) -> int:
-    """Index of the last space before ``limit`` that is followed by a non-space (0: none)."""
-    cut = text.rfind(" ", 0, limit)
-    while cut > 0 and text[cut + 1].isspace():
-        cut = text.rfind(" ", 0, cut)
-    return max(cut, 0)
-
-
-def iter_corpus_lines(
-    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", batch: int = 1000
-) -> Iterator[list[str]]:
-    """The pieces of ``iter_line_pieces`` in batches, for the trainer and the batch encoder."""
-    out: list[str] = []
-    for piece, _ in iter_line_pieces(files, on_bytes, errors):
-        out.append(piece)
-        if len(out) >= batch:
-            yield out
-            out = []
-    if out:
-        yield out
 
 
 def train_tokenizer(

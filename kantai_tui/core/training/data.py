@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kantai_tui.core.tokenizer.bpe import iter_line_pieces, load_tokenizer
+from kantai_tui.core.corpus.lines import iter_line_pieces
+from kantai_tui.core.tokenizer.bpe import load_tokenizer
 from kantai_tui.core.corpus.stats import fingerprint_files
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.paths import data_home

@@ -12,7 +12,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, ProgressBar, Static
@@ -23,12 +23,17 @@ from kantai_tui.core.tokenizer.bpe import TokenStats, token_stats
 from kantai_tui.core.corpus.stats import CorpusStats, corpus_stats
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.panes.base import Pane
 
 
-class CorpusPane(Vertical, can_focus=True):
+class CorpusPane(Pane, can_focus=True):
     """Shows what is in the corpus; tells the app (by message) when the scan is done.
 
     Focusable so that its keys (o, r) work while an error hides the statistics."""
+
+    TITLE = "Corpus"
+    BODY = "#corpus-body"
+    ERROR = "#corpus-error"
 
     BINDINGS = [
         Binding("o", "open", "Open corpus"),
@@ -123,14 +128,19 @@ class CorpusPane(Vertical, can_focus=True):
             self.query_one(part, Static).update("")
         self.action_rescan()
 
-    def show_error(self, message: str) -> None:
-        """Show a one-line error in the pane (and hide what is stale)."""
-        self.query_one("#corpus-error", Static).update(message)
+    def show_error(self, message: str, notify: bool = False) -> None:
+        """Show a one-line error in the pane (and hide what is stale; the pane keeps the focus so o works)."""
         had_focus = self.query_one("#corpus-body").has_focus
-        self.set_class(True, "-failed")
+        super().show_error(message, notify)
         self.set_class(False, "-scanning")
         if had_focus or self.app.focused is None:
             self.focus()
+
+    def worker_failed(self, group: str, message: str) -> None:
+        if group == "corpus-scan":  # the progress timer stops and the other panes hear of it
+            self._scan_failed(message)
+        else:
+            super().worker_failed(group, message)
 
     def action_rescan(self) -> None:
         """Scan the corpus again (files may have changed)."""
@@ -148,7 +158,7 @@ class CorpusPane(Vertical, can_focus=True):
         done, total = self._progress
         self.query_one("#corpus-progress", ProgressBar).update(total=max(total, 1), progress=done)
 
-    @work(thread=True, exclusive=True, group="corpus-scan", description="scan corpus")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="corpus-scan", description="scan corpus")
     def _scan_corpus(self, corpus: Path) -> None:
         """Stream the corpus in a thread; hand the result to the UI once, at the end."""
         worker = get_current_worker()
@@ -204,7 +214,7 @@ class CorpusPane(Vertical, can_focus=True):
         if self.corpus is not None:
             self._count_tokens(tokenizer_dir, self.corpus)
 
-    @work(thread=True, exclusive=True, group="token-stats", description="tokens per line")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="token-stats", description="tokens per line")
     def _count_tokens(self, tokenizer_dir: Path, corpus: Path) -> None:
         try:
             tokens = token_stats(tokenizer_dir, corpus, errors=self.errors)

@@ -16,12 +16,16 @@ from textual.widgets import Label, Static
 
 from kantai_tui import views
 from kantai_tui.core.device import DeviceSnapshot
+from kantai_tui.tui.panes.base import Pane
 
 HISTORY = 60
 
 
-class DevicePane(Vertical):
+class DevicePane(Pane):
     """Shows the newest DeviceSnapshot and the recent history of utilization and memory."""
+
+    TITLE = "Device"
+    BODY = "#device-body"
 
     BINDINGS: list = []
 

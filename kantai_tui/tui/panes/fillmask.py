@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.signal import Signal
 from textual.widgets import Input, Select, Static
 from textual.worker import get_current_worker
@@ -26,6 +26,7 @@ from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.runs.folder import RunsListing
 from kantai_tui.format import checkpoint_label, model_label
 from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.panes.base import Pane
 
 NONE = "none"
 DEFAULT_PROMPT = "Human thinking involves human <mask>."
@@ -66,8 +67,12 @@ def model_choices(listing: RunsListing) -> list[tuple[str, str]]:
     return [(checkpoint_label(name, step), f"{path}|{'' if step is None else step}") for name, path, step in listing.models]
 
 
-class FillMaskPane(Vertical):
+class FillMaskPane(Pane):
     """Prompt, model pickers, ranked results with bars, and the probe timeline of the picked run."""
+
+    TITLE = "Fill-mask"
+    BODY = "#fill-model"
+    ERROR = "#fill-error"
 
     BINDINGS = [Binding("p", "focus_prompt", "Prompt"), Binding("c", "focus_compare", "Compare")]
 
@@ -140,14 +145,14 @@ class FillMaskPane(Vertical):
     def _submitted(self) -> None:
         self.query_one(PromptInput).remember()
 
-    @work(thread=True, exclusive=True, group="fill-infer", description="fill-mask")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="fill-infer", description="fill-mask")
     def _run(self, text: str, model: str, compare: str | None) -> None:
         worker = get_current_worker()
         try:
             results = [self._fill(target).predict(text) for target in (model, compare) if target]
         except KantaiError as err:
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._show_error, str(err))
+                self.app.call_from_thread(self.show_error, str(err))
             return
         probes = self._probe_text(model)
         if not worker.is_cancelled:
@@ -173,11 +178,6 @@ class FillMaskPane(Vertical):
             steps = "  ".join(f"{p['step']}:{p['top'][0][0]}" for p in probe["points"][-8:])
             parts.append(Text.assemble((probe["text"], "italic"), "  ", (steps, "cyan")))
         return Group(*parts)
-
-    @from_worker
-    def _show_error(self, message: str) -> None:
-        self.query_one("#fill-error", Static).update(message)
-        self.set_class(True, "-failed")
 
     @from_worker
     def _show_results(self, results: list, probes: Group | Text) -> None:

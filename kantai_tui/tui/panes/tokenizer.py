@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, ProgressBar, Select, Static
@@ -32,6 +32,7 @@ from kantai_tui.core.tokenizer.bpe import (
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS, VocabEntry, Vocabulary
 from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.vocab_table import HEADER, VocabTable
 
 if TYPE_CHECKING:
@@ -40,8 +41,12 @@ if TYPE_CHECKING:
 EMPTY_STATE = "no tokenizer yet — press [b]t[/] to train one (vocab {vocab:,}, min frequency {freq}, as in the tutorial)"
 
 
-class TokenizerPane(Vertical):
+class TokenizerPane(Pane):
     """Owns one tokenizer folder: trains into it, loads from it, browses it."""
+
+    TITLE = "Tokenizer"
+    BODY = "#vocab-table"
+    ERROR = "#tok-error"
 
     BINDINGS = [
         Binding("t", "train", "Train tokenizer"),
@@ -103,21 +108,20 @@ class TokenizerPane(Vertical):
     def corpus_unavailable(self, message: str) -> None:
         """The corpus could not be opened: say so here too, since nothing can be trained."""
         self._set_status("no corpus to train on")
-        self.show_error(message, notify=False)
+        self.show_error(message)
 
-    def show_error(self, message: str, notify: bool = True) -> None:
-        """Show a one-line error in the pane (and as a notification unless another pane already did)."""
-        self.query_one("#tok-error", Static).update(message)
-        self.set_class(True, "-failed")
-        if notify:
-            self.notify(message, title="Tokenizer", severity="error")
+    def worker_failed(self, group: str, message: str) -> None:
+        if group == "tokenizer-train":  # the progress timer stops and the train key works again
+            self._train_finished(None, message)
+        else:
+            super().worker_failed(group, message)
 
     # --- training ----------------------------------------------------------------------
 
     def action_train(self) -> None:
         """Train the tokenizer on the current corpus, in a thread, with progress."""
         if self.corpus is None or self.tokenizer_dir is None:
-            self.show_error("cannot train: the corpus could not be read (see the message above)")
+            self.show_error("cannot train: the corpus could not be read (see the message above)", notify=True)
             return
         if self.has_class("-training"):
             self.notify("a tokenizer is already training", title="Tokenizer")
@@ -134,7 +138,7 @@ class TokenizerPane(Vertical):
         bar.update(total=None if fraction is None else 1.0, progress=fraction or 0.0)
         self.query_one("#tok-phase", Label).update(phase)
 
-    @work(thread=True, exclusive=True, group="tokenizer-train", description="train tokenizer")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="tokenizer-train", description="train tokenizer")
     def _train(self, corpus: Path, out: Path) -> None:
         def progress(phase: str, fraction: float | None) -> None:
             self._phase = (phase, fraction)
@@ -153,7 +157,7 @@ class TokenizerPane(Vertical):
             self._timer.stop()
         self.set_class(False, "-training")
         if error is not None:
-            self.show_error(error)
+            self.show_error(error, notify=True)
             return
         assert loaded is not None
         self._show_loaded(*loaded)
@@ -166,12 +170,12 @@ class TokenizerPane(Vertical):
         """Everything the pane shows, read off the UI thread."""
         return Vocabulary.load(folder), load_tokenizer(folder), read_meta(folder) or {}
 
-    @work(thread=True, exclusive=True, group="tokenizer-load", description="load tokenizer")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="tokenizer-load", description="load tokenizer")
     def _load(self, folder: Path) -> None:
         try:
             loaded = self._read(folder)
         except KantaiError as err:
-            self.app.call_from_thread(self.show_error, str(err))
+            self.app.call_from_thread(self.show_error, str(err), True)
             return
         self.app.call_from_thread(self._show_loaded, *loaded)
 
@@ -202,7 +206,7 @@ class TokenizerPane(Vertical):
         sort = str(self.query_one("#vocab-sort", Select).value)
         self._search(self.vocab, query, mode, sort)
 
-    @work(thread=True, exclusive=True, group="vocab-search", description="search vocabulary")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="vocab-search", description="search vocabulary")
     def _search(self, vocab: Vocabulary, query: str, mode: str, sort: str) -> None:
         worker = get_current_worker()
         try:

@@ -27,14 +27,19 @@ from kantai_tui.core.training.presets import PRESETS, model_size
 from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, read_run_config, read_status, well_formed
 from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.tui.guards import from_worker
+from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.loss_chart import LossChart
 from kantai_tui.format import NA, default_run_name, eta, human_bytes
 
 FIELDS = (("epochs", "1"), ("batch-size", ""), ("lr", ""), ("block-size", "128"), ("max-steps", ""))
 
 
-class TrainingPane(Vertical):
+class TrainingPane(Pane):
     """Form + runs list on the left, the attached run's live figures and loss chart on the right."""
+
+    TITLE = "Training"
+    BODY = "#train-runs"
+    ERROR = "#train-error"
 
     BINDINGS = [
         Binding("s", "start", "Start run"),
@@ -171,22 +176,18 @@ class TrainingPane(Vertical):
             if not cfg.corpus:
                 raise BadInputError("corpus: give a .txt file or a folder of them")
         except KantaiError as err:
-            self._show_error(str(err))
+            self.show_error(str(err), notify=True)
             return
         name = self.query_one("#train-name", Input).value.strip() or default_run_name(cfg.preset, cfg.recipe)
         chosen = self.query_one("#train-tokenizer", Input).value.strip()
         self._launch(cfg, name, Path(chosen).expanduser() if chosen else None)
 
-    @work(thread=True, exclusive=True, group="run-launch", description="start run")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="run-launch", description="start run")
     def _launch(self, cfg: TrainConfig, name: str, tokenizer: Path | None) -> None:
         from kantai_tui.core.runs import process as runner
 
-        try:
-            run_dir = runner.create_run(self.runs_dir, name, cfg, tokenizer)
-            runner.start_detached(self.runs_dir, name)
-        except KantaiError as err:
-            self.app.call_from_thread(self._show_error, str(err))
-            return
+        run_dir = runner.create_run(self.runs_dir, name, cfg, tokenizer)  # an error shows in the pane (Pane)
+        runner.start_detached(self.runs_dir, name)
         self.app.call_from_thread(self.attach, run_dir)
 
     def action_stop(self) -> None:
@@ -197,18 +198,14 @@ class TrainingPane(Vertical):
         if self.attached is not None:
             self._signal_run(self.attached.name, stop=False)
 
-    @work(thread=True, group="run-control", description="stop or resume run")
+    @work(thread=True, exit_on_error=False, group="run-control", description="stop or resume run")
     def _signal_run(self, name: str, stop: bool) -> None:
         from kantai_tui.core.runs import process as runner
 
-        try:
-            if stop:
-                runner.stop_run(self.runs_dir, name)
-            else:
-                runner.start_detached(self.runs_dir, name)
-        except KantaiError as err:
-            self.app.call_from_thread(self._show_error, str(err))
-            return
+        if stop:  # an error shows in the pane (Pane.worker_failed)
+            runner.stop_run(self.runs_dir, name)
+        else:
+            runner.start_detached(self.runs_dir, name)
         self.app.call_from_thread(self.notify, f"{'stopping' if stop else 'resuming'} {name}", title="Training")
 
     def action_log_scale(self) -> None:
@@ -217,12 +214,6 @@ class TrainingPane(Vertical):
 
     def action_focus_runs(self) -> None:
         self.query_one("#train-runs", OptionList).focus()
-
-    @from_worker
-    def _show_error(self, message: str) -> None:
-        self.query_one("#train-error", Static).update(message)
-        self.set_class(True, "-failed")
-        self.notify(message, title="Training", severity="error")
 
     # --- runs list and attaching ------------------------------------------------------
 
@@ -267,7 +258,7 @@ class TrainingPane(Vertical):
         if self.attached is not None:
             self._read_run(self.attached, self._offset)
 
-    @work(thread=True, exclusive=True, group="run-follow", description="follow run")
+    @work(thread=True, exit_on_error=False, exclusive=True, group="run-follow", description="follow run")
     def _read_run(self, run_dir: Path, offset: int) -> None:
         from kantai_tui.core.runs.folder import effective_state
 

@@ -1,0 +1,34 @@
+"""What every command's parser shares: one-line argparse errors, argument types, JSON on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import NoReturn
+
+from kantai_tui.core.errors import EXIT_OK, one_line
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with what the user typed escaped in its error line (subcommands inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(one_line(message))
+
+
+def positive(value: str) -> int:
+    """argparse type: an integer >= 1, with a message that names the value."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} must be at least 1")
+    return number
+
+
+def emit_json(data: object) -> int:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+    return EXIT_OK

@@ -1,0 +1,55 @@
+"""What every pane shares: where its errors appear, where the focus goes, what a failed worker does.
+
+A worker (``@work(thread=True, exit_on_error=False, exit_on_error=False)``) that raises is not a crash of the app:
+Textual posts ``Worker.StateChanged`` to the widget that started it, and ``Pane`` shows the error
+in that pane, one line, a ``KantaiError`` as its message and anything else as an internal error
+named by its type. Panes whose workers leave state behind (a progress timer, a "training" class)
+override ``worker_failed`` to clear it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from kantai_tui.core.errors import KantaiError, one_line
+from kantai_tui.tui.guards import from_worker
+
+
+def failure_message(error: BaseException | None) -> str:
+    """What a user reads when a background task failed: kantai's own message, or what went wrong."""
+    if isinstance(error, KantaiError):
+        return one_line(str(error))
+    return one_line(f"internal error in a background task: {type(error).__name__}: {error}")
+
+
+class Pane(Vertical):
+    """Base of the app's panes (registered in ``tui/app.py``'s PANES table)."""
+
+    TITLE: ClassVar[str] = ""  # its tab and help title, and the title of its error notifications
+    BODY: ClassVar[str] = ""  # selector of the widget that takes the focus when the pane is shown
+    ERROR: ClassVar[str] = ""  # selector of the label its errors appear in
+
+    def focus_body(self) -> None:
+        """Put the focus inside the pane, so its keys (shown in the footer) work at once."""
+        self.query_one(self.BODY).focus()
+
+    @from_worker
+    def show_error(self, message: str, notify: bool = False) -> None:
+        """One line in the pane's error label (and a notification when asked)."""
+        self.query_one(self.ERROR, Static).update(message)
+        self.set_class(True, "-failed")
+        if notify:
+            self.notify(message, title=self.TITLE, severity="error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one handler of failed workers: the error goes to the pane that started the worker."""
+        if event.state is WorkerState.ERROR:
+            self.worker_failed(event.worker.group, failure_message(event.worker.error))
+
+    def worker_failed(self, group: str, message: str) -> None:
+        """A worker of ``group`` raised; panes with per-worker state override this to reset it."""
+        self.show_error(message, notify=True)
