@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kantai_tui.core.tokenizer.bpe import SPECIAL_TOKENS, train_tokenizer
-from kantai_tui.core.corpus.stats import corpus_stats
 from kantai_tui.core.corpus.sample import bundled_corpus
+from kantai_tui.core.corpus.stats import corpus_stats
+from kantai_tui.core.tokenizer.bpe import SPECIAL_TOKENS, train_tokenizer
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, list[float]]:
@@ -52,7 +52,9 @@ def make_corpus(folder: Path, copies: int) -> Path:
 def bench_stats(path: Path, repeat: int) -> dict:
     size = path.stat().st_size
     wc = shutil.which("wc")
-    base, _ = best_of(repeat, lambda: subprocess.run([wc, "-l", "-w", "-c", str(path)], check=True, capture_output=True))
+    base, _ = best_of(
+        repeat, lambda: subprocess.run([wc, "-l", "-w", "-c", str(path)], check=True, capture_output=True)
+    )
     one, _ = best_of(repeat, lambda: corpus_stats(path, workers=1))
     auto, _ = best_of(repeat, lambda: corpus_stats(path))
     return {
@@ -70,7 +72,13 @@ def bench_tokenizer(path: Path, repeat: int, out: Path) -> dict:
 
     def bare() -> ByteLevelBPETokenizer:
         tok = ByteLevelBPETokenizer()
-        tok.train(files=[str(path)], vocab_size=52_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+        tok.train(
+            files=[str(path)],
+            vocab_size=52_000,
+            min_frequency=2,
+            special_tokens=list(SPECIAL_TOKENS),
+            show_progress=False,
+        )
         return tok
 
     bare_s, _ = best_of(repeat, bare)
@@ -94,16 +102,25 @@ def bench_help(repeat: int) -> dict:
     exe = shutil.which("kantai") or str(Path(sys.executable).parent / "kantai")
     base, _ = best_of(repeat, lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
     help_s, times = best_of(repeat, lambda: subprocess.run([exe, "--help"], check=True, capture_output=True))
-    return {"python_startup_s": round(base, 3), "kantai_help_s": round(help_s, 3), "max_s": round(max(times), 3),
-            "ratio_to_python": round(help_s / base, 2), "target_s": 0.5}  # fmt: skip
+    return {
+        "python_startup_s": round(base, 3),
+        "kantai_help_s": round(help_s, 3),
+        "max_s": round(max(times), 3),
+        "ratio_to_python": round(help_s / base, 2),
+        "target_s": 0.5,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=50, help="times the bundled corpus is repeated (default 50 ≈ 91 MB)")
+    parser.add_argument(
+        "--copies", type=int, default=50, help="times the bundled corpus is repeated (default 50 ≈ 91 MB)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         big = make_corpus(folder, args.copies)

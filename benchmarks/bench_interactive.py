@@ -54,8 +54,9 @@ class Pty:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.began = time.perf_counter()
-        self.process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                                        env={**env, "TERM": "xterm-256color"})  # fmt: skip
+        self.process = subprocess.Popen(
+            args, stdin=slave, stdout=slave, stderr=slave, start_new_session=True, env={**env, "TERM": "xterm-256color"}
+        )
         os.close(slave)
         self.output = b""
 
@@ -132,15 +133,29 @@ def main() -> None:
         tmp = Path(name)
         env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data"), "XDG_CONFIG_HOME": str(tmp / "config")}
         kantai = [sys.executable, "-m", "kantai_tui"]
-        results: dict = {"python -c pass": statistics.median(wall([sys.executable, "-c", "pass"], args.repeat)),
-                         "import torch": statistics.median(wall([sys.executable, "-c", "import torch"], args.repeat)),
-                         "kantai --help": statistics.median(wall([*kantai, "--help"], args.repeat))}  # fmt: skip
+        results: dict = {
+            "python -c pass": statistics.median(wall([sys.executable, "-c", "pass"], args.repeat)),
+            "import torch": statistics.median(wall([sys.executable, "-c", "import torch"], args.repeat)),
+            "kantai --help": statistics.median(wall([*kantai, "--help"], args.repeat)),
+        }
         runs = tmp / "runs"
         frames = [first_frame(env, runs) for _ in range(args.repeat)]
         results["first frame"] = statistics.median(f["seconds"] for f in frames)
         results["torch loaded at first frame"] = any(f["torch_loaded_at_first_frame"] for f in frames)
-        detach = [*kantai, "train", str(bundled_corpus()), "--runs-dir", str(runs), "--name", "bench", "--preset",
-                  "tiny", "--epochs", "50", "--detach"]  # fmt: skip
+        detach = [
+            *kantai,
+            "train",
+            str(bundled_corpus()),
+            "--runs-dir",
+            str(runs),
+            "--name",
+            "bench",
+            "--preset",
+            "tiny",
+            "--epochs",
+            "50",
+            "--detach",
+        ]
         subprocess.run(detach, check=True, env=env, capture_output=True)
         try:
             times = key_presses(env, runs, args.presses)

@@ -33,14 +33,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.tokenizer.bpe import load_tokenizer, train_tokenizer
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
-from kantai_tui.core.training.step import Evaluator
 from kantai_tui.core.training.events import StepLogged
 from kantai_tui.core.training.masking import slot_count
 from kantai_tui.core.training.presets import get_preset, model_size, roberta_config
-from kantai_tui.core.corpus.sample import bundled_corpus
+from kantai_tui.core.training.step import Evaluator
 from kantai_tui.core.training.trainer import Trainer as KantaiTrainer
 
 WARMUP_STEPS = 5
@@ -53,8 +53,16 @@ def autocast_for(device: str, bf16: bool) -> contextlib.AbstractContextManager:
     return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 
-def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, device: str, evaluate: Evaluator,
-                      eval_every: int, out: Path) -> tuple[object, dict]:  # fmt: skip
+def tutorial_pipeline(
+    tok_dir: Path,
+    lines: list[str],
+    preset: str,
+    steps: int,
+    device: str,
+    evaluate: Evaluator,
+    eval_every: int,
+    out: Path,
+) -> tuple[object, dict]:
     """The notebook's Trainer run. A collator counts real and padded tokens; a callback stamps each step
     and evaluates every ``eval_every`` steps, its own time left out of the training time."""
     import torch
@@ -63,7 +71,7 @@ def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, 
         RobertaForMaskedLM,
         RobertaTokenizerFast,
         Trainer,
-        TrainerCallback,  # fmt: skip
+        TrainerCallback,
         TrainingArguments,
     )
 
@@ -76,8 +84,11 @@ def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, 
     class CountingCollator(DataCollatorForLanguageModeling):
         def __call__(self, examples: list) -> dict:
             batch = super().__call__(examples)
-            real.append(int((batch["input_ids"] != PAD).sum()) if "attention_mask" not in batch
-                        else int(batch["attention_mask"].sum()))  # fmt: skip
+            real.append(
+                int((batch["input_ids"] != PAD).sum())
+                if "attention_mask" not in batch
+                else int(batch["attention_mask"].sum())
+            )
             padded.append(batch["input_ids"].numel())
             return batch
 
@@ -98,25 +109,46 @@ def tutorial_pipeline(tok_dir: Path, lines: list[str], preset: str, steps: int, 
             if len(train_s) % eval_every == 0 or len(train_s) == steps:
                 began = time.perf_counter()
                 loss = evaluate(kwargs["model"], device, contextlib.nullcontext)[0]
-                curve.append({"step": len(train_s), "train_s": round(train_s[-1], 3), "tokens": sum(real),
-                              "eval_loss": round(loss, 4)})  # fmt: skip
+                curve.append(
+                    {
+                        "step": len(train_s),
+                        "train_s": round(train_s[-1], 3),
+                        "tokens": sum(real),
+                        "eval_loss": round(loss, 4),
+                    }
+                )
                 self.paused += time.perf_counter() - began
 
     torch.manual_seed(42)
     model = RobertaForMaskedLM(roberta_config(get_preset(preset), tokenizer.vocab_size))
-    args = TrainingArguments(output_dir=str(out), max_steps=steps, per_device_train_batch_size=64,
-                             save_strategy="no", logging_strategy="no", report_to=[], seed=42,
-                             use_cpu=device == "cpu", dataloader_num_workers=0, disable_tqdm=True)  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=64,
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        seed=42,
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
     collator = CountingCollator(tokenizer=tokenizer, mlm=True, mlm_probability=0.15)
     Trainer(model=model, args=args, data_collator=collator, train_dataset=dataset, callbacks=[Clock()]).train()
     seconds = train_s[steps - 1] - train_s[WARMUP_STEPS - 1]
     timed = slice(WARMUP_STEPS, steps)
     return model, {
-        "steps": steps, "real_tokens": sum(real[:steps]), "train_s": round(train_s[steps - 1], 2),
-        "real_tokens_per_s": round(sum(real[timed]) / seconds), "samples_per_s": round(64 * len(real[timed]) / seconds),
-        "padded_tokens_per_s": round(sum(padded[timed]) / seconds), "real_fraction": round(sum(real) / sum(padded), 3),
-        "mean_width": round(sum(padded) / 64 / len(padded), 1), "eval_loss": curve[-1]["eval_loss"], "curve": curve,
-    }  # fmt: skip
+        "steps": steps,
+        "real_tokens": sum(real[:steps]),
+        "train_s": round(train_s[steps - 1], 2),
+        "real_tokens_per_s": round(sum(real[timed]) / seconds),
+        "samples_per_s": round(64 * len(real[timed]) / seconds),
+        "padded_tokens_per_s": round(sum(padded[timed]) / seconds),
+        "real_fraction": round(sum(real) / sum(padded), 3),
+        "mean_width": round(sum(padded) / 64 / len(padded), 1),
+        "eval_loss": curve[-1]["eval_loss"],
+        "curve": curve,
+    }
 
 
 def kantai_engine(cfg: TrainConfig, steps: int, run_dir: Path, evaluate: Evaluator, eval_every: int) -> dict:
@@ -132,14 +164,30 @@ def kantai_engine(cfg: TrainConfig, steps: int, run_dir: Path, evaluate: Evaluat
         logged.append(event)
         if event.step % eval_every == 0 or event.step == steps:
             loss = evaluate(trainer.model, trainer.device, lambda: autocast_for(trainer.device, trainer.bf16))[0]
-            curve.append({"step": event.step, "train_s": round(event.elapsed_s, 3), "tokens": event.tokens,
-                          "eval_loss": round(loss, 4)})  # fmt: skip
+            curve.append(
+                {
+                    "step": event.step,
+                    "train_s": round(event.elapsed_s, 3),
+                    "tokens": event.tokens,
+                    "eval_loss": round(loss, 4),
+                }
+            )
     first, last = logged[WARMUP_STEPS - 1], logged[-1]
     seconds = last.elapsed_s - first.elapsed_s
-    return {"steps": steps, "batch_size": cfg.batch_size, "real_tokens": last.tokens, "train_s": round(last.elapsed_s, 2),
-            "warmup_s": round(first.elapsed_s, 2), "real_tokens_per_s": round((last.tokens - first.tokens) / seconds),
-            "samples_per_s": round(cfg.batch_size * (last.step - first.step) / seconds), "eval_loss": curve[-1]["eval_loss"],
-            "device": trainer.device, "bf16": trainer.bf16, "compiled": trainer.compiled, "curve": curve}  # fmt: skip
+    return {
+        "steps": steps,
+        "batch_size": cfg.batch_size,
+        "real_tokens": last.tokens,
+        "train_s": round(last.elapsed_s, 2),
+        "warmup_s": round(first.elapsed_s, 2),
+        "real_tokens_per_s": round((last.tokens - first.tokens) / seconds),
+        "samples_per_s": round(cfg.batch_size * (last.step - first.step) / seconds),
+        "eval_loss": curve[-1]["eval_loss"],
+        "device": trainer.device,
+        "bf16": trainer.bf16,
+        "compiled": trainer.compiled,
+        "curve": curve,
+    }
 
 
 def time_to(curve: list[dict], target: float) -> float | None:
@@ -174,9 +222,16 @@ def compare(args: argparse.Namespace, tmp: Path, device: str) -> dict:
     texts = [tokenizer.decode(cache.line(int(i)).tolist()) for i in train_idx]
     evaluate = Evaluator(cache, eval_idx, tokenizer.token_to_id("<mask>"), tokenizer.get_vocab_size())
     _, hf = tutorial_pipeline(tok, texts, args.preset, args.hf_steps, device, evaluate, args.eval_every, tmp / "hf")
-    cfg = TrainConfig(corpus=str(bundled_corpus()), tokenizer_dir=str(tok), preset=args.preset, device=device,
-                      batch_size=args.batch_size, compile=args.compile, eval_every=10**9,
-                      checkpoint_every=10**9).resolved()  # fmt: skip
+    cfg = TrainConfig(
+        corpus=str(bundled_corpus()),
+        tokenizer_dir=str(tok),
+        preset=args.preset,
+        device=device,
+        batch_size=args.batch_size,
+        compile=args.compile,
+        eval_every=10**9,
+        checkpoint_every=10**9,
+    ).resolved()
     per_step = cfg.batch_size * cfg.block_size
     equal_tokens = max(WARMUP_STEPS + 5, -(-hf["real_tokens"] // per_step))
     kt = kantai_engine(cfg, equal_tokens, tmp / "k-tokens", evaluate, max(1, equal_tokens // 10))
@@ -187,22 +242,32 @@ def compare(args: argparse.Namespace, tmp: Path, device: str) -> dict:
     # from the second run: its compile (if any) hit the caches the first one filled; the first compile is
     # reported apart as compile_warmup_s
     hf_time, k_time = time_to(hf["curve"], target), time_to(kw["curve"], target)
-    result = {"preset": args.preset, "tutorial_trainer": hf, "kantai_equal_tokens": kt, "kantai_equal_time": kw,
-              "tokens_per_s_ratio": round(kt["real_tokens_per_s"] / hf["real_tokens_per_s"], 2),
-              "target_loss": target, "time_to_target_s": {"tutorial": hf_time, "kantai": k_time},
-              "compile_warmup_s": round(kt["warmup_s"] - kw["warmup_s"], 2) if kt["compiled"] else None,
-              "time_to_target_ratio": round(hf_time / k_time, 1) if hf_time and k_time else None}  # fmt: skip
+    result = {
+        "preset": args.preset,
+        "tutorial_trainer": hf,
+        "kantai_equal_tokens": kt,
+        "kantai_equal_time": kw,
+        "tokens_per_s_ratio": round(kt["real_tokens_per_s"] / hf["real_tokens_per_s"], 2),
+        "target_loss": target,
+        "time_to_target_s": {"tutorial": hf_time, "kantai": k_time},
+        "compile_warmup_s": round(kt["warmup_s"] - kw["warmup_s"], 2) if kt["compiled"] else None,
+        "time_to_target_ratio": round(hf_time / k_time, 1) if hf_time and k_time else None,
+    }
     peak = measured_peak_tflops(device)
     if peak:
         vocab = tokenizer.get_vocab_size()
         shape = get_preset(args.preset)
-        k_flops = model_size(shape, vocab, cfg.batch_size, cfg.block_size,
-                             slot_count(cfg.block_size) / cfg.block_size).train_flops_per_token  # fmt: skip
+        k_flops = model_size(
+            shape, vocab, cfg.batch_size, cfg.block_size, slot_count(cfg.block_size) / cfg.block_size
+        ).train_flops_per_token
         hf_flops = model_size(shape, vocab, 64, round(hf["mean_width"]), 1.0).train_flops_per_token
-        result["mfu"] = {"peak_bf16_tflops_measured": peak,
-                         "kantai": round(kt["real_tokens_per_s"] * k_flops / (peak * 1e12), 3),
-                         "tutorial": round(hf["padded_tokens_per_s"] * hf_flops / (peak * 1e12), 3),
-                         "kantai_flops_per_token": k_flops, "tutorial_flops_per_padded_token": hf_flops}  # fmt: skip
+        result["mfu"] = {
+            "peak_bf16_tflops_measured": peak,
+            "kantai": round(kt["real_tokens_per_s"] * k_flops / (peak * 1e12), 3),
+            "tutorial": round(hf["padded_tokens_per_s"] * hf_flops / (peak * 1e12), 3),
+            "kantai_flops_per_token": k_flops,
+            "tutorial_flops_per_padded_token": hf_flops,
+        }
     return result
 
 
@@ -213,17 +278,30 @@ def scaling_point(spec: dict) -> dict:
     """Train ``spec['steps']`` steps of one configuration; tokens/s after 2 warm-up steps and peak memory."""
     import torch
 
-    cfg = TrainConfig(corpus=spec["corpus"], tokenizer_dir=spec["tok"], preset=spec["preset"], device=spec["device"],
-                      block_size=spec["block"], batch_size=spec["batch"], compile=spec["compile"], log_every=1,
-                      eval_every=10**9, checkpoint_every=10**9, max_steps=spec["steps"]).resolved()  # fmt: skip
+    cfg = TrainConfig(
+        corpus=spec["corpus"],
+        tokenizer_dir=spec["tok"],
+        preset=spec["preset"],
+        device=spec["device"],
+        block_size=spec["block"],
+        batch_size=spec["batch"],
+        compile=spec["compile"],
+        log_every=1,
+        eval_every=10**9,
+        checkpoint_every=10**9,
+        max_steps=spec["steps"],
+    ).resolved()
     trainer = KantaiTrainer(cfg, Path(spec["run"]))
     logged = [e for e in trainer.events() if isinstance(e, StepLogged)]
     first, last = logged[1], logged[-1]
     cuda = trainer.device.startswith("cuda")
     peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {**{k: spec[k] for k in ("preset", "block", "batch", "label")},
-            "tokens_per_s": round((last.tokens - first.tokens) / (last.elapsed_s - first.elapsed_s)),
-            "peak_memory_mib": round(peak / 2**20), "memory_kind": "CUDA allocated" if cuda else "process RSS"}  # fmt: skip
+    return {
+        **{k: spec[k] for k in ("preset", "block", "batch", "label")},
+        "tokens_per_s": round((last.tokens - first.tokens) / (last.elapsed_s - first.elapsed_s)),
+        "peak_memory_mib": round(peak / 2**20),
+        "memory_kind": "CUDA allocated" if cuda else "process RSS",
+    }
 
 
 def scaling(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
@@ -234,19 +312,41 @@ def scaling(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
     big.write_text(one * 10, encoding="utf-8")
     open_token_cache(big, tok)
     small_steps = 4 if device == "cpu" else 12
-    points = [("tiny", 128, str(bundled_corpus()), "presets"), ("small", 128, str(bundled_corpus()), "presets"),
-              ("kantai", 128, str(bundled_corpus()), "presets"), ("tiny", 256, str(bundled_corpus()), "block size"),
-              ("tiny", 512, str(bundled_corpus()), "block size"), ("tiny", 128, str(big), "corpus ×10")]  # fmt: skip
+    points = [
+        ("tiny", 128, str(bundled_corpus()), "presets"),
+        ("small", 128, str(bundled_corpus()), "presets"),
+        ("kantai", 128, str(bundled_corpus()), "presets"),
+        ("tiny", 256, str(bundled_corpus()), "block size"),
+        ("tiny", 512, str(bundled_corpus()), "block size"),
+        ("tiny", 128, str(big), "corpus ×10"),
+    ]
     if device != "cpu":
-        points += [("kantai", 256, str(bundled_corpus()), "block size"), ("kantai", 512, str(bundled_corpus()), "block size")]
+        points += [
+            ("kantai", 256, str(bundled_corpus()), "block size"),
+            ("kantai", 512, str(bundled_corpus()), "block size"),
+        ]
     rows = []
     for index, (preset, block, corpus, label) in enumerate(points):
         batch = args.batch_size or 32
-        spec = {"preset": preset, "block": block, "batch": max(1, batch * 128 // block), "corpus": corpus, "tok": tok,
-                "device": device, "compile": args.compile, "label": label, "run": str(tmp / f"scale-{index}"),
-                "steps": small_steps if preset != "kantai" or device != "cpu" else 4}  # fmt: skip
-        child = subprocess.run([sys.executable, __file__, "--scaling-point", json.dumps(spec)], capture_output=True,
-                               text=True, check=False, env=os.environ)  # fmt: skip
+        spec = {
+            "preset": preset,
+            "block": block,
+            "batch": max(1, batch * 128 // block),
+            "corpus": corpus,
+            "tok": tok,
+            "device": device,
+            "compile": args.compile,
+            "label": label,
+            "run": str(tmp / f"scale-{index}"),
+            "steps": small_steps if preset != "kantai" or device != "cpu" else 4,
+        }
+        child = subprocess.run(
+            [sys.executable, __file__, "--scaling-point", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ,
+        )
         if child.returncode != 0:
             raise SystemExit(f"scaling point {spec} failed:\n{child.stderr[-3000:]}")
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
@@ -285,8 +385,10 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     device = pick_device(args.device)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "CPU"
-    machine = (f"{platform.platform()}, {os.cpu_count()} CPUs, {name}, torch {torch.__version__}, "
-               f"{torch.get_num_threads()} threads")  # fmt: skip
+    machine = (
+        f"{platform.platform()}, {os.cpu_count()} CPUs, {name}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"machine: {machine}", flush=True)
     results: dict = {"machine": machine, "command": " ".join(sys.argv)}
     with tempfile.TemporaryDirectory() as name:

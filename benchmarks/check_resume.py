@@ -12,18 +12,21 @@ import os
 import tempfile
 from pathlib import Path
 
+from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.tokenizer.bpe import train_tokenizer
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.events import StepLogged
-from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.training.trainer import Trainer
 
 
 def losses(cfg: TrainConfig, run: Path, stop_at: int | None = None) -> dict[int, float]:
     """Step → loss of one Trainer's events, stopping after ``stop_at`` steps if given."""
     trainer = Trainer(cfg, run)
-    return {e.step: e.loss for e in trainer.events(lambda: stop_at is not None and trainer.state.step >= stop_at)
-            if isinstance(e, StepLogged)}  # fmt: skip
+    return {
+        e.step: e.loss
+        for e in trainer.events(lambda: stop_at is not None and trainer.state.step >= stop_at)
+        if isinstance(e, StepLogged)
+    }
 
 
 def main() -> None:
@@ -37,17 +40,27 @@ def main() -> None:
         tmp = Path(name)
         os.environ["XDG_DATA_HOME"] = str(tmp)
         train_tokenizer(bundled_corpus(), tmp / "tok")
-        cfg = TrainConfig(corpus=str(bundled_corpus()), tokenizer_dir=str(tmp / "tok"), preset=args.preset,
-                          device=args.device, compile=args.compile, max_steps=args.steps, log_every=1,
-                          checkpoint_every=10**9, eval_every=10**9).resolved()  # fmt: skip
+        cfg = TrainConfig(
+            corpus=str(bundled_corpus()),
+            tokenizer_dir=str(tmp / "tok"),
+            preset=args.preset,
+            device=args.device,
+            compile=args.compile,
+            max_steps=args.steps,
+            log_every=1,
+            checkpoint_every=10**9,
+            eval_every=10**9,
+        ).resolved()
         whole = losses(cfg, tmp / "whole")
         half = args.steps // 2
         resumed = {**losses(cfg, tmp / "resumed", stop_at=half), **losses(cfg, tmp / "resumed")}
     worst = max(abs(resumed[s] - whole[s]) / abs(whole[s]) for s in whole)
     after = max(abs(resumed[s] - whole[s]) / abs(whole[s]) for s in whole if s > half)
-    print(f"{args.steps} steps on {args.device}, stopped at {half} and resumed: steps logged {sorted(resumed) == sorted(whole)}; "
-          f"max relative loss difference {worst:.2e} (after the resume {after:.2e}); "
-          f"final loss {whole[args.steps]:.4f} vs {resumed[args.steps]:.4f}")
+    print(
+        f"{args.steps} steps on {args.device}, stopped at {half} and resumed: steps logged {sorted(resumed) == sorted(whole)}; "
+        f"max relative loss difference {worst:.2e} (after the resume {after:.2e}); "
+        f"final loss {whole[args.steps]:.4f} vs {resumed[args.steps]:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats
 from kantai_tui.core.corpus.stats import CorpusStats, Distribution
+from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats
 from kantai_tui.core.tokenizer.vocab import VocabEntry, readable, token_bytes
 from kantai_tui.format import gib, human_bytes, pct
 
@@ -58,13 +58,23 @@ def files_table(stats: CorpusStats, width: int | None = None) -> Table:
     rows = []
     for f in stats.files:
         name = Path(f.path).relative_to(root).as_posix() if root.is_dir() else Path(f.path).name
-        cells = {"file": name, "bytes": f"{f.bytes:,}", "lines": f"{f.lines:,}", "non-empty": f"{f.nonempty_lines:,}",
-                 "words": f"{f.words:,}", "sha256": f.sha256[:12]}  # fmt: skip
+        cells = {
+            "file": name,
+            "bytes": f"{f.bytes:,}",
+            "lines": f"{f.lines:,}",
+            "non-empty": f"{f.nonempty_lines:,}",
+            "words": f"{f.words:,}",
+            "sha256": f.sha256[:12],
+        }
         rows.append([cells[c] for c in columns])
     widths = [max(len(r[i]) for r in [*rows, columns]) for i in range(len(columns))]
     for i, name in enumerate(columns):  # numbers are never cut: each column is as wide as its longest cell
-        table.add_column(name, justify="left" if name in ("file", "sha256") else "right", no_wrap=True,
-                         min_width=widths[i] if i else None)  # fmt: skip
+        table.add_column(
+            name,
+            justify="left" if name in ("file", "sha256") else "right",
+            no_wrap=True,
+            min_width=widths[i] if i else None,
+        )
     if width is not None and rows:
         room = max(12, width - sum(w + 3 for w in widths[1:]) - 6)  # 3 per column: padding, rule; 6: borders, scrollbar
         for row in rows:
@@ -91,7 +101,9 @@ def distribution_table(dist: Distribution, title: str, width: int = 30) -> Table
     peak = max((b.count for b in dist.histogram), default=0) or 1
     for b in dist.histogram:
         label = f"{b.lo}" if b.lo == b.hi else f"{b.lo}–{b.hi}"
-        table.add_row(label, f"{b.count:,}", Text(BAR * max(1 if b.count else 0, round(width * b.count / peak)), "cyan"))
+        table.add_row(
+            label, f"{b.count:,}", Text(BAR * max(1 if b.count else 0, round(width * b.count / peak)), "cyan")
+        )
     table.caption = f"min {dist.min} · median {dist.median} · p95 {dist.p95} · max {dist.max} · mean {dist.mean}"
     table.caption_justify = "left"
     return table
@@ -110,7 +122,9 @@ def top_words_table(top: tuple[tuple[str, int], ...], title: str = "top words", 
 
 def token_stats_table(tokens: TokenStats) -> Table:
     """Tokens per line and what block size would truncate."""
-    table = distribution_table(tokens.per_line, f"tokens per non-empty line (with <s> </s>), block size {tokens.block_size}")
+    table = distribution_table(
+        tokens.per_line, f"tokens per non-empty line (with <s> </s>), block size {tokens.block_size}"
+    )
     table.caption = (
         f"{table.caption}\ntruncated at {tokens.block_size}: {tokens.truncated_lines:,} of {tokens.lines:,} lines "
         f"({tokens.truncated_share:.2%}), {tokens.tokens_lost:,} tokens lost"
@@ -132,7 +146,7 @@ def encoded_table(encoded: Encoded) -> Table:
     table = Table(box=None, padding=(0, 1))
     for name in ("#", "id", "token", "text", "chars"):
         table.add_column(name, justify="right" if name in ("#", "id") else "left")
-    for i, (token, token_id, (start, end)) in enumerate(zip(encoded.tokens, encoded.ids, encoded.offsets)):
+    for i, (token, token_id, (start, end)) in enumerate(zip(encoded.tokens, encoded.ids, encoded.offsets, strict=True)):
         table.add_row(str(i), str(token_id), token, readable(token_bytes(token)), f"{start}–{end}")
     return table
 
@@ -181,26 +195,42 @@ def device_renderable(snapshot: object) -> Table:
     for gpu in s.gpus:  # type: ignore[attr-defined]
         table.add_row(f"GPU {gpu.index}", f"{gpu.name} · compute capability {gpu.capability}")
         used = gpu.torch_used_bytes
-        table.add_row(" memory [torch]", bar(used / gpu.total_bytes if used is not None else None) +
-                      f" {gib(used)} / {gib(gpu.total_bytes)} · this process: {gib(gpu.allocated_bytes)} allocated, "
-                      f"{gib(gpu.reserved_bytes)} reserved")  # fmt: skip
+        table.add_row(
+            " memory [torch]",
+            bar(used / gpu.total_bytes if used is not None else None)
+            + f" {gib(used)} / {gib(gpu.total_bytes)} · this process: {gib(gpu.allocated_bytes)} allocated, "
+            f"{gib(gpu.reserved_bytes)} reserved",
+        )
         d = gpu.driver
         if d is None:
             table.add_row(" driver", Text(f"— ({s.nvml})", style="dim"))  # type: ignore[attr-defined]
             continue
         util = d.utilization_pct / 100 if d.utilization_pct is not None else None
         table.add_row(" utilization [driver]", bar(util) + f" {pct(d.utilization_pct)}")
-        mem = d.memory_used_bytes / d.memory_total_bytes if d.memory_used_bytes is not None and d.memory_total_bytes else None
+        mem = (
+            d.memory_used_bytes / d.memory_total_bytes
+            if d.memory_used_bytes is not None and d.memory_total_bytes
+            else None
+        )
         table.add_row(" memory [driver]", bar(mem) + f" {gib(d.memory_used_bytes)} / {gib(d.memory_total_bytes)}")
-        table.add_row(" temperature · power", f"{_num_or(d.temperature_c, '°C')} · {_num_or(d.power_w, ' W')} of {_num_or(d.power_limit_w, ' W')}")
+        table.add_row(
+            " temperature · power",
+            f"{_num_or(d.temperature_c, '°C')} · {_num_or(d.power_w, ' W')} of {_num_or(d.power_limit_w, ' W')}",
+        )
         for p in d.processes or ():
             mark = f"  [kantai run {p.run}]" if p.run else ""
             table.add_row(f"  pid {p.pid}", f"{gib(p.used_bytes)}  {p.name}{mark}")
         if not d.processes:
             table.add_row("  processes", Text("none", style="dim"))
     host = s.host  # type: ignore[attr-defined]
-    ram = host.ram_used_bytes / host.ram_total_bytes if host.ram_used_bytes is not None and host.ram_total_bytes else None
-    table.add_row("CPU", bar(host.cpu_pct / 100 if host.cpu_pct is not None else None) + f" {pct(host.cpu_pct)} of {host.cpu_count} cores")
+    ram = (
+        host.ram_used_bytes / host.ram_total_bytes if host.ram_used_bytes is not None and host.ram_total_bytes else None
+    )
+    table.add_row(
+        "CPU",
+        bar(host.cpu_pct / 100 if host.cpu_pct is not None else None)
+        + f" {pct(host.cpu_pct)} of {host.cpu_count} cores",
+    )
     table.add_row("RAM", bar(ram) + f" {gib(host.ram_used_bytes)} / {gib(host.ram_total_bytes)}")
     for note in s.notes:  # type: ignore[attr-defined]
         table.add_row("note", Text(note, style="dim"))

@@ -10,18 +10,24 @@ from kantai_tui.core.tokenizer.bpe import train_tokenizer
 from tests.helpers import SAMPLE
 
 
-
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--long", action="store_true", help="run the long fault-injection loops (many kills, many examples)")
+    parser.addoption(
+        "--long", action="store_true", help="run the long fault-injection loops (many kills, many examples)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Hypothesis: a short run by default (CI), a long one with --long."""
     from hypothesis import HealthCheck, Phase, settings
 
-    common = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-              "derandomize": True, "report_multiple_bugs": False, "database": None,
-              "phases": [Phase.explicit, Phase.generate, Phase.shrink]}  # fmt: skip
+    common = {
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        "derandomize": True,
+        "report_multiple_bugs": False,
+        "database": None,
+        "phases": [Phase.explicit, Phase.generate, Phase.shrink],
+    }
     settings.register_profile("kantai-short", max_examples=40, **common)
     settings.register_profile("kantai-long", max_examples=1000, **common)
     settings.load_profile("kantai-long" if config.getoption("--long") else "kantai-short")
@@ -71,14 +77,23 @@ def small_tokenizer(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path) -> Path:
     """A real tiny run (20 steps, checkpoints at 10 and 20, probes at each) shared by the inference tests."""
-    from kantai_tui.core.training.config import TrainConfig
     from kantai_tui.core.runs.process import create_run, execute
+    from kantai_tui.core.training.config import TrainConfig
 
     runs = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-run")))
-        cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=20, batch_size=8, block_size=32,
-                          log_every=5, eval_every=10, checkpoint_every=10, lr=3e-3)  # fmt: skip
+        cfg = TrainConfig(
+            corpus=str(small_corpus),
+            tokenizer_dir="",
+            max_steps=20,
+            batch_size=8,
+            block_size=32,
+            log_every=5,
+            eval_every=10,
+            checkpoint_every=10,
+            lr=3e-3,
+        )
         run = create_run(runs, "probe-run", cfg, small_tokenizer)
         execute(run, lambda e: None, lambda n: None)
     return run

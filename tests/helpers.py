@@ -34,8 +34,9 @@ class Terminal:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup does
 
         env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
-        self.process = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env,
-                                        preexec_fn=become_session_leader)  # fmt: skip
+        self.process = subprocess.Popen(
+            args, stdin=slave, stdout=slave, stderr=slave, env=env, preexec_fn=become_session_leader
+        )
         os.close(slave)
         self.screen = b""
 
@@ -68,10 +69,21 @@ def recorded_run(root: Path) -> Path:
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"name": "demo", "config": {"preset": "tiny", "recipe": "packed"}}))
     (run / "status.json").write_text(json.dumps({"state": "finished", "step": 200, "total_steps": 200, "loss": 5.9}))
-    rows = [{"kind": "step", "step": s, "loss": 6 + 3 * math.exp(-s / 40) + 0.2 * math.sin(s), "lr": 1e-3,
-             "tokens_per_s": 18000.0, "elapsed_s": s / 5} for s in range(10, 201, 10)]  # fmt: skip
-    rows += [{"kind": "eval", "step": s, "eval_loss": 6 + 3 * math.exp(-s / 40), "perplexity": 1.0, "mask_acc": 0.1}
-             for s in (50, 100, 150, 200)]  # fmt: skip
+    rows = [
+        {
+            "kind": "step",
+            "step": s,
+            "loss": 6 + 3 * math.exp(-s / 40) + 0.2 * math.sin(s),
+            "lr": 1e-3,
+            "tokens_per_s": 18000.0,
+            "elapsed_s": s / 5,
+        }
+        for s in range(10, 201, 10)
+    ]
+    rows += [
+        {"kind": "eval", "step": s, "eval_loss": 6 + 3 * math.exp(-s / 40), "perplexity": 1.0, "mask_acc": 0.1}
+        for s in (50, 100, 150, 200)
+    ]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sorted(rows, key=lambda r: r["step"])))
     return run.parent
 
@@ -81,8 +93,23 @@ HOST = HostSnapshot(cpu_pct=37.0, cpu_count=16, ram_used_bytes=40 * GIB, ram_tot
 
 
 def recorded_h100(processes: tuple[GpuProcess, ...], nvml: bool = True) -> DeviceSnapshot:
-    driver = DriverStats(utilization_pct=87.0, memory_used_bytes=61 * GIB, memory_total_bytes=80 * GIB,
-                         temperature_c=64.0, power_w=512.0, power_limit_w=700.0, processes=processes)  # fmt: skip
+    driver = DriverStats(
+        utilization_pct=87.0,
+        memory_used_bytes=61 * GIB,
+        memory_total_bytes=80 * GIB,
+        temperature_c=64.0,
+        power_w=512.0,
+        power_limit_w=700.0,
+        processes=processes,
+    )
     gpu = GpuSnapshot(0, "NVIDIA H100 80GB HBM3", "9.0", 80 * GIB, 19 * GIB, 0, 0, driver if nvml else None)
-    return DeviceSnapshot(time.time(), "2.11.0+cu130", "13.0", True, None, (gpu,),
-                          "ok" if nvml else "nvidia-ml-py is not installed (pip install 'kantai-tui[gpu]')", HOST)  # fmt: skip
+    return DeviceSnapshot(
+        time.time(),
+        "2.11.0+cu130",
+        "13.0",
+        True,
+        None,
+        (gpu,),
+        "ok" if nvml else "nvidia-ml-py is not installed (pip install 'kantai-tui[gpu]')",
+        HOST,
+    )

@@ -48,8 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui = commands.add_parser("tui", help="open the terminal UI (the default command)")
     tui.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
-    tui.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)")
-    tui.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
+    tui.add_argument(
+        "--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)"
+    )
+    tui.add_argument(
+        "--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD"
+    )
     tui.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (default: as last time, else ./runs)")
     serve = commands.add_parser("serve", help="serve the TUI to a browser (textual-serve), on 127.0.0.1 by default")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -120,8 +124,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _run_tui(args: argparse.Namespace) -> int:
     from kantai_tui.tui.app import run_app
 
-    return run_app(corpus=getattr(args, "corpus", None), tokenizer=getattr(args, "tokenizer", None),
-                   errors=getattr(args, "errors", "strict"), runs_dir=getattr(args, "runs_dir", None))  # fmt: skip
+    return run_app(
+        corpus=getattr(args, "corpus", None),
+        tokenizer=getattr(args, "tokenizer", None),
+        errors=getattr(args, "errors", "strict"),
+        runs_dir=getattr(args, "runs_dir", None),
+    )
 
 
 if __name__ == "__main__":

@@ -15,15 +15,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     stats.add_argument("path", metavar="PATH")
     stats.add_argument("--json", action="store_true", help="print JSON on stdout")
     stats.add_argument("--top", type=positive, default=20, metavar="N", help="how many top words (default 20)")
-    stats.add_argument("--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD")
+    stats.add_argument(
+        "--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD"
+    )
     stats.add_argument("--tokenizer", metavar="DIR", help="also report tokens per line with this tokenizer")
-    stats.add_argument("--block-size", type=positive, default=128, metavar="N", help="block size for the truncation share")
+    stats.add_argument(
+        "--block-size", type=positive, default=128, metavar="N", help="block size for the truncation share"
+    )
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from kantai_tui.cli import render as cli_render
-    from kantai_tui.core.tokenizer.bpe import token_stats
     from kantai_tui.core.corpus.stats import corpus_stats
+    from kantai_tui.core.tokenizer.bpe import token_stats
 
     stats = corpus_stats(args.path, top_n=args.top, errors=args.errors)
     tokens = token_stats(args.tokenizer, args.path, args.block_size, args.errors) if args.tokenizer else None
@@ -31,7 +35,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return emit_json({**stats.to_dict(), "tokens": tokens.to_dict() if tokens else None})
     cli_render.print_stats(stats, tokens)
     return EXIT_OK
-
 
 
 COMMANDS = {"stats": cmd_stats}

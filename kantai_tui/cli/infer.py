@@ -11,7 +11,9 @@ from kantai_tui.core.errors import EXIT_OK, one_line
 
 def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     fill = commands.add_parser("fill-mask", help="predict the <mask> tokens of a text with a trained model")
-    fill.add_argument("target", metavar="RUN_OR_DIR", help="a run name, a run folder, final/, a checkpoint or any model folder")
+    fill.add_argument(
+        "target", metavar="RUN_OR_DIR", help="a run name, a run folder, final/, a checkpoint or any model folder"
+    )
     fill.add_argument("text", metavar="TEXT", help='e.g. "Human thinking involves human <mask>."')
     fill.add_argument("--top-k", type=positive, default=5, metavar="N")
     fill.add_argument("--checkpoint", type=int, metavar="STEP", help="a run's checkpoint instead of its final model")
@@ -46,8 +48,8 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
 
 
 def cmd_probes(args: argparse.Namespace) -> int:
-    from kantai_tui.core.runs.probes import probe_timeline
     from kantai_tui.core.runs.folder import run_path
+    from kantai_tui.core.runs.probes import probe_timeline
 
     run_dir = run_path(args.runs_dir, args.run)
     if not (run_dir / "run.json").is_file():

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kantai_tui import views
-from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
 from kantai_tui.core.corpus.stats import CorpusStats
 from kantai_tui.core.errors import one_line
+from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
 from kantai_tui.core.tokenizer.vocab import VocabEntry, Vocabulary
 from kantai_tui.format import Smoother, eta, human_bytes, loss_text
 
@@ -43,8 +43,10 @@ def print_trained(result: TrainResult) -> None:
     """What was trained, and what to run next."""
     out = _console()
     note = "" if result.vocab_size == result.requested_vocab_size else " (the corpus ran out of pairs to merge)"
-    out.print(f"trained byte-level BPE in {result.seconds:.2f} s: {result.vocab_size:,} tokens "
-              f"of {result.requested_vocab_size:,} requested{note}")  # fmt: skip
+    out.print(
+        f"trained byte-level BPE in {result.seconds:.2f} s: {result.vocab_size:,} tokens "
+        f"of {result.requested_vocab_size:,} requested{note}"
+    )
     files = len(result.files)
     out.print(f"corpus: {result.corpus} ({files} file{'s' if files != 1 else ''})")
     out.print(f"saved to {result.out_dir}: vocab.json merges.txt tokenizer.json tokenizer_config.json kantai.json")
@@ -90,8 +92,9 @@ def phase_reporter(quiet: bool) -> Iterator[TrainProgressFn]:
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
         task = bar.add_task("starting", total=1.0)
 
         def report(phase: str, fraction: float | None) -> None:
@@ -135,9 +138,11 @@ class EventPrinter:
         self.start = None
         self.run = row["run"]
         where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
-        return (f"run {row['run']}: {row['total_steps']:,} steps {where} on {row['device']}; "
-                f"{row['parameters']:,} parameters; {row['train_examples']:,} training examples, "
-                f"{row['eval_examples']:,} held-out lines; {row['tokens_per_step']:,} tokens per step")  # fmt: skip
+        return (
+            f"run {row['run']}: {row['total_steps']:,} steps {where} on {row['device']}; "
+            f"{row['parameters']:,} parameters; {row['train_examples']:,} training examples, "
+            f"{row['eval_examples']:,} held-out lines; {row['tokens_per_step']:,} tokens per step"
+        )
 
     def _step(self, row: dict) -> str:
         loss = row["loss"]
@@ -146,12 +151,16 @@ class EventPrinter:
             self.start = (row["step"], row["elapsed_s"])
         total = f"/{self.total:,}" if self.total else ""
         left = eta(self.start, (row["step"], row["elapsed_s"]), self.total)
-        return (f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {loss_text(loss)}  smooth "
-                f"{loss_text(smoothed)}  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {left}")  # fmt: skip
+        return (
+            f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {loss_text(loss)}  smooth "
+            f"{loss_text(smoothed)}  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {left}"
+        )
 
     def _eval(self, row: dict) -> str:
-        return (f"  eval @ step {row['step']:,}: loss {loss_text(row['eval_loss'])}  perplexity {loss_text(row['perplexity'], 1)}"
-                f"  masked-token accuracy {row['mask_acc']:.1%}")  # fmt: skip
+        return (
+            f"  eval @ step {row['step']:,}: loss {loss_text(row['eval_loss'])}  perplexity {loss_text(row['perplexity'], 1)}"
+            f"  masked-token accuracy {row['mask_acc']:.1%}"
+        )
 
     def _batch_split(self, row: dict) -> str:
         return f"  {row['message']}"
@@ -161,8 +170,10 @@ class EventPrinter:
 
     def _finished(self, row: dict) -> str:
         if row["stopped"]:
-            return (f"stopped after step {row['step']:,}; its checkpoint is saved; resume with "
-                    f"'kantai train --resume {self.run}'")  # fmt: skip
+            return (
+                f"stopped after step {row['step']:,}; its checkpoint is saved; resume with "
+                f"'kantai train --resume {self.run}'"
+            )
         return f"finished at step {row['step']:,}; model and tokenizer in {row['final_dir']}"
 
 
@@ -188,19 +199,33 @@ def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:
 
     out = _console()
     out.width = max(out.width, 90)  # nine numeric columns: wrap the prose, never the numbers
-    table = Table(box=None, padding=(0, 1), title=f"tokenizer vocabulary {vocab:,}; batch {batch} × block {block}",
-                  title_justify="left")  # fmt: skip
+    table = Table(
+        box=None,
+        padding=(0, 1),
+        title=f"tokenizer vocabulary {vocab:,}; batch {batch} × block {block}",
+        title_justify="left",
+    )
     for name in ("preset", "vocab", "unused", "embed", "encoder", "head", "parameters", "memory", "MFLOP/tok"):
         table.add_column(name, justify="left" if name == "preset" else "right", no_wrap=True)
     for s in sizes:
-        table.add_row(s.preset, f"{s.vocab_size:,}", f"{s.unused_rows:,}", _millions(s.embeddings),
-                      _millions(s.encoder), _millions(s.lm_head), f"{s.total:,}", human_bytes(s.train_memory_bytes),
-                      f"{s.train_flops_per_token / 1e6:,.1f}")  # fmt: skip
+        table.add_row(
+            s.preset,
+            f"{s.vocab_size:,}",
+            f"{s.unused_rows:,}",
+            _millions(s.embeddings),
+            _millions(s.encoder),
+            _millions(s.lm_head),
+            f"{s.total:,}",
+            human_bytes(s.train_memory_bytes),
+            f"{s.train_flops_per_token / 1e6:,.1f}",
+        )
     out.print(table)
-    out.print(f"kantai = the tutorial's RobertaConfig; the tutorial printed {TUTORIAL_PARAMS:,} parameters because its "
-              f"transformers also built a {POOLER_PARAMS:,}-parameter pooler that masked-LM training never uses. "
-              "Memory: fp32 weights, gradients and AdamW moments plus activations; FLOPs with the LM head at masked "
-              "positions only.")  # fmt: skip
+    out.print(
+        f"kantai = the tutorial's RobertaConfig; the tutorial printed {TUTORIAL_PARAMS:,} parameters because its "
+        f"transformers also built a {POOLER_PARAMS:,}-parameter pooler that masked-LM training never uses. "
+        "Memory: fp32 weights, gradients and AdamW moments plus activations; FLOPs with the LM head at masked "
+        "positions only."
+    )
 
 
 def _millions(count: int) -> str:
@@ -214,8 +239,12 @@ def print_fill(result) -> None:
     if len(result.masks) > 1:
         out.print("[dim]several masks: each list is predicted on its own, with the other masks still masked[/]")
     for mask in result.masks:
-        table = Table(box=None, padding=(0, 1), title=f"<mask> #{mask.index + 1}" if len(result.masks) > 1 else None,
-                      title_justify="left")  # fmt: skip
+        table = Table(
+            box=None,
+            padding=(0, 1),
+            title=f"<mask> #{mask.index + 1}" if len(result.masks) > 1 else None,
+            title_justify="left",
+        )
         for name in ("#", "token", "probability", "", "sequence"):
             table.add_column(name, justify="right" if name in ("#", "probability") else "left")
         for rank, c in enumerate(mask.candidates, 1):

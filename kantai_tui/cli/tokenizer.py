@@ -17,7 +17,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train the tutorial's byte-level BPE on a corpus")
     train.add_argument("path", metavar="PATH")
-    train.add_argument("--out", required=True, metavar="DIR", help="folder to write vocab.json, merges.txt, tokenizer.json")
+    train.add_argument(
+        "--out", required=True, metavar="DIR", help="folder to write vocab.json, merges.txt, tokenizer.json"
+    )
     train.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, metavar="N")
     train.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
@@ -42,9 +44,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with cli_render.phase_reporter(quiet=args.json) as report:
         result = train_tokenizer(
-            args.path, args.out, vocab_size=args.vocab_size, min_frequency=args.min_frequency,
-            errors=args.errors, progress=report,
-        )  # fmt: skip
+            args.path,
+            args.out,
+            vocab_size=args.vocab_size,
+            min_frequency=args.min_frequency,
+            errors=args.errors,
+            progress=report,
+        )
     if args.json:
         return emit_json(result.__dict__ | {"files": list(result.files)})
     cli_render.print_trained(result)
@@ -55,7 +61,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from kantai_tui.cli import render as cli_render
     from kantai_tui.core.tokenizer.vocab import Vocabulary
 
-    with cli_render.waiting("loading the vocabulary (the first time, token frequencies are counted in the corpus)…", args.json):
+    with cli_render.waiting(
+        "loading the vocabulary (the first time, token frequencies are counted in the corpus)…", args.json
+    ):
         vocab = Vocabulary.load(args.dir)
     rows = vocab.search(args.search, args.mode, args.sort)
     if args.json:

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.core.training.config import COMPILE_MODES, PRECISIONS, RECIPES, TrainConfig
-from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
-from kantai_tui.core.training.presets import PRESETS
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
+from kantai_tui.core.training.config import COMPILE_MODES, PRECISIONS, RECIPES, TrainConfig
+from kantai_tui.core.training.presets import PRESETS
 from kantai_tui.format import default_run_name
 
 if TYPE_CHECKING:
@@ -32,8 +32,13 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: train one into the run)")
     train.add_argument("--preset", choices=list(PRESETS), default="tiny")
     train.add_argument("--recipe", choices=RECIPES, default="packed", help="seed = the tutorial's pipeline exactly")
-    train.add_argument("--run", "--name", dest="run", metavar="NAME",
-                       help="run name (default: PRESET-RECIPE-TIMESTAMP); under torchrun spell it --name")
+    train.add_argument(
+        "--run",
+        "--name",
+        dest="run",
+        metavar="NAME",
+        help="run name (default: PRESET-RECIPE-TIMESTAMP); under torchrun spell it --name",
+    )
     train.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
     train.add_argument("--epochs", type=float, default=1.0)
     train.add_argument("--max-steps", type=positive, metavar="N")
@@ -46,19 +51,36 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--eval-every", type=positive, default=200, metavar="N")
     train.add_argument("--checkpoint-every", type=positive, default=500, metavar="N")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 …")
-    train.add_argument("--auto-batch-size", action="store_true",
-                       help="on out-of-memory, run each batch in smaller chunks and go on (same effective batch)")
-    train.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32")
-    train.add_argument("--compile", choices=COMPILE_MODES, default="auto",
-                       help="torch.compile the training step (auto = on CUDA only; the first steps pay the compile)")
-    train.add_argument("--dropout", type=float, metavar="P", help="hidden and attention dropout (default: packed 0, seed 0.1)")
+    train.add_argument(
+        "--auto-batch-size",
+        action="store_true",
+        help="on out-of-memory, run each batch in smaller chunks and go on (same effective batch)",
+    )
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto = bf16 autocast on CUDA and on CPUs with native bf16, else fp32",
+    )
+    train.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default="auto",
+        help="torch.compile the training step (auto = on CUDA only; the first steps pay the compile)",
+    )
+    train.add_argument(
+        "--dropout", type=float, metavar="P", help="hidden and attention dropout (default: packed 0, seed 0.1)"
+    )
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
-    train.add_argument("--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint")
+    train.add_argument(
+        "--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint"
+    )
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
     train.add_argument("--json", action="store_true", help="print events as JSON lines")
     presets = commands.add_parser("presets", help="model presets: parameters by part, training memory, FLOPs per token")
-    presets.add_argument("--tokenizer", metavar="DIR", help="size the vocabulary from this tokenizer (default 52,000 tokens)")
+    presets.add_argument(
+        "--tokenizer", metavar="DIR", help="size the vocabulary from this tokenizer (default 52,000 tokens)"
+    )
     presets.add_argument("--batch-size", type=positive, default=32, metavar="N")
     presets.add_argument("--block-size", type=positive, default=128, metavar="N")
     presets.add_argument("--json", action="store_true")
@@ -83,8 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if dist is None:
         return _train(args, None)
     if args.detach:
-        raise BadInputError("--detach does not combine with torchrun; keep torchrun alive with tmux, or "
-                            "'setsid nohup torchrun … > train.out 2>&1 &'")  # fmt: skip
+        raise BadInputError(
+            "--detach does not combine with torchrun; keep torchrun alive with tmux, or "
+            "'setsid nohup torchrun … > train.out 2>&1 &'"
+        )
     _check_global_batch(args, dist.world)
     distributed.init(dist, args.device)
     code = _train(args, dist)  # an error leaves without a goodbye: torchrun ends the other ranks
@@ -94,8 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _check_global_batch(args: argparse.Namespace, world: int) -> None:
     """Before any process group or run folder: the global batch must split evenly across the ranks."""
-    from kantai_tui.core.training import distributed
     from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.training import distributed
 
     if args.resume:
         run_dir = runner.run_path(args.runs_dir, args.resume)
@@ -108,16 +132,17 @@ def _check_global_batch(args: argparse.Namespace, world: int) -> None:
 
 def _train(args: argparse.Namespace, dist: Dist | None) -> int:
     """Create or find the run (rank 0 alone creates it and tells the others its name), then train."""
-    from kantai_tui.core.training import distributed
     from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.training import distributed
 
     if dist is not None and not dist.main:
         name = distributed.share_text(dist, None)
         if not name:
             raise BadInputError("rank 0 could not start the run; its message above says why")
         run_dir = runner.run_path(args.runs_dir, name)
-        return runner.execute(run_dir, lambda event: None, lambda note: print(f"[rank {dist.rank}] {note}",
-                                                                                file=sys.stderr), dist)  # fmt: skip
+        return runner.execute(
+            run_dir, lambda event: None, lambda note: print(f"[rank {dist.rank}] {note}", file=sys.stderr), dist
+        )
     try:
         name, run_dir = _run_folder(args)
     except KantaiError:
@@ -132,7 +157,9 @@ def _train(args: argparse.Namespace, dist: Dist | None) -> int:
             print(json.dumps({"run": name, "pid": pid, "run_dir": str(run_dir), "log": str(run_dir / "train.log")}))
             return EXIT_OK
         print(f"run {name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
-        print(f"watch: kantai follow {name} --runs-dir {args.runs_dir}    stop: kantai stop {name} --runs-dir {args.runs_dir}")
+        print(
+            f"watch: kantai follow {name} --runs-dir {args.runs_dir}    stop: kantai stop {name} --runs-dir {args.runs_dir}"
+        )
         return EXIT_OK
     from kantai_tui.cli import render as cli_render
 
@@ -159,13 +186,28 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
 
 def _config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        corpus=args.corpus, tokenizer_dir="", preset=args.preset, recipe=args.recipe, block_size=args.block_size,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, epochs=args.epochs,
-        max_steps=args.max_steps, seed=args.seed, log_every=args.log_every, eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every, device=args.device, errors=args.errors, precision=args.precision,
-        auto_batch_size=args.auto_batch_size, compile=args.compile, dropout=args.dropout,
+        corpus=args.corpus,
+        tokenizer_dir="",
+        preset=args.preset,
+        recipe=args.recipe,
+        block_size=args.block_size,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        lr=args.lr,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        log_every=args.log_every,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        errors=args.errors,
+        precision=args.precision,
+        auto_batch_size=args.auto_batch_size,
+        compile=args.compile,
+        dropout=args.dropout,
         probes=str(Path(args.probes).expanduser().resolve()) if args.probes else None,
-    )  # fmt: skip
+    )
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -193,7 +235,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
         raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
     printer = cli_render.EventPrinter(json_lines=args.json)
     state = "unknown"
-    for rows, state in runner.follow(run_dir):
+    for rows, _state in runner.follow(run_dir):
         for row in rows:
             printer.row(row)
     unreadable = " (its status.json is missing or unreadable)" if state == "unknown" else ""

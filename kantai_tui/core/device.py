@@ -93,8 +93,17 @@ def probe_devices(kantai_pids: dict[int, str] | None = None) -> DeviceSnapshot:
     torch_version, torch_cuda, available, gpus = _torch_view(notes)
     nvml_status, driver = _driver_view(len(gpus), kantai_pids or {})
     gpus = tuple(_with_driver(g, driver.get(g.index)) for g in gpus)
-    return DeviceSnapshot(time.time(), torch_version, torch_cuda, available, os.environ.get("CUDA_VISIBLE_DEVICES"),
-                          gpus, nvml_status, _host_view(notes), tuple(notes))  # fmt: skip
+    return DeviceSnapshot(
+        time.time(),
+        torch_version,
+        torch_cuda,
+        available,
+        os.environ.get("CUDA_VISIBLE_DEVICES"),
+        gpus,
+        nvml_status,
+        _host_view(notes),
+        tuple(notes),
+    )
 
 
 def _with_driver(gpu: GpuSnapshot, stats: DriverStats | None) -> GpuSnapshot:
@@ -123,8 +132,15 @@ def _torch_gpu(torch: object, index: int) -> GpuSnapshot:
         free, total = cuda.mem_get_info(index)
     except RuntimeError:
         free, total = None, props.total_memory
-    return GpuSnapshot(index, props.name, f"{props.major}.{props.minor}", total, free,
-                       cuda.memory_allocated(index), cuda.memory_reserved(index))  # fmt: skip
+    return GpuSnapshot(
+        index,
+        props.name,
+        f"{props.major}.{props.minor}",
+        total,
+        free,
+        cuda.memory_allocated(index),
+        cuda.memory_reserved(index),
+    )
 
 
 def _nvml_indices(count: int) -> list[int | str]:
@@ -167,13 +183,18 @@ def _nvml_stats(pynvml: object, ref: int | str, kantai_pids: dict[int, str]) -> 
     util, memory = read("nvmlDeviceGetUtilizationRates"), read("nvmlDeviceGetMemoryInfo")
     power, limit = read("nvmlDeviceGetPowerUsage"), read("nvmlDeviceGetEnforcedPowerLimit")
     temp = read("nvmlDeviceGetTemperature", 0)  # NVML_TEMPERATURE_GPU
-    procs = (read("nvmlDeviceGetComputeRunningProcesses") or [])
+    procs = read("nvmlDeviceGetComputeRunningProcesses") or []
     return DriverStats(
-        utilization_pct=getattr(util, "gpu", None), memory_used_bytes=getattr(memory, "used", None),
-        memory_total_bytes=getattr(memory, "total", None), temperature_c=temp,
-        power_w=power / 1000 if power is not None else None, power_limit_w=limit / 1000 if limit is not None else None,
-        processes=tuple(GpuProcess(p.pid, p.usedGpuMemory, _process_name(p.pid), kantai_pids.get(p.pid)) for p in procs),
-    )  # fmt: skip
+        utilization_pct=getattr(util, "gpu", None),
+        memory_used_bytes=getattr(memory, "used", None),
+        memory_total_bytes=getattr(memory, "total", None),
+        temperature_c=temp,
+        power_w=power / 1000 if power is not None else None,
+        power_limit_w=limit / 1000 if limit is not None else None,
+        processes=tuple(
+            GpuProcess(p.pid, p.usedGpuMemory, _process_name(p.pid), kantai_pids.get(p.pid)) for p in procs
+        ),
+    )
 
 
 def _process_name(pid: int) -> str:

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.core.training import checkpoint
-from kantai_tui.core.tokenizer.bpe import load_tokenizer
 from kantai_tui.core.errors import BadInputError, CorruptCheckpointError
+from kantai_tui.core.tokenizer.bpe import load_tokenizer
 from kantai_tui.core.tokenizer.vocab import readable, token_bytes
+from kantai_tui.core.training import checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -73,8 +73,9 @@ class ModelSource:
 OnSkip = Callable[[Path, str], None]
 
 
-def resolve_source(target: str | Path, runs_dir: str | Path = "runs", step: int | None = None,
-                   on_skip: OnSkip | None = None) -> ModelSource:  # fmt: skip
+def resolve_source(
+    target: str | Path, runs_dir: str | Path = "runs", step: int | None = None, on_skip: OnSkip | None = None
+) -> ModelSource:
     """A run name, a run folder, a final/ or checkpoint folder, or any folder with config.json + tokenizer.
 
     ``on_skip`` hears about each newer checkpoint passed over because it does not verify.
@@ -141,8 +142,9 @@ class FillMask:
         return cls(ModelSource(label, tokenizer_dir, tokenizer_dir, None), model)
 
     @classmethod
-    def open(cls, target: str | Path, runs_dir: str | Path = "runs", step: int | None = None,
-             on_skip: OnSkip | None = None) -> FillMask:  # fmt: skip
+    def open(
+        cls, target: str | Path, runs_dir: str | Path = "runs", step: int | None = None, on_skip: OnSkip | None = None
+    ) -> FillMask:
         return cls(resolve_source(target, runs_dir, step, on_skip))
 
     def predict(self, text: str, top_k: int = 5) -> FillResult:
@@ -154,8 +156,9 @@ class FillMask:
             raise BadInputError(f"--top-k {top_k} must be at least 1")
         ids = self.tokenizer.encode(text).ids
         if len(ids) > self.max_tokens:
-            raise BadInputError(f"the text is {len(ids)} tokens (with <s> and </s>); this model takes at most "
-                                f"{self.max_tokens}")  # fmt: skip
+            raise BadInputError(
+                f"the text is {len(ids)} tokens (with <s> and </s>); this model takes at most {self.max_tokens}"
+            )
         positions = [i for i, t in enumerate(ids) if t == self.mask_id]
         device = next(self.model.parameters()).device
         with torch.inference_mode():
@@ -163,10 +166,16 @@ class FillMask:
         probs = logits.float().softmax(-1).cpu()
         top = probs.topk(min(top_k, self.vocab), dim=-1)
         masks = tuple(
-            MaskPrediction(n, pos, tuple(self._candidate(ids, pos, int(i), float(p))
-                                         for p, i in zip(top.values[n], top.indices[n])))
+            MaskPrediction(
+                n,
+                pos,
+                tuple(
+                    self._candidate(ids, pos, int(i), float(p))
+                    for p, i in zip(top.values[n], top.indices[n], strict=True)
+                ),
+            )
             for n, pos in enumerate(positions)
-        )  # fmt: skip
+        )
         return FillResult(text, self.source.label, masks)
 
     def _mask_logits(self, input_ids: torch.Tensor, positions: list[int]) -> torch.Tensor:
@@ -182,7 +191,13 @@ class FillMask:
         filled = ids[1:-1]
         filled[position - 1] = token_id
         token = self.tokenizer.id_to_token(token_id)
-        return Candidate(token, token_id, readable(token_bytes(token)), score, self.tokenizer.decode(filled, skip_special_tokens=False))
+        return Candidate(
+            token,
+            token_id,
+            readable(token_bytes(token)),
+            score,
+            self.tokenizer.decode(filled, skip_special_tokens=False),
+        )
 
 
 def _load_model(source: ModelSource) -> torch.nn.Module:
@@ -193,14 +208,20 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
     if source.run_config is None:
         try:
             model, info = RobertaForMaskedLM.from_pretrained(source.weights_dir, output_loading_info=True)
-        except Exception as err:  # noqa: BLE001 - a foreign folder's config can make transformers raise anything
+        except Exception as err:
             first = str(err).splitlines()[0] if str(err) else ""
-            raise BadInputError(f"{source.weights_dir}: cannot be loaded as a masked LM ({type(err).__name__}: "
-                                f"{first[:200]})") from err  # fmt: skip
-        lost = [*info.get("missing_keys", ()), *(k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ()))]
+            raise BadInputError(
+                f"{source.weights_dir}: cannot be loaded as a masked LM ({type(err).__name__}: {first[:200]})"
+            ) from err
+        lost = [
+            *info.get("missing_keys", ()),
+            *(k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", ())),
+        ]
         if lost:  # transformers would fill these with random weights: predictions would be noise
-            raise BadInputError(f"{source.weights_dir}: the weights do not fit its config.json ({len(lost)} tensors "
-                                f"missing or of another shape, e.g. {min(lost)})")  # fmt: skip
+            raise BadInputError(
+                f"{source.weights_dir}: the weights do not fit its config.json ({len(lost)} tensors "
+                f"missing or of another shape, e.g. {min(lost)})"
+            )
         return model
     from safetensors import SafetensorError
     from safetensors.torch import load_model
@@ -212,5 +233,7 @@ def _load_model(source: ModelSource) -> torch.nn.Module:
     try:
         load_model(model, str(source.weights_dir / "model.safetensors"))
     except (SafetensorError, RuntimeError) as err:  # verified bytes that are still not this model's weights
-        raise CorruptCheckpointError(f"{source.weights_dir}: weights cannot be loaded ({str(err).splitlines()[0]})") from err
+        raise CorruptCheckpointError(
+            f"{source.weights_dir}: weights cannot be loaded ({str(err).splitlines()[0]})"
+        ) from err
     return model

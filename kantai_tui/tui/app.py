@@ -10,8 +10,7 @@ first frame appears at once; each pane loads what it needs in thread workers.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,23 +20,23 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.worker import Worker, WorkerState
 from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
+from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.errors import KantaiError
-from kantai_tui.format import device_summary
 from kantai_tui.core.paths import tokenizer_dir_for
-from kantai_tui.core.runs.folder import RunsListing, read_runs_folder
 from kantai_tui.core.prefs import Preferences, config_home, load_preferences, save_preferences
-from kantai_tui.core.corpus.sample import bundled_corpus
-from kantai_tui.tui.panes.corpus import CorpusPane
-from kantai_tui.tui.panes.device import DevicePane
-from kantai_tui.tui.panes.fillmask import FillMaskPane
+from kantai_tui.core.runs.folder import RunsListing, read_runs_folder
+from kantai_tui.format import device_summary
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.hangup import on_hangup, watch_terminal
 from kantai_tui.tui.help_screen import HelpScreen
 from kantai_tui.tui.panes.base import Pane, failure_message
+from kantai_tui.tui.panes.corpus import CorpusPane
+from kantai_tui.tui.panes.device import DevicePane
+from kantai_tui.tui.panes.fillmask import FillMaskPane
 from kantai_tui.tui.panes.tokenizer import TokenizerPane
 from kantai_tui.tui.panes.training import TrainingPane
 
@@ -56,13 +55,21 @@ class PaneEntry:
 
 
 PANES = (
-    PaneEntry("corpus", "1", CorpusPane, lambda app, id: CorpusPane(app.corpus, app.corpus_error, errors=app.errors, id=id)),
+    PaneEntry(
+        "corpus", "1", CorpusPane, lambda app, id: CorpusPane(app.corpus, app.corpus_error, errors=app.errors, id=id)
+    ),
     PaneEntry("tokenizer", "2", TokenizerPane, lambda app, id: TokenizerPane(errors=app.errors, id=id)),
-    PaneEntry("training", "3", TrainingPane, lambda app, id: TrainingPane(app.runs_dir, app.runs_polled, errors=app.errors,
-                                                                          last_run=app.prefs.last_run, id=id)),
+    PaneEntry(
+        "training",
+        "3",
+        TrainingPane,
+        lambda app, id: TrainingPane(
+            app.runs_dir, app.runs_polled, errors=app.errors, last_run=app.prefs.last_run, id=id
+        ),
+    ),
     PaneEntry("fillmask", "4", FillMaskPane, lambda app, id: FillMaskPane(app.runs_dir, app.runs_polled, id=id)),
     PaneEntry("device", "5", DevicePane, lambda app, id: DevicePane(id=id)),
-)  # fmt: skip
+)
 
 
 class KantaiApp(App[int]):
@@ -77,8 +84,13 @@ class KantaiApp(App[int]):
     ]
 
     def __init__(
-        self, corpus: str | Path | None = None, tokenizer: str | Path | None = None, errors: str = "strict",
-        runs_dir: str | Path = "runs", watch_devices: bool = True, prefs_folder: Path | None = None,
+        self,
+        corpus: str | Path | None = None,
+        tokenizer: str | Path | None = None,
+        errors: str = "strict",
+        runs_dir: str | Path = "runs",
+        watch_devices: bool = True,
+        prefs_folder: Path | None = None,
     ) -> None:
         super().__init__()
         self.prefs_folder = prefs_folder  # None: remember nothing (tests, snapshots); run_app passes the XDG folder
@@ -110,8 +122,10 @@ class KantaiApp(App[int]):
         if self.prefs.theme in self.available_themes:
             self.theme = self.prefs.theme
         self.watch(self, "theme", lambda theme: self._remember(theme=theme), init=False)
-        self._remember(last_corpus=str(self.corpus.resolve()) if self.corpus and self.corpus.exists() else None,
-                       runs_dir=str(self.runs_dir.resolve()))  # fmt: skip
+        self._remember(
+            last_corpus=str(self.corpus.resolve()) if self.corpus and self.corpus.exists() else None,
+            runs_dir=str(self.runs_dir.resolve()),
+        )
         self._focus_pane(PANES[0].id)
         self.set_interval(RUNS_POLL_S, self._poll_runs)
         self.call_after_refresh(self._poll_runs)  # once the panes have subscribed
@@ -232,13 +246,18 @@ class KantaiApp(App[int]):
         yield from super().get_system_commands(screen)
         for entry in PANES:
             title = entry.pane.TITLE
-            yield SystemCommand(f"Show {title} pane", f"switch to the {title} pane", partial(self.action_show_pane, entry.id))
+            yield SystemCommand(
+                f"Show {title} pane", f"switch to the {title} pane", partial(self.action_show_pane, entry.id)
+            )
         for entry in PANES:  # every key a pane shows in its footer, by name
             title = entry.pane.TITLE
             for binding in entry.pane.BINDINGS:
                 if isinstance(binding, Binding) and binding.show and binding.description:
-                    yield SystemCommand(f"{title}: {binding.description}", f"key {binding.key_display or binding.key} "
-                                        f"in the {title} pane", partial(self._run_pane_action, entry.id, binding.action))  # fmt: skip
+                    yield SystemCommand(
+                        f"{title}: {binding.description}",
+                        f"key {binding.key_display or binding.key} in the {title} pane",
+                        partial(self._run_pane_action, entry.id, binding.action),
+                    )
 
     async def _run_pane_action(self, pane_id: str, action: str) -> None:
         """A pane's key from the palette: show the pane, then do what the key does there."""
@@ -269,8 +288,9 @@ def _freeze_garbage_collector() -> None:
     gc.freeze()
 
 
-def run_app(corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict",
-            runs_dir: str | None = None) -> int:  # fmt: skip
+def run_app(
+    corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict", runs_dir: str | None = None
+) -> int:
     """Run the TUI until the user quits; return the exit code. Runs started here keep training after it.
 
     What is not given comes from the preferences (last corpus if it still exists, runs folder),

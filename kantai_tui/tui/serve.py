@@ -46,9 +46,11 @@ def serve(host: str, port: int, corpus: str | None, runs_dir: str, tokenizer: st
     if not 1 <= port <= 65535:
         raise BadInputError(f"--port {port} must be between 1 and 65535")
     if not is_loopback(host):
-        print(f"kantai: warning: serving on {host}: anyone who can reach port {port} can use kantai as you, "
-              "start runs and read your files; prefer the default 127.0.0.1 and an SSH tunnel",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"kantai: warning: serving on {host}: anyone who can reach port {port} can use kantai as you, "
+            "start runs and read your files; prefer the default 127.0.0.1 and an SSH tunnel",
+            file=sys.stderr,
+        )
     server = Server(tui_command(corpus, runs_dir, tokenizer), host=host, port=port, title="kantai")
     try:
         server.serve()

@@ -28,8 +28,12 @@ def test_stats_json(capsys: pytest.CaptureFixture[str], sample_dir: Path) -> Non
     assert data["line_length"]["histogram"] and data["tokens"] is None
 
 
-def test_stats_with_tokenizer_json(capsys: pytest.CaptureFixture[str], small_corpus: Path, small_tokenizer: Path) -> None:
-    code, out, _ = run(capsys, "stats", str(small_corpus), "--tokenizer", str(small_tokenizer), "--block-size", "16", "--json")
+def test_stats_with_tokenizer_json(
+    capsys: pytest.CaptureFixture[str], small_corpus: Path, small_tokenizer: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "stats", str(small_corpus), "--tokenizer", str(small_tokenizer), "--block-size", "16", "--json"
+    )
     tokens = json.loads(out)["tokens"]
     assert code == 0 and tokens["block_size"] == 16 and 0 < tokens["truncated_share"] < 1
 
@@ -42,7 +46,9 @@ def test_stats_human(capsys: pytest.CaptureFixture[str], sample_dir: Path) -> No
 
 def test_tokenizer_train_show_encode(capsys: pytest.CaptureFixture[str], small_corpus: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "tok"
-    code, out, _ = run(capsys, "tokenizer", "train", str(small_corpus), "--out", str(out_dir), "--vocab-size", "1000", "--json")
+    code, out, _ = run(
+        capsys, "tokenizer", "train", str(small_corpus), "--out", str(out_dir), "--vocab-size", "1000", "--json"
+    )
     trained = json.loads(out)
     assert code == 0 and trained["vocab_size"] == 1000 and trained["out_dir"] == str(out_dir)
 
@@ -60,7 +66,7 @@ def test_tokenizer_train_show_encode(capsys: pytest.CaptureFixture[str], small_c
     code, out, _ = run(capsys, "tokenizer", "show", str(out_dir), "--limit", "3")
     assert code == 0 and "of 1,000 tokens match; showing 3" in out
     code, out, _ = run(capsys, "tokenizer", "encode", str(out_dir), "pure reason")
-    assert code == 0 and "␣reason" in out or "Ġreason" in out
+    assert (code == 0 and "␣reason" in out) or "Ġreason" in out
 
 
 BAD_INPUTS = [
@@ -68,11 +74,17 @@ BAD_INPUTS = [
     (["stats", "{tmp}/no-txt"], "no-txt: folder holds no .txt files"),
     (["stats", "{tmp}/empty.txt"], "empty.txt: is empty (0 bytes)"),
     (["stats", "{tmp}/binary.txt"], "binary.txt: looks like a binary file (NUL byte at byte offset 3)"),
-    (["stats", "{tmp}/latin1.txt"], "latin1.txt: not valid UTF-8 at byte offset 3 (byte 0xe9: invalid continuation byte)"),
+    (
+        ["stats", "{tmp}/latin1.txt"],
+        "latin1.txt: not valid UTF-8 at byte offset 3 (byte 0xe9: invalid continuation byte)",
+    ),
     (["tokenizer", "train", "{tmp}/latin1.txt", "--out", "{tmp}/tok"], "latin1.txt: not valid UTF-8 at byte offset 3"),
     (["tokenizer", "train", "{corpus}", "--out", "{tmp}/tok", "--vocab-size", "100"], "--vocab-size 100 is too small"),
     (["tokenizer", "train", "{corpus}", "--out", "{tmp}/empty.txt/tok"], "cannot write the tokenizer there"),
-    (["tokenizer", "train", "{corpus}", "--out", "{tmp}/tok", "--min-frequency", "0"], "--min-frequency 0 must be at least 1"),
+    (
+        ["tokenizer", "train", "{corpus}", "--out", "{tmp}/tok", "--min-frequency", "0"],
+        "--min-frequency 0 must be at least 1",
+    ),
     (["tokenizer", "show", "{tmp}"], "not a tokenizer folder (no vocab.json)"),
     (["tokenizer", "show", "{tokenizer}", "--search", "(", "--mode", "regex"], "invalid regular expression '('"),
     (["tokenizer", "encode", "{tmp}/nowhere", "text"], "nowhere: no such folder"),
@@ -92,7 +104,12 @@ def bad_inputs(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(("argv", "message"), BAD_INPUTS, ids=[" ".join(a[:2]) + ":" + m[:24] for a, m in BAD_INPUTS])
 def test_bad_input_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], bad_inputs: Path, small_corpus: Path, small_tokenizer: Path, argv: list[str], message: str
+    capsys: pytest.CaptureFixture[str],
+    bad_inputs: Path,
+    small_corpus: Path,
+    small_tokenizer: Path,
+    argv: list[str],
+    message: str,
 ) -> None:
     args = [a.format(tmp=bad_inputs, corpus=small_corpus, tokenizer=small_tokenizer) for a in argv]
     code, out, err = run(capsys, *args)
@@ -114,15 +131,21 @@ def test_console_script_end_to_end(tmp_path: Path, sample_dir: Path) -> None:
     exe = shutil.which("kantai") or str(Path(sys.executable).parent / "kantai")
     bad = subprocess.run([exe, "stats", str(tmp_path / "nope")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nope: no such file or folder" in bad.stderr
-    good = subprocess.run([exe, "stats", str(sample_dir), "--json"], capture_output=True, text=True,
-                          env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    good = subprocess.run(
+        [exe, "stats", str(sample_dir), "--json"], capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}
+    )
     assert good.returncode == 0 and json.loads(good.stdout)["nonempty_lines"] == 27_540
 
 
 def test_a_reader_that_goes_away_is_not_a_traceback(kant_tokenizer: Path) -> None:
     """2 MB of JSON into a pipe whose reader leaves after one line: exit 141 quietly, as Unix tools do."""
     exe = shutil.which("kantai") or str(Path(sys.executable).parent / "kantai")
-    piped = subprocess.run(f"'{exe}' tokenizer show '{kant_tokenizer}' --json | head -1; echo \"rc=${{PIPESTATUS[0]}}\"",
-                           shell=True, executable="/bin/bash", capture_output=True, text=True)  # fmt: skip
+    piped = subprocess.run(
+        f"'{exe}' tokenizer show '{kant_tokenizer}' --json | head -1; echo \"rc=${{PIPESTATUS[0]}}\"",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+    )
     assert piped.stdout.splitlines() == ["{", "rc=141"]
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr

@@ -34,29 +34,60 @@ def _json_commands(trained_run: Path, corpus: Path, tokenizer: Path, tmp_path: P
     ]
 
 
-def test_every_json_output_is_json_and_only_json(trained_run: Path, small_corpus: Path, small_tokenizer: Path,
-                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_every_json_output_is_json_and_only_json(
+    trained_run: Path, small_corpus: Path, small_tokenizer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for argv in _json_commands(trained_run, small_corpus, small_tokenizer, tmp_path):
         assert main(argv) == 0, argv
         out = capsys.readouterr().out
         json.loads(out)  # one document, nothing around it (a progress bar would break this)
 
 
-def test_training_events_are_json_lines_without_a_terminal(small_corpus: Path, small_tokenizer: Path,
-                                                           tmp_path: Path) -> None:  # fmt: skip
+def test_training_events_are_json_lines_without_a_terminal(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path
+) -> None:
     """A real trainer with stdin at /dev/null and output to pipes, as cron or nohup would run it."""
     runs = tmp_path / "runs"
-    done = subprocess.run([sys.executable, "-m", "kantai_tui", "train", str(small_corpus), "--tokenizer",
-                           str(small_tokenizer), "--runs-dir", str(runs), "--run", "cron", "--max-steps", "6",
-                           "--batch-size", "8", "--block-size", "32", "--log-every", "2", "--json"],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kantai_tui",
+            "train",
+            str(small_corpus),
+            "--tokenizer",
+            str(small_tokenizer),
+            "--runs-dir",
+            str(runs),
+            "--run",
+            "cron",
+            "--max-steps",
+            "6",
+            "--batch-size",
+            "8",
+            "--block-size",
+            "32",
+            "--log-every",
+            "2",
+            "--json",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [r["kind"] for r in rows][0] == "started" and rows[-1]["kind"] == "finished"
+    assert rows[0]["kind"] == "started" and rows[-1]["kind"] == "finished"
     assert [r["step"] for r in rows if r["kind"] == "step"] == [2, 4, 6]
     assert "\x1b" not in done.stdout + done.stderr  # no colours, no progress bars into a pipe
-    stop = subprocess.run([sys.executable, "-m", "kantai_tui", "stop", "cron", "--runs-dir", str(runs), "--json"],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)  # fmt: skip
+    stop = subprocess.run(
+        [sys.executable, "-m", "kantai_tui", "stop", "cron", "--runs-dir", str(runs), "--json"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert stop.returncode == 2 and "is not training (state: finished)" in stop.stderr
 
 

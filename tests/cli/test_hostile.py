@@ -19,9 +19,11 @@ from kantai_tui.cli import main
 from kantai_tui.core.errors import BadInputError
 
 DOCUMENTED = {0, 1, 2, 3, 4, 5, 6, 7, 129, 130, 141, 143}
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-                    max_leaves=10)  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
@@ -49,13 +51,17 @@ def assert_clean(code: int, err: str) -> None:
 @example(data=b"\xff\xfe\x00\x00")
 @example(data=b"\n\n\n")
 @example(data="Kant \u0000 \ud7ff \U0010ffff\r\n".encode("utf-8", "surrogatepass"))
-def test_any_corpus_bytes(data: bytes, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
+def test_any_corpus_bytes(
+    data: bytes, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path_factory.mktemp("bytes")
     corpus = folder / "corpus.txt"
     corpus.write_bytes(data)
-    for argv in (["stats", str(corpus), "--json"], ["stats", str(corpus), "--errors", "replace"],
-                 ["tokenizer", "train", str(corpus), "--out", str(folder / "tok"), "--vocab-size", "300",
-                  "--errors", "replace"]):  # fmt: skip
+    for argv in (
+        ["stats", str(corpus), "--json"],
+        ["stats", str(corpus), "--errors", "replace"],
+        ["tokenizer", "train", str(corpus), "--out", str(folder / "tok"), "--vocab-size", "300", "--errors", "replace"],
+    ):
         code, _, err = run_cli(capsys, argv)
         assert code in (0, 2)
         assert_clean(code, err)
@@ -95,10 +101,43 @@ def test_any_fill_mask_text(fill, before: str, after: str, masks: int, repeat: i
 # --- command lines -------------------------------------------------------------------------------
 
 COMMANDS = ["stats", "tokenizer", "train", "presets", "runs", "follow", "stop", "fill-mask", "probes", "gpu"]
-WORDS = st.sampled_from(["--json", "--runs-dir", "--tokenizer", "--preset", "kantai", "--max-steps", "0", "-1",
-                         "--batch-size", "nan", "1e309", "--lr", "--resume", "../x", "/", "--top-k", "train",
-                         "show", "encode", "--search", "(", "--regex", "--errors", "--block-size", "513", "''",
-                         "--checkpoint", "--device", "cuda:9", "--precision", "--vocab-size", "-", "\x00"])  # fmt: skip
+WORDS = st.sampled_from(
+    [
+        "--json",
+        "--runs-dir",
+        "--tokenizer",
+        "--preset",
+        "kantai",
+        "--max-steps",
+        "0",
+        "-1",
+        "--batch-size",
+        "nan",
+        "1e309",
+        "--lr",
+        "--resume",
+        "../x",
+        "/",
+        "--top-k",
+        "train",
+        "show",
+        "encode",
+        "--search",
+        "(",
+        "--regex",
+        "--errors",
+        "--block-size",
+        "513",
+        "''",
+        "--checkpoint",
+        "--device",
+        "cuda:9",
+        "--precision",
+        "--vocab-size",
+        "-",
+        "\x00",
+    ]
+)
 
 
 @given(command=st.sampled_from(COMMANDS), rest=st.lists(WORDS | st.text(max_size=12), max_size=6))
@@ -106,8 +145,13 @@ WORDS = st.sampled_from(["--json", "--runs-dir", "--tokenizer", "--preset", "kan
 @example(command="train", rest=["--resume", "../../etc"])
 @example(command="fill-mask", rest=["/", "<mask>"])
 @example(command="stats", rest=["\x1b]0;owned\x07\x1b[2J\nsecond line"])  # a terminal escape in a file name
-def test_any_command_line(command: str, rest: list[str], tmp_path_factory: pytest.TempPathFactory,
-                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_any_command_line(
+    command: str,
+    rest: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     if "--watch" in rest:
         return
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))  # an empty folder: no corpus or runs to act on
@@ -117,8 +161,16 @@ def test_any_command_line(command: str, rest: list[str], tmp_path_factory: pytes
 
 # --- hand-edited run folders ---------------------------------------------------------------------
 
-RUN_FILES = ["run.json", "status.json", "metrics.jsonl", "probes.jsonl", "tokenizer/tokenizer.json",
-             "tokenizer/kantai.json", "final/config.json", "final/tokenizer.json"]  # fmt: skip
+RUN_FILES = [
+    "run.json",
+    "status.json",
+    "metrics.jsonl",
+    "probes.jsonl",
+    "tokenizer/tokenizer.json",
+    "tokenizer/kantai.json",
+    "final/config.json",
+    "final/tokenizer.json",
+]
 
 
 def _damaged(original: bytes, how: str, blob: bytes, value: object) -> bytes:
@@ -144,19 +196,34 @@ def _damaged(original: bytes, how: str, blob: bytes, value: object) -> bytes:
     return json.dumps(data).encode()
 
 
-@given(file=st.sampled_from(RUN_FILES), how=st.sampled_from(["truncate", "garbage", "json", "edit"]),
-       blob=st.binary(max_size=200), value=JSON)  # fmt: skip
-def test_any_hand_edited_run_file(trained_run: Path, tmp_path_factory: pytest.TempPathFactory, file: str, how: str,
-                                  blob: bytes, value: object, capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+@given(
+    file=st.sampled_from(RUN_FILES),
+    how=st.sampled_from(["truncate", "garbage", "json", "edit"]),
+    blob=st.binary(max_size=200),
+    value=JSON,
+)
+def test_any_hand_edited_run_file(
+    trained_run: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    file: str,
+    how: str,
+    blob: bytes,
+    value: object,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     runs = tmp_path_factory.mktemp("runs")
     run = runs / "probe-run"
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints"))
     path = run / file
     path.write_bytes(_damaged(path.read_bytes(), how, blob, value))
-    for argv in (["runs", "--runs-dir", str(runs)], ["runs", "--runs-dir", str(runs), "--json"],
-                 ["follow", "probe-run", "--runs-dir", str(runs)], ["probes", "probe-run", "--runs-dir", str(runs)],
-                 ["fill-mask", "probe-run", "Reason is <mask>.", "--runs-dir", str(runs)],
-                 ["tokenizer", "show", str(run / "tokenizer")]):  # fmt: skip
+    for argv in (
+        ["runs", "--runs-dir", str(runs)],
+        ["runs", "--runs-dir", str(runs), "--json"],
+        ["follow", "probe-run", "--runs-dir", str(runs)],
+        ["probes", "probe-run", "--runs-dir", str(runs)],
+        ["fill-mask", "probe-run", "Reason is <mask>.", "--runs-dir", str(runs)],
+        ["tokenizer", "show", str(run / "tokenizer")],
+    ):
         code, _, err = run_cli(capsys, argv)
         assert_clean(code, err)
     from kantai_tui.core.runs.process import load_config
@@ -167,12 +234,18 @@ def test_any_hand_edited_run_file(trained_run: Path, tmp_path_factory: pytest.Te
         assert "run.json" in str(err)
 
 
-@pytest.mark.parametrize("edit, named", [({"batch_size": "64"}, "'batch_size' is '64'"),
-                                         ({"lr": -1.0}, "--lr -1.0 must be between 0 and 1"),
-                                         ({"holdout": 3}, "holdout 3 must be between"),
-                                         ({"preset": None}, "'preset' is None")])  # fmt: skip
-def test_resume_of_a_hand_edited_run_json_names_the_key(trained_run: Path, tmp_path: Path, edit: dict, named: str,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "edit, named",
+    [
+        ({"batch_size": "64"}, "'batch_size' is '64'"),
+        ({"lr": -1.0}, "--lr -1.0 must be between 0 and 1"),
+        ({"holdout": 3}, "holdout 3 must be between"),
+        ({"preset": None}, "'preset' is None"),
+    ],
+)
+def test_resume_of_a_hand_edited_run_json_names_the_key(
+    trained_run: Path, tmp_path: Path, edit: dict, named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "probe-run"
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints", "final"))
     data = json.loads((run / "run.json").read_text())
@@ -186,13 +259,25 @@ def test_resume_of_a_hand_edited_run_json_names_the_key(trained_run: Path, tmp_p
 def _edited_runs(trained_run: Path, root: Path) -> Path:
     """Four copies of a real run, each with one file edited the way a person (or a crash) might leave it."""
     edits = {
-        "strings": {"status.json": json.dumps({"state": "finished", "step": "twenty", "total_steps": [20],
-                                               "loss": "low", "error": 7, "updated": "now"})},
-        "rows": {"metrics.jsonl": '{"kind": "step", "step": "1", "loss": "x"}\n{"kind": "eval"}\n[1, 2]\n'
-                                  '{"kind": "step", "step": 2, "loss": 5.0, "lr": "fast"}\n{"kind": "started", "start_step": "0"}\n'},
+        "strings": {
+            "status.json": json.dumps(
+                {
+                    "state": "finished",
+                    "step": "twenty",
+                    "total_steps": [20],
+                    "loss": "low",
+                    "error": 7,
+                    "updated": "now",
+                }
+            )
+        },
+        "rows": {
+            "metrics.jsonl": '{"kind": "step", "step": "1", "loss": "x"}\n{"kind": "eval"}\n[1, 2]\n'
+            '{"kind": "step", "step": 2, "loss": 5.0, "lr": "fast"}\n{"kind": "started", "start_step": "0"}\n'
+        },
         "config": {"run.json": json.dumps({"name": "config", "config": ["not", "an", "object"]})},
         "empty": {"status.json": "", "metrics.jsonl": "\x00\x00\x00"},
-    }  # fmt: skip
+    }
     for name, files in edits.items():
         run = root / name
         shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("checkpoints", "final"))
@@ -201,8 +286,9 @@ def _edited_runs(trained_run: Path, root: Path) -> Path:
     return root
 
 
-async def test_the_tui_lists_and_attaches_hand_edited_runs(trained_run: Path, tmp_path: Path, small_corpus: Path,
-                                                           small_tokenizer: Path) -> None:  # fmt: skip
+async def test_the_tui_lists_and_attaches_hand_edited_runs(
+    trained_run: Path, tmp_path: Path, small_corpus: Path, small_tokenizer: Path
+) -> None:
     from textual.widgets import OptionList
 
     from kantai_tui.tui.app import KantaiApp

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kantai_tui.core.training import checkpoint
 from kantai_tui.core.errors import BadInputError, RunLockedError
-from kantai_tui.core.runs.folder import RunLock, lock_is_held, run_path
 from kantai_tui.core.files import read_json_lines
+from kantai_tui.core.runs.folder import RunLock, lock_is_held, run_path
+from kantai_tui.core.training import checkpoint
 
 
 def _write(payload: bytes):
@@ -42,8 +42,10 @@ def test_newest_verified_skips_broken_ones_and_says_why(tmp_path: Path) -> None:
     skipped: list[tuple[str, str]] = []
     found = checkpoint.newest_verified(tmp_path, lambda p, why: skipped.append((p.name, why)))
     assert found is not None and found.step == 10
-    assert skipped == [("step-00000030", "no COMPLETE marker (interrupted while writing)"),
-                       ("step-00000020", "model.safetensors does not match its sha256")]  # fmt: skip
+    assert skipped == [
+        ("step-00000030", "no COMPLETE marker (interrupted while writing)"),
+        ("step-00000020", "model.safetensors does not match its sha256"),
+    ]
 
 
 def test_retention_keeps_two_verified(tmp_path: Path) -> None:
@@ -67,10 +69,19 @@ def test_metrics_reader_ignores_a_partial_last_line(tmp_path: Path) -> None:
 
 
 def test_second_trainer_is_refused(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from kantai_tui.core.runs.folder import RunLock; "
-        "lock = RunLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(30)"), str(tmp_path)],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from kantai_tui.core.runs.folder import RunLock; "
+                "lock = RunLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(30)"
+            ),
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert lock_is_held(tmp_path)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kantai_tui.core.corpus import stats as corpus_mod
-from kantai_tui.core.corpus import scan as scan_mod
 from kantai_tui.core.corpus import files as textio_mod
+from kantai_tui.core.corpus import scan as scan_mod
+from kantai_tui.core.corpus import stats as corpus_mod
 from kantai_tui.core.corpus.stats import Distribution, corpus_stats
 from kantai_tui.core.errors import CorpusError, NotUtf8Error
 
@@ -47,7 +47,10 @@ def test_bundled_corpus_matches_provenance_and_unix_tools(sample_dir: Path) -> N
     lines, words, size = (int(x) for x in wc.stdout.splitlines()[-1].split()[:3])
     assert (stats.lines, stats.words, stats.bytes) == (lines, words, size) == (30_253, 302_714, 1_820_953)
     by_name = {Path(f.path).name: f for f in stats.files}
-    assert by_name["critique_of_pure_reason.txt"].sha256 == "36104674b8e00cd74a0ab0fd1416cf34f68faa2932fb00c23cc9cf9f93f63f32"
+    assert (
+        by_name["critique_of_pure_reason.txt"].sha256
+        == "36104674b8e00cd74a0ab0fd1416cf34f68faa2932fb00c23cc9cf9f93f63f32"
+    )
     assert by_name["critique_of_pure_reason.txt"].nonempty_lines == 19_127
     assert stats.top_words[0] == ("the", 22_404)
     json.dumps(stats.to_dict())  # JSON-ready
@@ -94,7 +97,7 @@ def test_missing_path(tmp_path: Path) -> None:
 
 def test_folder_without_txt(tmp_path: Path) -> None:
     write(tmp_path / "data.csv", "a,b\n")
-    with pytest.raises(CorpusError, match="folder holds no .txt files"):
+    with pytest.raises(CorpusError, match=r"folder holds no \.txt files"):
         corpus_stats(tmp_path)
 
 
@@ -163,8 +166,17 @@ def test_parallel_scan_matches_sequential(sample_dir: Path, monkeypatch: pytest.
     sequential = corpus_stats(sample_dir, workers=1)
     parallel = corpus_stats(sample_dir, workers=2)
     assert parallel.files == sequential.files
-    for name in ("lines", "nonempty_lines", "words", "characters", "unique_words", "duplicate_lines",
-                 "fingerprint", "top_words", "line_length"):  # fmt: skip
+    for name in (
+        "lines",
+        "nonempty_lines",
+        "words",
+        "characters",
+        "unique_words",
+        "duplicate_lines",
+        "fingerprint",
+        "top_words",
+        "line_length",
+    ):
         assert getattr(parallel, name) == getattr(sequential, name), name
     assert parallel.top_duplicates[0] == sequential.top_duplicates[0] == ("PROOF.", 14)
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
-from kantai_tui.format import device_summary
 from kantai_tui.core.device import DeviceSnapshot, GpuProcess, probe_devices
+from kantai_tui.format import device_summary
 from kantai_tui.tui.app import KantaiApp
 from kantai_tui.tui.panes.device import DevicePane
 from tests.helpers import GIB, recorded_h100
+
 
 def test_probe_on_this_machine_is_the_no_gpu_snapshot() -> None:
     snapshot = probe_devices()
@@ -35,14 +36,33 @@ def test_kantai_gpu_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no CUDA device" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("snapshot", "expected", "absent"), [
-    (recorded_h100((GpuProcess(4242, 58 * GIB, "python -m kantai_tui train", "kant-1"),)),
-     ["NVIDIA H100 80GB HBM3", "utilization [driver]", "87%", "pid 4242", "[kantai run kant-1]", "memory [torch]"], []),
-    (recorded_h100(()), ["processes", "none"], ["pid "]),
-    (recorded_h100((), nvml=False), ["driver", "nvidia-ml-py is not installed", "memory [torch]"], ["utilization [driver]"]),
-], ids=["with-kantai-process", "no-processes", "nvml-missing"])  # fmt: skip
-async def test_device_pane_renders_recorded_gpu_snapshots(snapshot: DeviceSnapshot, expected: list[str],
-                                                          absent: list[str], tmp_path: Path) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("snapshot", "expected", "absent"),
+    [
+        (
+            recorded_h100((GpuProcess(4242, 58 * GIB, "python -m kantai_tui train", "kant-1"),)),
+            [
+                "NVIDIA H100 80GB HBM3",
+                "utilization [driver]",
+                "87%",
+                "pid 4242",
+                "[kantai run kant-1]",
+                "memory [torch]",
+            ],
+            [],
+        ),
+        (recorded_h100(()), ["processes", "none"], ["pid "]),
+        (
+            recorded_h100((), nvml=False),
+            ["driver", "nvidia-ml-py is not installed", "memory [torch]"],
+            ["utilization [driver]"],
+        ),
+    ],
+    ids=["with-kantai-process", "no-processes", "nvml-missing"],
+)
+async def test_device_pane_renders_recorded_gpu_snapshots(
+    snapshot: DeviceSnapshot, expected: list[str], absent: list[str], tmp_path: Path
+) -> None:
     app = KantaiApp(corpus=tmp_path / "none.txt", runs_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("5")

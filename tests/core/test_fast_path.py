@@ -11,7 +11,7 @@ from kantai_tui.cli import main
 from kantai_tui.core.training.masking import FIRST_REGULAR_ID, IGNORE_INDEX, mask_slots, slot_count
 
 
-def _ids(rows: int = 64, width: int = 128, seed: int = 0):  # noqa: ANN202 - a torch tensor
+def _ids(rows: int = 64, width: int = 128, seed: int = 0):
     import torch
 
     ids = torch.randint(FIRST_REGULAR_ID, 1000, (rows, width), generator=torch.Generator().manual_seed(seed))
@@ -97,7 +97,9 @@ def test_packed_epochs_have_whole_batches_only(small_corpus: Path, small_tokeniz
 
     cache = open_token_cache(small_corpus, small_tokenizer)
     train, _ = split_lines(cache.lines, 0.01, 42)
-    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir=str(small_tokenizer), block_size=32, batch_size=7).resolved()
+    cfg = TrainConfig(
+        corpus=str(small_corpus), tokenizer_dir=str(small_tokenizer), block_size=32, batch_size=7
+    ).resolved()
     batches = Batches(cfg, cache, train)
     assert len(batches.examples) % 7 != 0  # the case that matters
     assert batches.per_epoch() == len(batches.examples) // 7
@@ -105,16 +107,26 @@ def test_packed_epochs_have_whole_batches_only(small_corpus: Path, small_tokeniz
     assert batches.get(0, 0).dtype == np.int64
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    (["--compile", "sometimes"], "argument --compile: invalid choice: 'sometimes'"),
-    (["--dropout", "1.5"], "--dropout 1.5 must be at least 0 and below 1"),
-    (["--dropout", "-0.1"], "--dropout -0.1 must be at least 0 and below 1"),
-])  # fmt: skip
-def test_bad_speed_options_are_refused_with_a_message(small_corpus: Path, small_tokenizer: Path, tmp_path: Path,
-                                                      option: list[str], message: str,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--compile", "sometimes"], "argument --compile: invalid choice: 'sometimes'"),
+        (["--dropout", "1.5"], "--dropout 1.5 must be at least 0 and below 1"),
+        (["--dropout", "-0.1"], "--dropout -0.1 must be at least 0 and below 1"),
+    ],
+)
+def test_bad_speed_options_are_refused_with_a_message(
+    small_corpus: Path,
+    small_tokenizer: Path,
+    tmp_path: Path,
+    option: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     try:
-        code = main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(tmp_path), *option])
+        code = main(
+            ["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(tmp_path), *option]
+        )
     except SystemExit as exit_:  # argparse's own usage errors
         code = exit_.code
     assert code == 2
@@ -122,8 +134,9 @@ def test_bad_speed_options_are_refused_with_a_message(small_corpus: Path, small_
     assert not any(tmp_path.iterdir())  # refused before any run folder
 
 
-def test_dropout_defaults_by_recipe_and_reaches_the_model(small_corpus: Path, small_tokenizer: Path,
-                                                          tmp_path: Path) -> None:  # fmt: skip
+def test_dropout_defaults_by_recipe_and_reaches_the_model(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path
+) -> None:
     from kantai_tui.core.training.config import TrainConfig
     from kantai_tui.core.training.trainer import Trainer
 
@@ -131,5 +144,7 @@ def test_dropout_defaults_by_recipe_and_reaches_the_model(small_corpus: Path, sm
     assert base.resolved().dropout == 0.0
     assert TrainConfig(**{**base.to_dict(), "recipe": "seed"}).resolved().dropout == 0.1
     trainer = Trainer(TrainConfig(**{**base.to_dict(), "dropout": 0.25}).resolved(), tmp_path / "r")
-    assert trainer.model.config.hidden_dropout_prob == 0.25 and trainer.model.config.attention_probs_dropout_prob == 0.25
+    assert (
+        trainer.model.config.hidden_dropout_prob == 0.25 and trainer.model.config.attention_probs_dropout_prob == 0.25
+    )
     assert trainer.slots and not trainer.compiled  # packed: fixed slots; compile is for CUDA unless asked

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
-from kantai_tui.core.errors import CorruptCheckpointError
-from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.errors import BadInputError, CorruptCheckpointError
 from kantai_tui.core.fillmask import FillMask
 
 
@@ -36,7 +35,7 @@ def test_scores_match_the_transformers_pipeline(fill: FillMask, trained_run: Pat
     theirs = pipeline("fill-mask", model=final, tokenizer=final)("Human thinking involves human <mask>.")
     ours = fill.predict("Human thinking involves human <mask>.").masks[0].candidates
     assert [t["token"] for t in theirs] == [c.token_id for c in ours]
-    assert all(math.isclose(t["score"], c.score, rel_tol=0.02) for t, c in zip(theirs, ours))
+    assert all(math.isclose(t["score"], c.score, rel_tol=0.02) for t, c in zip(theirs, ours, strict=True))
 
 
 def test_several_masks_are_independent_lists(fill: FillMask) -> None:
@@ -48,11 +47,13 @@ def test_several_masks_are_independent_lists(fill: FillMask) -> None:
 def test_errors(fill: FillMask, trained_run: Path, tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="no <mask> in the text"):
         fill.predict("Nothing to fill here.")
-    with pytest.raises(BadInputError, match=r"the text is \d+ tokens \(with <s> and </s>\); this model takes at most 512"):
+    with pytest.raises(
+        BadInputError, match=r"the text is \d+ tokens \(with <s> and </s>\); this model takes at most 512"
+    ):
         fill.predict("reason " * 600 + "<mask>")
     with pytest.raises(BadInputError, match="not a model folder"):
         FillMask.open(tmp_path)
-    with pytest.raises(BadInputError, match="has no checkpoint at step 7 .it has: 20, 10."):
+    with pytest.raises(BadInputError, match=r"has no checkpoint at step 7 \(it has: 20, 10\)"):
         FillMask.open(trained_run, step=7)
 
 
@@ -64,7 +65,9 @@ def test_a_checkpoint_that_fails_verification(trained_run: Path, tmp_path: Path)
     with (run / "checkpoints" / "step-00000010" / "model.safetensors").open("r+b") as handle:
         handle.seek(64)
         handle.write(b"\xff\xff")
-    with pytest.raises(CorruptCheckpointError, match="fails verification: model.safetensors does not match its sha256"):
+    with pytest.raises(
+        CorruptCheckpointError, match=r"fails verification: model\.safetensors does not match its sha256"
+    ):
         FillMask.open(run, step=10)
     assert FillMask.open(run, step=20).source.label == "copy/step-00000020"
 
@@ -88,9 +91,25 @@ def test_probes_recorded_at_each_checkpoint(trained_run: Path, capsys: pytest.Ca
     assert "Human thinking involves human <mask>." in capsys.readouterr().out
 
 
-def test_bad_probe_file(small_corpus: Path, small_tokenizer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_probe_file(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     probes = tmp_path / "probes.txt"
     probes.write_text("A sentence with a <mask>.\nA sentence without one.\n")
-    code = main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(tmp_path / "runs"),
-                 "--probes", str(probes)])  # fmt: skip
-    assert code == 2 and "every line of a probe file needs a <mask> (line without: 'A sentence without one.')" in capsys.readouterr().err
+    code = main(
+        [
+            "train",
+            str(small_corpus),
+            "--tokenizer",
+            str(small_tokenizer),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--probes",
+            str(probes),
+        ]
+    )
+    assert (
+        code == 2
+        and "every line of a probe file needs a <mask> (line without: 'A sentence without one.')"
+        in capsys.readouterr().err
+    )

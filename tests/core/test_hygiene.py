@@ -6,6 +6,7 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+
 from tests.helpers import ROOT
 
 CORE = ROOT / "kantai_tui" / "core"
@@ -58,7 +59,9 @@ def test_no_module_shadows_a_dependency() -> None:
 
 def test_tui_start_imports_nothing_heavy() -> None:
     """The first frame must not wait for torch (~1.5-3.5 s here): panes load it later, in workers."""
-    code = ("import sys, kantai_tui.tui.app\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'numpy') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, kantai_tui.tui.app\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'tokenizers', 'numpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -63,4 +63,4 @@ def test_masking_is_reproducible_from_generator_state() -> None:
     first = mask_tokens(ids, mask_id=4, vocab_size=1000, generator=generator)
     generator.set_state(saved)
     again = mask_tokens(ids, mask_id=4, vocab_size=1000, generator=generator)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))

@@ -7,17 +7,25 @@ test_a_planted_pickle_is_refused_not_executed; run-name escapes are tests/core/t
 from __future__ import annotations
 
 import ast
+
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "kantai_tui"
 UNSAFE_CALLS = {("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"), ("marshal", "loads")}
-SAFE_ONLY_WITH = {("torch", "load"): ("weights_only", True), ("np", "load"): ("allow_pickle", False),
-                  ("numpy", "load"): ("allow_pickle", False)}  # fmt: skip
+SAFE_ONLY_WITH = {
+    ("torch", "load"): ("weights_only", True),
+    ("np", "load"): ("allow_pickle", False),
+    ("numpy", "load"): ("allow_pickle", False),
+}
 
 
 def _calls(tree: ast.AST):
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+        ):
             yield node, (node.func.value.id, node.func.attr)
 
 
@@ -31,7 +39,9 @@ def test_every_load_refuses_pickles() -> None:
             if (owner, name) in SAFE_ONLY_WITH:
                 flag, value = SAFE_ONLY_WITH[(owner, name)]
                 given = {k.arg: k.value for k in node.keywords}.get(flag)
-                assert isinstance(given, ast.Constant) and given.value is value, f"{where}: {owner}.{name} without {flag}={value}"
+                assert isinstance(given, ast.Constant) and given.value is value, (
+                    f"{where}: {owner}.{name} without {flag}={value}"
+                )
                 if owner == "torch":
                     torch_loads.append(where)
     assert torch_loads, "the optimizer state is read with torch.load somewhere: this test must see it"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kantai_tui.core.errors import CorpusError, OutputError, TokenizerError
 from kantai_tui.core.tokenizer.bpe import (
     MIN_VOCAB_SIZE,
     SPECIAL_TOKENS,
@@ -16,7 +17,6 @@ from kantai_tui.core.tokenizer.bpe import (
     token_stats,
     train_tokenizer,
 )
-from kantai_tui.core.errors import CorpusError, OutputError, TokenizerError
 
 
 def test_seed_sentence_encodes_as_in_the_tutorial(kant_tokenizer: Path) -> None:
@@ -47,7 +47,9 @@ def test_token_counts_are_counted_once_and_cached(small_corpus: Path, tmp_path: 
     assert counts is not None and meta is not None and meta["token_counts"] == counts
     whole = load_tokenizer(out)
     whole.no_truncation()
-    assert sum(counts) == meta["corpus_tokens"] == len(encode(whole, small_corpus.read_text(encoding="utf-8"), False).ids)
+    assert (
+        sum(counts) == meta["corpus_tokens"] == len(encode(whole, small_corpus.read_text(encoding="utf-8"), False).ids)
+    )
     small_corpus.rename(tmp_path / "moved.txt")  # cached counts survive the corpus moving away
     try:
         assert ensure_token_counts(out) == counts
@@ -61,7 +63,9 @@ def test_same_vocabulary_as_the_bare_tokenizers_call(sample_dir: Path, kant_toke
 
     bare = ByteLevelBPETokenizer()
     files = [str(p) for p in sorted(sample_dir.glob("*.txt"))]
-    bare.train(files=files, vocab_size=52_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    bare.train(
+        files=files, vocab_size=52_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
     ours = json.loads((kant_tokenizer / "vocab.json").read_text(encoding="utf-8"))
     assert bare.get_vocab() == ours
 
@@ -112,7 +116,9 @@ def test_progress_is_reported(small_corpus: Path, tmp_path: Path) -> None:
 
 
 def test_vocab_size_too_small(small_corpus: Path, tmp_path: Path) -> None:
-    with pytest.raises(TokenizerError, match=f"--vocab-size 100 is too small: a byte-level BPE needs at least {MIN_VOCAB_SIZE}"):
+    with pytest.raises(
+        TokenizerError, match=f"--vocab-size 100 is too small: a byte-level BPE needs at least {MIN_VOCAB_SIZE}"
+    ):
         train_tokenizer(small_corpus, tmp_path / "tok", vocab_size=100)
     assert not (tmp_path / "tok").exists()  # rejected before anything was written
 
@@ -129,7 +135,7 @@ def test_output_folder_that_cannot_be_written(small_corpus: Path, tmp_path: Path
 def test_training_on_bad_corpus_names_the_problem(tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\n")
-    with pytest.raises(CorpusError, match="bad.txt: not valid UTF-8 at byte offset 3"):
+    with pytest.raises(CorpusError, match=r"bad\.txt: not valid UTF-8 at byte offset 3"):
         train_tokenizer(bad, tmp_path / "tok")
     assert not (tmp_path / "tok" / "tokenizer.json").exists()
 
@@ -158,9 +164,13 @@ def test_long_lines_train_in_pieces_with_the_same_vocabulary(
     monkeypatch.setattr(lines, "LONG_LINE", 2_000)
     train_tokenizer(path, tmp_path / "tok", vocab_size=3_000)
     bare = ByteLevelBPETokenizer()
-    bare.train(files=[str(path)], vocab_size=3_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    bare.train(
+        files=[str(path)], vocab_size=3_000, min_frequency=2, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
     assert json.loads((tmp_path / "tok" / "vocab.json").read_text(encoding="utf-8")) == bare.get_vocab()
     stats = token_stats(tmp_path / "tok", path, block_size=128)
     whole = load_tokenizer(tmp_path / "tok")
     whole.no_truncation()
-    assert stats.per_line.max == len(whole.encode(text[:60_000].replace("\n", "  ")).ids)  # one line, summed over pieces
+    assert stats.per_line.max == len(
+        whole.encode(text[:60_000].replace("\n", "  ")).ids
+    )  # one line, summed over pieces

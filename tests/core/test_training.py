@@ -10,18 +10,27 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
+from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training import checkpoint
 from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training.events import EvalLogged, RunFinished, StepLogged
 from kantai_tui.core.training.trainer import Trainer
 
 
 @pytest.fixture
 def cfg(small_corpus: Path, small_tokenizer: Path) -> TrainConfig:
-    return TrainConfig(corpus=str(small_corpus), tokenizer_dir=str(small_tokenizer), preset="tiny", block_size=32,
-                       batch_size=8, max_steps=12, log_every=1, eval_every=6, checkpoint_every=100,
-                       seed=3).resolved()  # fmt: skip
+    return TrainConfig(
+        corpus=str(small_corpus),
+        tokenizer_dir=str(small_tokenizer),
+        preset="tiny",
+        block_size=32,
+        batch_size=8,
+        max_steps=12,
+        log_every=1,
+        eval_every=6,
+        checkpoint_every=100,
+        seed=3,
+    ).resolved()
 
 
 def losses(trainer: Trainer, stop_after: int | None = None) -> list[tuple[int, float]]:
@@ -60,7 +69,9 @@ def test_resume_is_exact(cfg: TrainConfig, tmp_path: Path, recipe: str) -> None:
 def test_corpus_too_small_for_one_batch(cfg: TrainConfig, tmp_path: Path) -> None:
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("just one short line of text\n" * 3)
-    with pytest.raises(BadInputError, match=r"the corpus is too small for one batch: \d+ blocks of 32 tokens for --batch-size 8"):
+    with pytest.raises(
+        BadInputError, match=r"the corpus is too small for one batch: \d+ blocks of 32 tokens for --batch-size 8"
+    ):
         Trainer(replace(cfg, corpus=str(tiny)), tmp_path / "run")
 
 
@@ -104,15 +115,17 @@ def test_cli_train_then_non_finite_loss_exits_5_and_keeps_the_checkpoint(
     assert checkpoint.newest_verified(runs / "r" / "checkpoints").step == 8
 
 
-def test_cli_refuses_a_folder_that_is_not_a_tokenizer(small_corpus: Path, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_refuses_a_folder_that_is_not_a_tokenizer(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _cli("train", small_corpus, "--tokenizer", tmp_path, "--runs-dir", tmp_path / "runs") == 2
     assert "not a tokenizer folder (no tokenizer.json)" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
-def test_out_of_memory_names_the_batch_size(cfg: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_out_of_memory_names_the_batch_size(
+    cfg: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """FAKE at the hardware boundary: this machine has no GPU to exhaust, so the step raises what torch raises."""
     import torch
 
@@ -121,8 +134,20 @@ def test_out_of_memory_names_the_batch_size(cfg: TrainConfig, tmp_path: Path, mo
 
     monkeypatch.setattr(Trainer, "_step", exhausted)
     runs = tmp_path / "runs"
-    code = _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "oom",
-                "--batch-size", 16, "--block-size", 32)  # fmt: skip
+    code = _cli(
+        "train",
+        cfg.corpus,
+        "--tokenizer",
+        cfg.tokenizer_dir,
+        "--runs-dir",
+        runs,
+        "--run",
+        "oom",
+        "--batch-size",
+        16,
+        "--block-size",
+        32,
+    )
     err = capsys.readouterr().err
     assert code == 6
     assert "out of memory on cpu at --batch-size 16 (block size 32); try --batch-size 8 with --grad-accum 2" in err
@@ -138,11 +163,31 @@ def test_presets_command(capsys: pytest.CaptureFixture[str], small_tokenizer: Pa
     assert "83,504,416" in out and "84,095,008" in out and "590,592-parameter pooler" in out
 
 
-def test_resume_refuses_when_no_checkpoint_verifies(cfg: TrainConfig, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_resume_refuses_when_no_checkpoint_verifies(
+    cfg: TrainConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = tmp_path / "runs"
-    assert _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "c",
-                "--max-steps", 4, "--batch-size", 8, "--block-size", 32, "--checkpoint-every", 2) == 0  # fmt: skip
+    assert (
+        _cli(
+            "train",
+            cfg.corpus,
+            "--tokenizer",
+            cfg.tokenizer_dir,
+            "--runs-dir",
+            runs,
+            "--run",
+            "c",
+            "--max-steps",
+            4,
+            "--batch-size",
+            8,
+            "--block-size",
+            32,
+            "--checkpoint-every",
+            2,
+        )
+        == 0
+    )
     shutil.rmtree(runs / "c" / "final")  # as if it stopped before the end: resume needs a checkpoint
     for _, path in checkpoint.list_checkpoints(runs / "c" / "checkpoints"):
         with (path / "model.safetensors").open("r+b") as handle:
@@ -155,8 +200,9 @@ def test_resume_refuses_when_no_checkpoint_verifies(cfg: TrainConfig, tmp_path: 
     assert "none of its checkpoints verifies" in err
 
 
-def test_device_and_run_errors_come_before_any_run_folder(small_corpus: Path, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_device_and_run_errors_come_before_any_run_folder(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
 
     runs = tmp_path / "runs"
@@ -170,19 +216,39 @@ def test_device_and_run_errors_come_before_any_run_folder(small_corpus: Path, tm
     assert "no run named 'nope'" in capsys.readouterr().err
 
 
-def test_a_planted_pickle_is_refused_not_executed(cfg: TrainConfig, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_a_planted_pickle_is_refused_not_executed(
+    cfg: TrainConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """optimizer.pt replaced by a pickle that would create a file when unpickled, re-committed so the
     manifest verifies: resume reports a corrupt checkpoint (exit 4) and the payload never runs."""
     import pickle
 
     runs = tmp_path / "runs"
-    assert _cli("train", cfg.corpus, "--tokenizer", cfg.tokenizer_dir, "--runs-dir", runs, "--run", "p",
-                "--max-steps", 2, "--batch-size", 8, "--block-size", 32, "--checkpoint-every", 2) == 0  # fmt: skip
+    assert (
+        _cli(
+            "train",
+            cfg.corpus,
+            "--tokenizer",
+            cfg.tokenizer_dir,
+            "--runs-dir",
+            runs,
+            "--run",
+            "p",
+            "--max-steps",
+            2,
+            "--batch-size",
+            8,
+            "--block-size",
+            32,
+            "--checkpoint-every",
+            2,
+        )
+        == 0
+    )
     marker = tmp_path / "PWNED"
 
     class Payload:
-        def __reduce__(self):  # noqa: ANN204 - the classic pickle exploit shape
+        def __reduce__(self):
             return (open, (str(marker), "w"))
 
     good = checkpoint.newest_verified(runs / "p" / "checkpoints")
@@ -201,8 +267,9 @@ def test_a_planted_pickle_is_refused_not_executed(cfg: TrainConfig, tmp_path: Pa
     assert not marker.exists()
 
 
-def test_an_unexpected_error_is_recorded_for_observers(cfg: TrainConfig, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_an_unexpected_error_is_recorded_for_observers(
+    cfg: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kantai_tui.core.runs import process as runner
 
     def broken(self: Trainer) -> None:
@@ -216,14 +283,24 @@ def test_an_unexpected_error_is_recorded_for_observers(cfg: TrainConfig, tmp_pat
     assert status["state"] == "failed" and status["error"] == "internal error: RuntimeError: boom in the step"
 
 
-def test_the_trainer_yields_probe_rows_and_writes_no_probe_file(tmp_path: Path, small_corpus: Path, small_tokenizer: Path) -> None:
+def test_the_trainer_yields_probe_rows_and_writes_no_probe_file(
+    tmp_path: Path, small_corpus: Path, small_tokenizer: Path
+) -> None:
     """The runner is the one writer of the run folder: the trainer hands probe rows over as an event."""
     from kantai_tui.core.runs.probes import Prober
     from kantai_tui.core.training.events import CheckpointSaved, ProbesEvaluated
     from kantai_tui.core.training.trainer import Trainer
 
-    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir=str(small_tokenizer), max_steps=4, batch_size=4,
-                      block_size=32, log_every=2, eval_every=4, checkpoint_every=2).resolved()
+    cfg = TrainConfig(
+        corpus=str(small_corpus),
+        tokenizer_dir=str(small_tokenizer),
+        max_steps=4,
+        batch_size=4,
+        block_size=32,
+        log_every=2,
+        eval_every=4,
+        checkpoint_every=2,
+    ).resolved()
     trainer = Trainer(cfg, tmp_path / "run", probe=Prober(("Reason is the faculty of <mask>.",), small_tokenizer))
     events = list(trainer.events())
     kinds = [type(e) for e in events if isinstance(e, (CheckpointSaved, ProbesEvaluated))]

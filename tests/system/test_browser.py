@@ -23,9 +23,17 @@ from kantai_tui.tui.serve import is_loopback, tui_command
 from tests.helpers import TINY
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1280,800"]  # fmt: skip
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,800",
+]
 
 
 def _free_port() -> int:
@@ -49,8 +57,11 @@ async def _load_in_chromium(url: str, profile: Path) -> tuple[str, bytes]:
     """Open ``url``; once the app's first bytes arrived, give it a moment to draw; (body classes, PNG)."""
     import aiohttp  # textual-serve's own dependency
 
-    browser = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                                "about:blank"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    browser = subprocess.Popen(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = None
         for line in browser.stderr:  # type: ignore[union-attr]
@@ -85,14 +96,30 @@ async def _load_in_chromium(url: str, profile: Path) -> tuple[str, bytes]:
         browser.wait(timeout=10)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run does)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run does)"
+)
 def test_kantai_serve_renders_the_app_in_headless_chromium(tmp_path: Path) -> None:
     from PIL import Image
 
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "kantai_tui", "serve", "--port", str(port), "--corpus", str(TINY),
-                               "--runs-dir", str(tmp_path / "runs")], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kantai_tui",
+            "serve",
+            "--port",
+            str(port),
+            "--corpus",
+            str(TINY),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _wait_for_port(port)
         import psutil

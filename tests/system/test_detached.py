@@ -10,9 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from kantai_tui.core.runs.folder import effective_state
-
 from kantai_tui.core.files import read_json_lines
+from kantai_tui.core.runs.folder import effective_state
 
 KANTAI = [sys.executable, "-m", "kantai_tui"]
 
@@ -32,10 +31,34 @@ def steps_logged(run: Path) -> list[int]:
 
 
 def start(tmp: Path, corpus: Path, tokenizer: Path, name: str, steps: int) -> subprocess.CompletedProcess:
-    return subprocess.run([*KANTAI, "train", str(corpus), "--tokenizer", str(tokenizer), "--run", name,
-                           "--runs-dir", str(tmp / "runs"), "--max-steps", str(steps), "--batch-size", "8",
-                           "--block-size", "32", "--log-every", "2", "--checkpoint-every", "1000", "--detach"],
-                          capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    return subprocess.run(
+        [
+            *KANTAI,
+            "train",
+            str(corpus),
+            "--tokenizer",
+            str(tokenizer),
+            "--run",
+            name,
+            "--runs-dir",
+            str(tmp / "runs"),
+            "--max-steps",
+            str(steps),
+            "--batch-size",
+            "8",
+            "--block-size",
+            "32",
+            "--log-every",
+            "2",
+            "--checkpoint-every",
+            "1000",
+            "--detach",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
 
 
 def test_detached_run_outlives_its_launcher(tmp_path: Path, small_corpus: Path, small_tokenizer: Path) -> None:
@@ -46,8 +69,9 @@ def test_detached_run_outlives_its_launcher(tmp_path: Path, small_corpus: Path, 
     wait_for(lambda: effective_state(run) == "finished", what="the detached run to finish")
     status = json.loads((run / "status.json").read_text())
     assert status["step"] == 30 and (run / "final" / "model.safetensors").is_file()
-    follow = subprocess.run([*KANTAI, "follow", "bg", "--runs-dir", str(tmp_path / "runs")],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    follow = subprocess.run(
+        [*KANTAI, "follow", "bg", "--runs-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=60
+    )
     assert follow.returncode == 0 and "finished at step 30" in follow.stdout and "step     30/30" in follow.stdout
 
 
@@ -56,19 +80,26 @@ def test_stop_checkpoints_and_resume_continues(tmp_path: Path, small_corpus: Pat
     assert start(tmp_path, small_corpus, small_tokenizer, "long", 100_000).returncode == 0
     run = runs / "long"
     wait_for(lambda: len(steps_logged(run)) >= 2, what="the first logged steps")
-    stop = subprocess.run([*KANTAI, "stop", "long", "--runs-dir", str(runs)], capture_output=True, text=True, timeout=90)
+    stop = subprocess.run(
+        [*KANTAI, "stop", "long", "--runs-dir", str(runs)], capture_output=True, text=True, timeout=90
+    )
     assert stop.returncode == 0 and "run long: stopped" in stop.stdout, stop.stdout + stop.stderr
     status = json.loads((run / "status.json").read_text())
     stopped_at = status["step"]
     assert status["state"] == "stopped" and (run / "checkpoints" / f"step-{stopped_at:08d}").is_dir()
-    second = subprocess.run([*KANTAI, "train", "--resume", "long", "--runs-dir", str(runs), "--detach"],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    second = subprocess.run(
+        [*KANTAI, "train", "--resume", "long", "--runs-dir", str(runs), "--detach"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert second.returncode == 0, second.stderr
     wait_for(lambda: any(s > stopped_at for s in steps_logged(run)), what="steps after the resume")
     rows, _ = read_json_lines(run / "metrics.jsonl")
     assert [r["start_step"] for r in rows if r["kind"] == "started"] == [0, stopped_at]
-    again = subprocess.run([*KANTAI, "train", "--resume", "long", "--runs-dir", str(runs)],
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    again = subprocess.run(
+        [*KANTAI, "train", "--resume", "long", "--runs-dir", str(runs)], capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 3 and "is already being trained" in again.stderr
     assert subprocess.run([*KANTAI, "stop", "long", "--runs-dir", str(runs)], timeout=90).returncode == 0
     shutil.rmtree(run)

@@ -16,23 +16,52 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
-from kantai_tui.core.runs.folder import trajectory
 from kantai_tui.core.files import read_json_lines
+from kantai_tui.core.runs.folder import trajectory
 
 STEPS = 8
 TOLERANCE = 1e-4
 
 
 def _args(corpus: Path, tokenizer: Path, runs: Path, name: str) -> list[str]:
-    return ["train", str(corpus), "--tokenizer", str(tokenizer), "--runs-dir", str(runs), "--name", name,
-            "--max-steps", str(STEPS), "--batch-size", "8", "--block-size", "32", "--log-every", "1",
-            "--checkpoint-every", "4", "--eval-every", "100", "--precision", "fp32"]  # fmt: skip
+    return [
+        "train",
+        str(corpus),
+        "--tokenizer",
+        str(tokenizer),
+        "--runs-dir",
+        str(runs),
+        "--name",
+        name,
+        "--max-steps",
+        str(STEPS),
+        "--batch-size",
+        "8",
+        "--block-size",
+        "32",
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "4",
+        "--eval-every",
+        "100",
+        "--precision",
+        "fp32",
+    ]
 
 
 def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node=2 -m kantai_tui …`` as a user types it."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kantai_tui",
-               *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "kantai_tui",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, check=False)
 
@@ -91,8 +120,9 @@ def test_a_one_process_checkpoint_resumes_in_two_processes(runs: Path, long_run:
     assert _losses(runs / "one-then-two") == pytest.approx(_losses(runs / "one"), rel=TOLERANCE)
 
 
-def test_a_global_batch_that_does_not_divide_is_refused(small_corpus: Path, small_tokenizer: Path,
-                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_a_global_batch_that_does_not_divide_is_refused(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path
+) -> None:
     args = _args(small_corpus, small_tokenizer, tmp_path, "odd")
     args[args.index("--batch-size") + 1] = "7"
     done = _torchrun(args)
@@ -112,17 +142,27 @@ def test_detach_under_torchrun_is_refused(small_corpus: Path, small_tokenizer: P
     assert not (tmp_path / "bg").exists()
 
 
-def test_kantai_stop_stops_every_rank_after_the_same_step_with_a_checkpoint(small_corpus: Path, small_tokenizer: Path,
-                                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_kantai_stop_stops_every_rank_after_the_same_step_with_a_checkpoint(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path
+) -> None:
     import json
     import time
 
     args = _args(small_corpus, small_tokenizer, tmp_path, "long")
     args[args.index("--max-steps") + 1] = "100000"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kantai_tui",
-               *args]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "kantai_tui",
+        *args,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     try:
         deadline = time.monotonic() + 120
         while (

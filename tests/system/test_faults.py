@@ -15,24 +15,41 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.cli import main
-from kantai_tui.core.training import checkpoint
-from kantai_tui.core.runs import process as runner
-from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.runs.folder import effective_state, trajectory
 from kantai_tui.core.files import read_json, read_json_lines
+from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs.folder import effective_state, trajectory
+from kantai_tui.core.training import checkpoint
+from kantai_tui.core.training.config import TrainConfig
 
 KANTAI = [sys.executable, "-m", "kantai_tui"]
 
 
 def _run(runs: Path, corpus: Path, tokenizer: Path, name: str, **fields: object) -> Path:
-    cfg = TrainConfig(**{"corpus": str(corpus), "tokenizer_dir": "", "max_steps": 12, "batch_size": 8,
-                         "block_size": 32, "log_every": 1, "eval_every": 1000, "checkpoint_every": 4, **fields})  # fmt: skip
+    cfg = TrainConfig(
+        **{
+            "corpus": str(corpus),
+            "tokenizer_dir": "",
+            "max_steps": 12,
+            "batch_size": 8,
+            "block_size": 32,
+            "log_every": 1,
+            "eval_every": 1000,
+            "checkpoint_every": 4,
+            **fields,
+        }
+    )
     return runner.create_run(runs, name, cfg, tokenizer)
 
 
 def _resume(runs: Path, name: str, **popen: object) -> subprocess.Popen:
-    return subprocess.Popen([*KANTAI, "train", "--resume", name, "--runs-dir", str(runs)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"}, **popen)  # fmt: skip
+    return subprocess.Popen(
+        [*KANTAI, "train", "--resume", name, "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        **popen,
+    )
 
 
 def _wait(predicate, timeout: float = 60.0, what: str = "condition") -> None:
@@ -47,8 +64,9 @@ def _steps(run: Path) -> list[int]:
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_sigterm_and_sigint_checkpoint_then_exit(small_corpus: Path, small_tokenizer: Path, tmp_path: Path,
-                                                 sig: int, code: int) -> None:  # fmt: skip
+def test_sigterm_and_sigint_checkpoint_then_exit(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path, sig: int, code: int
+) -> None:
     runs = tmp_path / "runs"
     run = _run(runs, small_corpus, small_tokenizer, "sig", max_steps=100_000, checkpoint_every=100_000)
     trainer = _resume(runs, "sig")
@@ -105,8 +123,10 @@ def test_a_lock_left_by_a_dead_trainer_is_recovered(small_corpus: Path, small_to
     assert (run / ".lock").read_text().strip() == str(trainer.pid)  # the dead trainer's lock file is still there
     assert effective_state(run) == "crashed"
     again = _resume(runs, "dead")
-    _wait(lambda: read_json(run / "status.json").get("pid") == again.pid and effective_state(run) == "running",
-          what="the new trainer")  # fmt: skip
+    _wait(
+        lambda: read_json(run / "status.json").get("pid") == again.pid and effective_state(run) == "running",
+        what="the new trainer",
+    )
     again.send_signal(signal.SIGTERM)
     assert again.wait(timeout=60) == 143
 
@@ -161,8 +181,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, s
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))
-def test_a_damaged_newest_checkpoint_is_skipped_with_its_reason(finished_run: Path, tmp_path: Path, damage,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_a_damaged_newest_checkpoint_is_skipped_with_its_reason(
+    finished_run: Path, tmp_path: Path, damage, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     run = tmp_path / "done"
@@ -177,8 +198,9 @@ def test_a_damaged_newest_checkpoint_is_skipped_with_its_reason(finished_run: Pa
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))
-def test_no_valid_checkpoint_left_is_exit_4(finished_run: Path, tmp_path: Path, damage,
-                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_no_valid_checkpoint_left_is_exit_4(
+    finished_run: Path, tmp_path: Path, damage, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     run = tmp_path / "done"
@@ -188,7 +210,10 @@ def test_no_valid_checkpoint_left_is_exit_4(finished_run: Path, tmp_path: Path, 
         expected = damage(folder)
     assert main(["train", "--resume", "done", "--runs-dir", str(tmp_path)]) == 4
     err = capsys.readouterr().err
-    assert f"skipped checkpoint step-00000008: {expected}" in err and f"skipped checkpoint step-00000004: {expected}" in err
+    assert (
+        f"skipped checkpoint step-00000008: {expected}" in err
+        and f"skipped checkpoint step-00000004: {expected}" in err
+    )
     assert err.strip().splitlines()[-1].startswith("kantai: error: run done: none of its checkpoints verifies")
 
 
@@ -204,7 +229,7 @@ def _oom_above(limit: int):
 
     real = engine.mlm_loss
 
-    def loss(model, inputs, labels, attention, sparse, positions=None):  # noqa: ANN001, ANN202 - as mlm_loss
+    def loss(model, inputs, labels, attention, sparse, positions=None):
         if model.training and len(inputs) > limit:  # training steps only, not the evaluator
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(inputs)} GiB")
         return real(model, inputs, labels, attention, sparse, positions)
@@ -212,21 +237,48 @@ def _oom_above(limit: int):
     return loss
 
 
-def test_auto_batch_size_splits_the_batch_and_keeps_the_trajectory(small_corpus: Path, small_tokenizer: Path,
-                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_auto_batch_size_splits_the_batch_and_keeps_the_trajectory(
+    small_corpus: Path,
+    small_tokenizer: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     runs = tmp_path / "runs"
     reference = _run(runs, small_corpus, small_tokenizer, "whole", max_steps=6, checkpoint_every=100)
     assert runner.execute(reference, lambda e: None, lambda n: None) == 0
     monkeypatch.setattr("kantai_tui.core.training.step.mlm_loss", _oom_above(2))
-    assert main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(runs), "--run",
-                 "split", "--max-steps", "6", "--batch-size", "8", "--block-size", "32", "--log-every", "1",
-                 "--auto-batch-size"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                str(small_corpus),
+                "--tokenizer",
+                str(small_tokenizer),
+                "--runs-dir",
+                str(runs),
+                "--run",
+                "split",
+                "--max-steps",
+                "6",
+                "--batch-size",
+                "8",
+                "--block-size",
+                "32",
+                "--log-every",
+                "1",
+                "--auto-batch-size",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "out of memory at micro-batch 8: retrying step 1 as 2 chunks of 4" in out
     assert "out of memory at micro-batch 4: retrying step 1 as 4 chunks of 2" in out
-    losses = {name: [r["loss"] for r in read_json_lines(runs / name / "metrics.jsonl")[0] if r["kind"] == "step"]
-              for name in ("whole", "split")}  # fmt: skip
+    losses = {
+        name: [r["loss"] for r in read_json_lines(runs / name / "metrics.jsonl")[0] if r["kind"] == "step"]
+        for name in ("whole", "split")
+    }
     assert len(losses["split"]) == 6  # it went on: every step trained
     # the same batches and masks; dropout draws fall in another order, so close, not equal (exactness: below)
     assert losses["split"] == pytest.approx(losses["whole"], rel=2e-2)
@@ -242,8 +294,9 @@ def test_a_split_batch_has_the_whole_batch_gradient(small_corpus: Path, small_to
     trainer = Trainer(runner.load_config(run), run)
     trainer.model.eval()  # no dropout: the two computations must agree to float rounding
     ids = torch.from_numpy(trainer.batches.get(0, 0))
-    inputs, labels = mask_tokens(ids, mask_id=trainer.mask_id, vocab_size=trainer.vocab,
-                                 generator=torch.Generator().manual_seed(0))  # fmt: skip
+    inputs, labels = mask_tokens(
+        ids, mask_id=trainer.mask_id, vocab_size=trainer.vocab, generator=torch.Generator().manual_seed(0)
+    )
     results = []
     for split in (1, 4):
         trainer.state.split = split
@@ -257,13 +310,36 @@ def test_a_split_batch_has_the_whole_batch_gradient(small_corpus: Path, small_to
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
 
 
-def test_auto_batch_size_gives_up_at_one_sequence(small_corpus: Path, small_tokenizer: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_auto_batch_size_gives_up_at_one_sequence(
+    small_corpus: Path,
+    small_tokenizer: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setattr("kantai_tui.core.training.step.mlm_loss", _oom_above(0))
-    assert main(["train", str(small_corpus), "--tokenizer", str(small_tokenizer), "--runs-dir", str(tmp_path), "--run",
-                 "hopeless", "--max-steps", "3", "--batch-size", "4", "--block-size", "32",
-                 "--auto-batch-size"]) == 6  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                str(small_corpus),
+                "--tokenizer",
+                str(small_tokenizer),
+                "--runs-dir",
+                str(tmp_path),
+                "--run",
+                "hopeless",
+                "--max-steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--block-size",
+                "32",
+                "--auto-batch-size",
+            ]
+        )
+        == 6
+    )
     assert "out of memory on cpu even at micro-batch 1 (block size 32)" in capsys.readouterr().err
 
 
@@ -286,8 +362,9 @@ def test_a_damaged_token_cache_is_rebuilt(small_corpus: Path, small_tokenizer: P
     assert np.array_equal(np.array(again.ids), expected[0]) and np.array_equal(again.starts, expected[1])
 
 
-def test_resuming_a_finished_run_changes_nothing(finished_run: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_resuming_a_finished_run_changes_nothing(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     run = tmp_path / "done"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kantai_tui.core.runs import process as runner
-from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.runs.folder import effective_state, lock_is_held
 from kantai_tui.core.files import read_json
+from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs.folder import effective_state, lock_is_held
+from kantai_tui.core.training.config import TrainConfig
 from tests.helpers import Terminal
 
 HANGUP_EXIT = 129
@@ -22,8 +22,15 @@ HANGUP_EXIT = 129
 @pytest.fixture
 def training(tmp_path: Path, small_corpus: Path, small_tokenizer: Path):
     runs = tmp_path / "runs"
-    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=100_000, batch_size=8, block_size=32,
-                      log_every=1, checkpoint_every=100_000)  # fmt: skip
+    cfg = TrainConfig(
+        corpus=str(small_corpus),
+        tokenizer_dir="",
+        max_steps=100_000,
+        batch_size=8,
+        block_size=32,
+        log_every=1,
+        checkpoint_every=100_000,
+    )
     run = runner.create_run(runs, "steady", cfg, small_tokenizer)
     runner.start_detached(runs, "steady")
     deadline = time.monotonic() + 60
@@ -64,12 +71,20 @@ def test_follow_leaves_on_sighup(training) -> None:
     _still_training(run)
 
 
-def test_foreground_trainer_keeps_training_when_its_terminal_goes(tmp_path: Path, small_corpus: Path,
-                                                                  small_tokenizer: Path) -> None:  # fmt: skip
+def test_foreground_trainer_keeps_training_when_its_terminal_goes(
+    tmp_path: Path, small_corpus: Path, small_tokenizer: Path
+) -> None:
     """`kantai train` in the foreground of an SSH session that dies: output moves to train.log, training goes on."""
     runs = tmp_path / "runs"
-    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=100_000, batch_size=8, block_size=32,
-                      log_every=1, checkpoint_every=100_000)  # fmt: skip
+    cfg = TrainConfig(
+        corpus=str(small_corpus),
+        tokenizer_dir="",
+        max_steps=100_000,
+        batch_size=8,
+        block_size=32,
+        log_every=1,
+        checkpoint_every=100_000,
+    )
     run = runner.create_run(runs, "fg", cfg, small_tokenizer)
     trainer = Terminal([sys.executable, "-m", "kantai_tui", "train", "--resume", "fg", "--runs-dir", str(runs)])
     try:

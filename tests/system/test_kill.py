@@ -15,19 +15,26 @@ from pathlib import Path
 
 import pytest
 
-from kantai_tui.core.training import checkpoint
-
-from kantai_tui.core.runs import process as runner
-from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.runs.folder import effective_state, lock_is_held, trajectory
 from kantai_tui.core.files import read_json, read_json_lines
+from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs.folder import effective_state, lock_is_held, trajectory
+from kantai_tui.core.training import checkpoint
+from kantai_tui.core.training.config import TrainConfig
 
 STEPS = 80
 
 
 def _config(corpus: Path) -> TrainConfig:
-    return TrainConfig(corpus=str(corpus), tokenizer_dir="", max_steps=STEPS, batch_size=8, block_size=32,
-                       log_every=1, eval_every=20, checkpoint_every=2)  # fmt: skip
+    return TrainConfig(
+        corpus=str(corpus),
+        tokenizer_dir="",
+        max_steps=STEPS,
+        batch_size=8,
+        block_size=32,
+        log_every=1,
+        eval_every=20,
+        checkpoint_every=2,
+    )
 
 
 def _started_rows(run: Path) -> list[dict]:
@@ -60,15 +67,18 @@ def _history(run: Path) -> tuple[list[int], list[float]]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path) -> tuple[list[int], list[float]]:
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path
+) -> tuple[list[int], list[float]]:
     """The same run, never killed, in this process."""
     run = runner.create_run(tmp_path_factory.mktemp("runs"), "calm", _config(small_corpus), small_tokenizer)
     assert runner.execute(run, lambda e: None, lambda n: None) == 0
     return _history(run)
 
 
-def test_kill_minus_9_anywhere_loses_nothing(small_corpus: Path, small_tokenizer: Path, tmp_path: Path,
-                                            reference: tuple[list[int], list[float]], long_run: bool) -> None:  # fmt: skip
+def test_kill_minus_9_anywhere_loses_nothing(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path, reference: tuple[list[int], list[float]], long_run: bool
+) -> None:
     runs = tmp_path / "runs"
     run = runner.create_run(runs, "victim", _config(small_corpus), small_tokenizer)
     rng = random.Random(20261125)

@@ -16,8 +16,9 @@ import pytest
 from kantai_tui.core.runs.folder import list_runs
 from tests.helpers import TINY
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None,
-                                reason="tmux is not installed (Debian: apt-get install tmux; .ci/run does)")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    shutil.which("tmux") is None, reason="tmux is not installed (Debian: apt-get install tmux; .ci/run does)"
+)
 
 
 class Tmux:
@@ -27,8 +28,21 @@ class Tmux:
         self.base = ["tmux", "-S", str(socket)]
         # tmux sizes a new detached pane just after starting its command: wait for that, as a person's
         # terminal has its size before they type a command
-        subprocess.run([*self.base, "new-session", "-d", "-s", "kantai", "-x", str(size[0]), "-y", str(size[1]),
-                        f"sleep 0.5; exec {command}"], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                *self.base,
+                "new-session",
+                "-d",
+                "-s",
+                "kantai",
+                "-x",
+                str(size[0]),
+                "-y",
+                str(size[1]),
+                f"sleep 0.5; exec {command}",
+            ],
+            check=True,
+        )
 
     def screen(self) -> str:
         done = subprocess.run([*self.base, "capture-pane", "-p", "-t", "kantai"], capture_output=True, text=True)
@@ -60,16 +74,16 @@ class Tmux:
         subprocess.run([*self.base, "kill-server"], capture_output=True)
 
 
-
-
 @pytest.fixture(params=[(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def tmux_session(request: pytest.FixtureRequest, tmp_path: Path, long_run: bool):
     if request.param == (80, 24) and not long_run:  # keeps the default suite under 5 minutes
         pytest.skip("the 80x24 journey runs with --long; every pane's 80x24 layout is in the snapshot tests")
     runs = tmp_path / "runs"
     env = f"env XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} XDG_CONFIG_HOME={shlex.quote(str(tmp_path / 'config'))}"
-    command = f"{env} {shlex.quote(sys.executable)} -m kantai_tui tui --corpus {shlex.quote(str(TINY))} " \
-              f"--runs-dir {shlex.quote(str(runs))}"  # fmt: skip
+    command = (
+        f"{env} {shlex.quote(sys.executable)} -m kantai_tui tui --corpus {shlex.quote(str(TINY))} "
+        f"--runs-dir {shlex.quote(str(runs))}"
+    )
     session = Tmux(tmp_path / "tmux.sock", command, request.param)
     yield session, runs
     session.kill()
@@ -132,14 +146,19 @@ def test_the_journey(tmux_session, small_corpus: Path) -> None:
 
 def test_layout_uses_200x60(tmp_path: Path, small_corpus: Path) -> None:
     """The big layout: everything the 80×24 one shows, with room to spare (no cut-off words)."""
-    command = f"env XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} {shlex.quote(sys.executable)} -m kantai_tui " \
-              f"tui --corpus {shlex.quote(str(small_corpus))} --runs-dir {shlex.quote(str(tmp_path / 'runs'))}"  # fmt: skip
+    command = (
+        f"env XDG_DATA_HOME={shlex.quote(str(tmp_path / 'data'))} {shlex.quote(sys.executable)} -m kantai_tui "
+        f"tui --corpus {shlex.quote(str(small_corpus))} --runs-dir {shlex.quote(str(tmp_path / 'runs'))}"
+    )
     tmux = Tmux(tmp_path / "tmux.sock", command, (200, 60))
     try:
         screen = tmux.wait_for("non-empty lines", "top words", "line length in characters")
         lines = screen.splitlines()
-        size = subprocess.run([*tmux.base, "display", "-p", "-t", "kantai", "#{window_width}x#{window_height}"],
-                              capture_output=True, text=True).stdout  # fmt: skip
+        size = subprocess.run(
+            [*tmux.base, "display", "-p", "-t", "kantai", "#{window_width}x#{window_height}"],
+            capture_output=True,
+            text=True,
+        ).stdout
         assert len(lines) >= 59 and max(len(line.rstrip()) for line in lines) > 150, (size, screen)  # the space is used
     finally:
         tmux.kill()

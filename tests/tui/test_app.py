@@ -10,8 +10,8 @@ from textual.widgets import Input, Static
 
 from kantai_tui.core.paths import tokenizer_dir_for
 from kantai_tui.tui.app import KantaiApp
-from kantai_tui.tui.panes.corpus import CorpusPane
 from kantai_tui.tui.help_screen import HelpScreen
+from kantai_tui.tui.panes.corpus import CorpusPane
 from kantai_tui.tui.panes.tokenizer import TokenizerPane
 from kantai_tui.tui.widgets.vocab_table import VocabTable
 from tests.helpers import TINY

@@ -18,8 +18,10 @@ async def until(pilot: Pilot, predicate, timeout: float = 60.0) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             app = pilot.app
-            raise AssertionError(f"timed out; error: {app.query_one('#fill-error').render()!r}; "
-                                 f"compare: {app.query_one('#fill-compare').value!r}; prompt: {app.query_one(PromptInput).value!r}; focus: {app.focused}")
+            raise AssertionError(
+                f"timed out; error: {app.query_one('#fill-error').render()!r}; "
+                f"compare: {app.query_one('#fill-compare').value!r}; prompt: {app.query_one(PromptInput).value!r}; focus: {app.focused}"
+            )
         await pilot.pause(0.1)
 
 

@@ -13,7 +13,6 @@ from kantai_tui.tui.panes.training import TrainingPane
 from tests.helpers import TINY, recorded_run
 
 
-
 def test_the_file_lives_in_xdg_config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert config_home() == tmp_path / "kantai"

@@ -34,11 +34,18 @@ def test_corpus_pane(snap_compare, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_tokenizer_pane_empty_state(snap_compare, size: tuple[int, int]) -> None:
-    assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), press=["2"], terminal_size=size, run_before=_settled)
+    assert snap_compare(
+        KantaiApp(corpus=TINY, watch_devices=False), press=["2"], terminal_size=size, run_before=_settled
+    )
 
 
 def test_help_screen(snap_compare) -> None:
-    assert snap_compare(KantaiApp(corpus=TINY, watch_devices=False), press=["2", "question_mark"], terminal_size=(80, 24), run_before=_settled)
+    assert snap_compare(
+        KantaiApp(corpus=TINY, watch_devices=False),
+        press=["2", "question_mark"],
+        terminal_size=(80, 24),
+        run_before=_settled,
+    )
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])

@@ -9,11 +9,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from kantai_tui.core.runs import process as runner
-from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.runs.folder import effective_state
+from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.tui.app import KantaiApp
-from kantai_tui.tui.widgets.loss_chart import LossChart
 from kantai_tui.tui.panes.training import TrainingPane
+from kantai_tui.tui.widgets.loss_chart import LossChart
 
 
 async def until(pilot: Pilot, predicate, timeout: float = 90.0) -> None:
@@ -23,11 +23,20 @@ async def until(pilot: Pilot, predicate, timeout: float = 90.0) -> None:
         await pilot.pause(0.2)
 
 
-async def test_pane_attaches_to_a_cli_started_run_and_follows_it(small_corpus: Path, small_tokenizer: Path,
-                                                                 tmp_path: Path) -> None:  # fmt: skip
+async def test_pane_attaches_to_a_cli_started_run_and_follows_it(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
-    cfg = TrainConfig(corpus=str(small_corpus), tokenizer_dir="", max_steps=20, batch_size=8, block_size=32,
-                      log_every=2, eval_every=10, checkpoint_every=1000)  # fmt: skip
+    cfg = TrainConfig(
+        corpus=str(small_corpus),
+        tokenizer_dir="",
+        max_steps=20,
+        batch_size=8,
+        block_size=32,
+        log_every=2,
+        eval_every=10,
+        checkpoint_every=1000,
+    )
     runner.create_run(runs, "watched", cfg, small_tokenizer)
     runner.start_detached(runs, "watched")
     app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs)
@@ -47,8 +56,9 @@ async def test_pane_attaches_to_a_cli_started_run_and_follows_it(small_corpus: P
         assert chart.log_scale
 
 
-async def test_pane_starts_a_detached_run_that_outlives_the_app(small_corpus: Path, small_tokenizer: Path,
-                                                                tmp_path: Path) -> None:  # fmt: skip
+async def test_pane_starts_a_detached_run_that_outlives_the_app(
+    small_corpus: Path, small_tokenizer: Path, tmp_path: Path
+) -> None:
     runs = tmp_path / "runs"
     app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -87,7 +97,7 @@ async def test_form_takes_another_corpus_and_reports_a_bad_one(small_corpus: Pat
         corpus.value = str(tmp_path / "missing.txt")
         await pilot.press("escape", "s")
         await until(pilot, lambda: "missing.txt: no such file or folder" in str(app.query_one("#train-error").render()))
-        assert not (tmp_path / "runs" ).exists() or not list((tmp_path / "runs").iterdir())
+        assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
 async def test_the_pane_and_follow_show_the_same_smoothed_loss_across_a_resume(tmp_path: Path, capsys) -> None:
@@ -101,12 +111,27 @@ async def test_the_pane_and_follow_show_the_same_smoothed_loss_across_a_resume(t
 
     runs = recorded_run(tmp_path)
     metrics = runs / "demo" / "metrics.jsonl"
-    rows = [{"kind": "step", "step": s, "loss": 20.0, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": s / 5, "epoch": 1.0}
-            for s in (210, 220)]  # logged by a process that died before its next checkpoint
-    rows.append({"kind": "started", "run": "demo", "total_steps": 240, "start_step": 200, "parameters": 1,
-                 "train_examples": 1, "eval_examples": 1, "tokens_per_step": 1, "device": "cpu"})
-    rows += [{"kind": "step", "step": s, "loss": 5.5, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": s / 5, "epoch": 1.0}
-             for s in (210, 220, 230, 240)]
+    rows = [
+        {"kind": "step", "step": s, "loss": 20.0, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": s / 5, "epoch": 1.0}
+        for s in (210, 220)
+    ]  # logged by a process that died before its next checkpoint
+    rows.append(
+        {
+            "kind": "started",
+            "run": "demo",
+            "total_steps": 240,
+            "start_step": 200,
+            "parameters": 1,
+            "train_examples": 1,
+            "eval_examples": 1,
+            "tokens_per_step": 1,
+            "device": "cpu",
+        }
+    )
+    rows += [
+        {"kind": "step", "step": s, "loss": 5.5, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": s / 5, "epoch": 1.0}
+        for s in (210, 220, 230, 240)
+    ]
     recorded = [json.loads(line) for line in metrics.read_text().splitlines()]
     metrics.write_text("".join(json.dumps({"epoch": 1.0, **r}) + "\n" for r in recorded + rows))
 

@@ -76,7 +76,9 @@ def iter_text_chunks(
         while raw := handle.read(CHUNK_BYTES if end is None else min(CHUNK_BYTES, end - offset)):
             nul = raw.find(b"\0")
             if nul >= 0:
-                raise CorpusError(f"{path}: looks like a binary file (NUL byte at byte offset {offset + nul}), not text")
+                raise CorpusError(
+                    f"{path}: looks like a binary file (NUL byte at byte offset {offset + nul}), not text"
+                )
             yield _decode(decoder, raw, path, offset), raw
             offset += len(raw)
         yield _decode(decoder, b"", path, offset, final=True), b""
@@ -90,5 +92,3 @@ def _decode(decoder: codecs.IncrementalDecoder, raw: bytes, path: Path, offset: 
     except UnicodeDecodeError as err:
         bad = err.object[err.start : err.start + 1].hex()
         raise NotUtf8Error(str(path), offset - pending + err.start, f"byte 0x{bad}: {err.reason}") from None
-
-

@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kantai_tui.core.corpus.lines import LONG_LINE
 from kantai_tui.core.corpus.files import iter_text_chunks, replaced_count, reset_replaced
+from kantai_tui.core.corpus.lines import LONG_LINE
 
 MAX_DUPLICATE_EXAMPLES = 10_000
 
@@ -57,7 +57,7 @@ class Tally:
         if len(self.examples) >= MAX_DUPLICATE_EXAMPLES:
             return
         counts, examples = self.line_hashes, self.examples
-        batch = dict(zip(hashes, lines))
+        batch = dict(zip(hashes, lines, strict=True))
         for key in [k for k in batch if counts[k] > 1 and k not in examples]:
             examples[key] = batch[key][:200]
 
@@ -102,7 +102,9 @@ class Tally:
         not listed.
         """
         extra = sum(n - 1 for n in self.line_hashes.values() if n > 1)
-        ranked = sorted((k for k in self.examples if self.line_hashes[k] > 1), key=lambda k: -self.line_hashes[k])[:top_n]
+        ranked = sorted((k for k in self.examples if self.line_hashes[k] > 1), key=lambda k: -self.line_hashes[k])[
+            :top_n
+        ]
         return extra, tuple((self.examples[k], self.line_hashes[k]) for k in ranked)
 
 

@@ -29,12 +29,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kantai_tui.core.errors import CorpusError
-from kantai_tui.core.corpus.scan import RangeResult, Tally, plan_ranges, scan_range
 from kantai_tui.core.corpus.files import CHUNK_BYTES, ERROR_MODES, find_corpus_files, iter_text_chunks
+from kantai_tui.core.corpus.scan import RangeResult, Tally, plan_ranges, scan_range
+from kantai_tui.core.errors import CorpusError
 
-__all__ = ["ERROR_MODES", "CorpusStats", "Distribution", "FileSummary", "corpus_stats", "find_corpus_files",
-           "fingerprint_files", "iter_text_chunks"]  # fmt: skip
+__all__ = [
+    "ERROR_MODES",
+    "CorpusStats",
+    "Distribution",
+    "FileSummary",
+    "corpus_stats",
+    "find_corpus_files",
+    "fingerprint_files",
+    "iter_text_chunks",
+]
 
 HISTOGRAM_BINS = 12
 RANGE_BYTES = 4 << 20
@@ -101,9 +109,7 @@ def _histogram(values: Counter[int], lo: int, hi: int, bins: int) -> tuple[Histo
     counts = [0] * (-(-(hi - lo + 1) // width))
     for value, n in values.items():
         counts[(value - lo) // width] += n
-    return tuple(
-        HistogramBin(lo + i * width, min(hi, lo + (i + 1) * width - 1), n) for i, n in enumerate(counts)
-    )
+    return tuple(HistogramBin(lo + i * width, min(hi, lo + (i + 1) * width - 1), n) for i, n in enumerate(counts))
 
 
 @dataclass(frozen=True)
@@ -258,10 +264,16 @@ def _assemble(root: Path, files: list[Path], tally: Tally, results: list[RangeRe
     summaries = []
     for index, path in enumerate(files):
         ranges = [r for r in results if r.file_index == index]
-        summaries.append(FileSummary(
-            str(path), sum(r.end - r.start for r in ranges), sum(r.tally.lines for r in ranges),
-            sum(r.tally.nonempty for r in ranges), sum(r.tally.words for r in ranges), _file_sha256(path, ranges),
-        ))  # fmt: skip
+        summaries.append(
+            FileSummary(
+                str(path),
+                sum(r.end - r.start for r in ranges),
+                sum(r.tally.lines for r in ranges),
+                sum(r.tally.nonempty for r in ranges),
+                sum(r.tally.words for r in ranges),
+                _file_sha256(path, ranges),
+            )
+        )
     size = sum(s.bytes for s in summaries)
     if size == 0:
         raise CorpusError(f"{root}: is empty (0 bytes)" if root.is_file() else f"{root}: all .txt files are empty")

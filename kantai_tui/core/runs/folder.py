@@ -47,7 +47,7 @@ _NUMBER = (int, float)
 STATUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "state": str, "pid": int, "host": str, "step": int, "total_steps": int, "loss": _NUMBER, "tokens_per_s": _NUMBER,
     "error": str, "updated": _NUMBER, "exit_code": int, "final": str,
-}  # fmt: skip
+}
 
 
 def read_status(run_dir: Path) -> dict:
@@ -55,7 +55,7 @@ def read_status(run_dir: Path) -> dict:
     so no observer (CLI, TUI, stop) has to guard its formatting against a string where a step should be."""
     status = read_json(run_dir / "status.json") or {}
     return {k: v for k, v in status.items()
-            if k not in STATUS_FIELDS or (isinstance(v, STATUS_FIELDS[k]) and not isinstance(v, bool))}  # fmt: skip
+            if k not in STATUS_FIELDS or (isinstance(v, STATUS_FIELDS[k]) and not isinstance(v, bool))}
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -80,7 +80,7 @@ class RunLock:
             status = read_status(self.path.parent)
             raise RunLockedError(f"run {self.path.parent.name} is already being trained (pid {status.get('pid', '?')}"
                                  f" on {status.get('host', '?')}); watch it with 'kantai follow {self.path.parent.name}'"
-                                 f" or stop it with 'kantai stop {self.path.parent.name}'") from None  # fmt: skip
+                                 f" or stop it with 'kantai stop {self.path.parent.name}'") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -118,7 +118,7 @@ def write_status(run_dir: Path, state: str, **fields: object) -> dict:
     status = read_status(run_dir)
     status.update(fields)
     status.update(state=state, pid=os.getpid() if state in ACTIVE else status.get("pid"),
-                  host=socket.gethostname(), updated=time.time())  # fmt: skip
+                  host=socket.gethostname(), updated=time.time())
     write_json_atomic(run_dir / "status.json", status)
     return status
 
@@ -167,7 +167,7 @@ def trajectory(rows: list[dict]) -> list[dict]:
         if row.get("kind") == "started":
             start = row.get("start_step") or 0
             kept = [r for r in kept if not isinstance(r.get("step"), int) or kept_after_resume(r["step"], start)
-                    or r.get("kind") == "started"]  # fmt: skip
+                    or r.get("kind") == "started"]
         kept.append(row)
     return kept
 
@@ -197,7 +197,7 @@ def summarize(run_dir: Path) -> RunSummary:
         name=run_dir.name, path=str(run_dir), state=effective_state(run_dir), step=status.get("step"),
         total_steps=status.get("total_steps"), preset=text.get("preset"), recipe=text.get("recipe"),
         last_loss=status.get("loss"), updated=status.get("updated"), error=status.get("error"),
-    )  # fmt: skip
+    )
 
 
 def list_runs(runs_dir: str | Path) -> list[RunSummary]:

@@ -41,7 +41,7 @@ def load_probes(path: str | Path | None) -> tuple[str, ...]:
     without = [ln for ln in lines if "<mask>" not in ln]
     if not lines or without:
         raise BadInputError(f"{file}: every line of a probe file needs a <mask> (line without: {without[0]!r})"
-                            if without else f"{file}: the probe file is empty")  # fmt: skip
+                            if without else f"{file}: the probe file is empty")
     return tuple(lines)
 
 

@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files
+from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
 from kantai_tui.core.files import write_json_atomic
-from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files
-from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -127,19 +127,28 @@ def train_tokenizer(
     bpe = ByteLevelBPETokenizer()
     lines = iter_corpus_lines(files, on_bytes, errors)
     bpe.train_from_iterator(
-        lines, vocab_size=vocab_size, min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS), show_progress=False,
-    )  # fmt: skip
+        lines,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        show_progress=False,
+    )
     if done == 0:
         raise TokenizerError(f"{corpus}: is empty; there is nothing to train on")
     report("learning merges", 1.0)
     tokenizer = _finish_roberta(bpe._tokenizer)
     seconds = time.perf_counter() - started
     result = TrainResult(
-        out_dir=str(out), vocab_size=tokenizer.get_vocab_size(), requested_vocab_size=vocab_size,
-        min_frequency=min_frequency, corpus=str(corpus), corpus_fingerprint=fingerprint_files(files, Path(corpus)),
-        files=tuple(str(f) for f in files), seconds=round(seconds, 3), errors=errors,
-    )  # fmt: skip
+        out_dir=str(out),
+        vocab_size=tokenizer.get_vocab_size(),
+        requested_vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        corpus=str(corpus),
+        corpus_fingerprint=fingerprint_files(files, Path(corpus)),
+        files=tuple(str(f) for f in files),
+        seconds=round(seconds, 3),
+        errors=errors,
+    )
     report("saving", None)
     _save(tokenizer, bpe, out, result)
     return result
@@ -219,15 +228,28 @@ def _transformers_config() -> dict:
 
     ``<mask>`` strips the space before it, as RoBERTa's does, so "human <mask>." works in fill-mask.
     """
-    mask = {"content": "<mask>", "lstrip": True, "rstrip": False, "normalized": False, "single_word": False,
-            "special": True, "__type": "AddedToken"}  # fmt: skip
+    mask = {
+        "content": "<mask>",
+        "lstrip": True,
+        "rstrip": False,
+        "normalized": False,
+        "single_word": False,
+        "special": True,
+        "__type": "AddedToken",
+    }
     return {
         "tokenizer_class": "RobertaTokenizer",
         "model_max_length": MAX_LENGTH,
-        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
-        "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": mask,
-        "add_prefix_space": False, "trim_offsets": True,
-    }  # fmt: skip
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "sep_token": "</s>",
+        "cls_token": "<s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "mask_token": mask,
+        "add_prefix_space": False,
+        "trim_offsets": True,
+    }
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -243,7 +265,9 @@ def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
     if not folder.is_dir():
         raise TokenizerError(f"{folder}: no such folder")
     if not path.is_file():
-        raise TokenizerError(f"{folder}: not a tokenizer folder (no tokenizer.json); train one with 'kantai tokenizer train'")
+        raise TokenizerError(
+            f"{folder}: not a tokenizer folder (no tokenizer.json); train one with 'kantai tokenizer train'"
+        )
     try:
         return Tokenizer.from_file(str(path))
     except Exception as err:  # the Rust loader raises a bare Exception for any malformed file
@@ -272,8 +296,15 @@ def read_meta(tokenizer_dir: str | Path) -> dict | None:
 
 
 # kantai.json fields readers rely on, and what each must be; a hand-edited value of another kind is dropped
-_META_TYPES = {"files": list, "token_counts": list, "errors": str, "seconds": (int, float),
-               "requested_vocab_size": int, "corpus_tokens": int, "min_frequency": int}  # fmt: skip
+_META_TYPES = {
+    "files": list,
+    "token_counts": list,
+    "errors": str,
+    "seconds": (int, float),
+    "requested_vocab_size": int,
+    "corpus_tokens": int,
+    "min_frequency": int,
+}
 
 
 def _meta_ok(key: str, value: object) -> bool:
@@ -303,7 +334,9 @@ class TokenStats:
         return asdict(self)
 
 
-def token_stats(tokenizer_dir: str | Path, corpus: str | Path, block_size: int = 128, errors: str = "strict") -> TokenStats:
+def token_stats(
+    tokenizer_dir: str | Path, corpus: str | Path, block_size: int = 128, errors: str = "strict"
+) -> TokenStats:
     """Encode each non-empty line as the tutorial's line-by-line dataset does, and measure truncation."""
     if block_size < 3:
         raise TokenizerError(f"--block-size {block_size} must be at least 3 (room for <s>, one token, </s>)")
@@ -327,8 +360,11 @@ def token_stats(tokenizer_dir: str | Path, corpus: str | Path, block_size: int =
     lines_total = sum(lengths.values())
     cut = {n: c for n, c in lengths.items() if n > block_size}
     return TokenStats(
-        block_size=block_size, lines=lines_total, tokens=sum(n * c for n, c in lengths.items()),
-        per_line=Distribution.from_counter(lengths), truncated_lines=sum(cut.values()),
+        block_size=block_size,
+        lines=lines_total,
+        tokens=sum(n * c for n, c in lengths.items()),
+        per_line=Distribution.from_counter(lengths),
+        truncated_lines=sum(cut.values()),
         truncated_share=round(sum(cut.values()) / lines_total, 6) if lines_total else 0.0,
         tokens_lost=sum((n - block_size) * c for n, c in cut.items()),
-    )  # fmt: skip
+    )

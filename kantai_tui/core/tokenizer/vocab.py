@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from kantai_tui.core.tokenizer.bpe import SPECIAL_TOKENS, ensure_token_counts
 from kantai_tui.core.errors import BadInputError, TokenizerError
+from kantai_tui.core.tokenizer.bpe import SPECIAL_TOKENS, ensure_token_counts
 
 SEARCH_MODES = ("substring", "prefix", "regex")
 SORT_KEYS = ("id", "frequency", "bytes")
@@ -27,7 +27,9 @@ _VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
 @lru_cache(maxsize=1)
 def byte_decoder() -> dict[str, int]:
     """GPT-2's printable stand-in character -> byte value (the inverse of ``bytes_to_unicode``)."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = printable[:]
     extra = 0
     for byte in range(256):
@@ -35,7 +37,7 @@ def byte_decoder() -> dict[str, int]:
             printable.append(byte)
             codes.append(256 + extra)
             extra += 1
-    return {chr(code): byte for byte, code in zip(printable, codes)}
+    return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}
 
 
 def token_bytes(token: str) -> bytes:
@@ -90,7 +92,10 @@ class Vocabulary:
         ranks = _read_merge_ranks(folder)
         counts = ensure_token_counts(folder)
         has_counts = isinstance(counts, list) and len(counts) == len(vocab)
-        entries = [_entry(i, tok, ranks, counts if has_counts else None) for tok, i in sorted(vocab.items(), key=lambda kv: kv[1])]
+        entries = [
+            _entry(i, tok, ranks, counts if has_counts else None)
+            for tok, i in sorted(vocab.items(), key=lambda kv: kv[1])
+        ]
         return cls(entries, has_counts)
 
     def search(self, query: str, mode: str = "substring", sort: str = "id") -> list[VocabEntry]:
@@ -129,17 +134,23 @@ def _entry(token_id: int, token: str, ranks: dict[str, int], counts: list[int] |
     raw = token_bytes(token)
     special = token in SPECIAL_TOKENS
     return VocabEntry(
-        id=token_id, token=token, readable=token if special else readable(raw),
-        text=raw.decode("utf-8", errors="replace"), byte_length=len(raw),
+        id=token_id,
+        token=token,
+        readable=token if special else readable(raw),
+        text=raw.decode("utf-8", errors="replace"),
+        byte_length=len(raw),
         frequency=counts[token_id] if counts is not None else None,
-        merge_rank=ranks.get(token), special=special,
-    )  # fmt: skip
+        merge_rank=ranks.get(token),
+        special=special,
+    )
 
 
 def _read_vocab(folder: Path) -> dict[str, int]:
     path = folder / "vocab.json"
     if not path.is_file():
-        raise TokenizerError(f"{folder}: not a tokenizer folder (no vocab.json); train one with 'kantai tokenizer train'")
+        raise TokenizerError(
+            f"{folder}: not a tokenizer folder (no vocab.json); train one with 'kantai tokenizer train'"
+        )
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:

@@ -52,15 +52,17 @@ def commit(root: Path, step: int, write: Callable[[Path], None]) -> Path:
     try:
         staging.mkdir()
         _fill(staging, step, write)
-    except Exception as err:  # noqa: BLE001 - the half-written folder goes whatever failed; the error goes on
+    except Exception as err:
         shutil.rmtree(staging, ignore_errors=True)  # give back the space a full disk needs
         reason = disk_full_cause(err)
         if reason is None:
             raise
         newest = newest_verified(root)
         kept = f"checkpoint step {newest.step} is kept" if newest else "no earlier checkpoint exists"
-        raise DiskFullError(f"disk full: no room to write checkpoint step {step} under {root} ({reason}); {kept}; "
-                            f"free space, then resume with 'kantai train --resume {root.parent.name}'") from err  # fmt: skip
+        raise DiskFullError(
+            f"disk full: no room to write checkpoint step {step} under {root} ({reason}); {kept}; "
+            f"free space, then resume with 'kantai train --resume {root.parent.name}'"
+        ) from err
     final = root / f"{PREFIX}{step:08d}"
     if final.exists():
         shutil.rmtree(final)
@@ -75,7 +77,10 @@ def _fill(staging: Path, step: int, write: Callable[[Path], None]) -> None:
     files = sorted(p for p in staging.iterdir() if p.is_file())
     for path in files:
         fsync_file(path)
-    manifest = {"step": step, "files": [{"name": p.name, "size": p.stat().st_size, "sha256": _sha256(p)} for p in files]}
+    manifest = {
+        "step": step,
+        "files": [{"name": p.name, "size": p.stat().st_size, "sha256": _sha256(p)} for p in files],
+    }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
     fsync_file(staging / MANIFEST)
     (staging / COMPLETE).write_text("ok\n")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 
+from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training.presets import PRESETS
-from kantai_tui.core.corpus.files import ERROR_MODES
 
 RECIPES = ("packed", "seed")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -76,9 +76,14 @@ class TrainConfig:
             raise BadInputError(f"--recipe {self.recipe!r} is not one of {', '.join(RECIPES)}")
         if not 8 <= self.block_size <= 512:
             raise BadInputError(f"--block-size {self.block_size} must be between 8 and 512")
-        positive = {"--batch-size": self.batch_size, "--grad-accum": self.grad_accum, "--max-steps": self.max_steps,
-                    "--log-every": self.log_every, "--eval-every": self.eval_every,
-                    "--checkpoint-every": self.checkpoint_every}  # fmt: skip
+        positive = {
+            "--batch-size": self.batch_size,
+            "--grad-accum": self.grad_accum,
+            "--max-steps": self.max_steps,
+            "--log-every": self.log_every,
+            "--eval-every": self.eval_every,
+            "--checkpoint-every": self.checkpoint_every,
+        }
         for option, value in positive.items():
             if value is not None and value < 1:
                 raise BadInputError(f"{option} {value} must be at least 1")
@@ -90,8 +95,13 @@ class TrainConfig:
 
     def _check_rest(self) -> None:
         """Fields with no command-line option: only a hand-edited run.json gets them wrong."""
-        ranges = {"holdout": (0.0, 0.5), "mlm_probability": (0.01, 0.99), "warmup_ratio": (0.0, 0.99),
-                  "weight_decay": (0.0, 1.0), "clip_norm": (1e-6, 1e6)}  # fmt: skip
+        ranges = {
+            "holdout": (0.0, 0.5),
+            "mlm_probability": (0.01, 0.99),
+            "warmup_ratio": (0.0, 0.99),
+            "weight_decay": (0.0, 1.0),
+            "clip_norm": (1e-6, 1e6),
+        }
         for name, (low, high) in ranges.items():
             value = getattr(self, name)
             if value is not None and not low <= value <= high:
@@ -123,8 +133,13 @@ class TrainConfig:
         return cls(**values)
 
 
-_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
-                                       "None": (type(None),)}  # fmt: skip
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "None": (type(None),),
+}
 
 
 def _is_a(value: object, annotation: str) -> bool:

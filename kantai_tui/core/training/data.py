@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kantai_tui.core.corpus.files import find_corpus_files
 from kantai_tui.core.corpus.lines import iter_line_pieces
-from kantai_tui.core.tokenizer.bpe import load_tokenizer
 from kantai_tui.core.corpus.stats import fingerprint_files
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.paths import data_home
-from kantai_tui.core.corpus.files import find_corpus_files
+from kantai_tui.core.tokenizer.bpe import load_tokenizer
 
 BOS, PAD, EOS = 0, 1, 2
 EVAL_BLOCK = 128
@@ -131,7 +131,7 @@ def split_lines(lines: int, holdout: float, seed: int) -> tuple[np.ndarray, np.n
     if not 0 <= holdout < 0.5:
         raise BadInputError(f"--holdout {holdout} must be at least 0 and below 0.5")
     order = np.random.default_rng(seed).permutation(lines)
-    held = int(round(lines * holdout))
+    held = round(lines * holdout)
     if holdout > 0 and lines >= 2:
         held = max(1, held)
     return np.sort(order[held:]), np.sort(order[:held])
@@ -163,8 +163,9 @@ def _open_packed(path: Path, block_size: int) -> np.ndarray:
     return blocks
 
 
-def _write_packed(cache: TokenCache, train_lines: np.ndarray, block_size: int, path: Path,
-                  chunk_lines: int = 65_536) -> None:  # fmt: skip
+def _write_packed(
+    cache: TokenCache, train_lines: np.ndarray, block_size: int, path: Path, chunk_lines: int = 65_536
+) -> None:
     """Fill the block file a chunk of lines at a time (vectorised: ``</s>`` after every line, held-out
     lines dropped by a mask), so memory stays bounded by the chunk, not the corpus."""
     body = block_size - 2
@@ -178,7 +179,9 @@ def _write_packed(cache: TokenCache, train_lines: np.ndarray, block_size: int, p
     for first in range(0, cache.lines, chunk_lines):
         last = min(first + chunk_lines, cache.lines)
         low = cache.starts[first]
-        joined = np.insert(np.asarray(cache.ids[low : cache.starts[last]]), cache.starts[first + 1 : last + 1] - low, EOS)
+        joined = np.insert(
+            np.asarray(cache.ids[low : cache.starts[last]]), cache.starts[first + 1 : last + 1] - low, EOS
+        )
         stream = np.concatenate([carry, joined[np.repeat(keep[first:last], lengths[first:last])]])
         full = min(len(stream) // body, count - row)
         out[row : row + full, 0], out[row : row + full, -1] = BOS, EOS

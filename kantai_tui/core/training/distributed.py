@@ -48,15 +48,19 @@ def from_env() -> Dist | None:
             return None
         return Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
     except (KeyError, ValueError) as err:
-        raise BadInputError(f"WORLD_SIZE is set but RANK/LOCAL_RANK are missing or not numbers ({err}); "
-                            "start several processes with torchrun") from None  # fmt: skip
+        raise BadInputError(
+            f"WORLD_SIZE is set but RANK/LOCAL_RANK are missing or not numbers ({err}); "
+            "start several processes with torchrun"
+        ) from None
 
 
 def check_global_batch(size: int, world: int) -> None:
     """The global batch must split evenly across the ranks (BadInputError naming both)."""
     if size % world:
-        raise BadInputError(f"--batch-size {size} is the global batch and must divide among {world} processes; "
-                            f"use a multiple of {world}")  # fmt: skip
+        raise BadInputError(
+            f"--batch-size {size} is the global batch and must divide among {world} processes; "
+            f"use a multiple of {world}"
+        )
 
 
 def init(dist: Dist, device: str) -> None:

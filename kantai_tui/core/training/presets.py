@@ -82,8 +82,9 @@ class ModelSize:
         return asdict(self)
 
 
-def model_size(preset: Preset, tokenizer_vocab: int, batch_size: int = 64, block_size: int = 128,
-               head_fraction: float = 0.15) -> ModelSize:  # fmt: skip
+def model_size(
+    preset: Preset, tokenizer_vocab: int, batch_size: int = 64, block_size: int = 128, head_fraction: float = 0.15
+) -> ModelSize:
     """Parameters by part, fp32 AdamW training memory, and training FLOPs per token.
 
     ``head_fraction`` is the share of positions that go through the LM head (0.15 when it runs
@@ -101,10 +102,16 @@ def model_size(preset: Preset, tokenizer_vocab: int, batch_size: int = 64, block
     # weights + grads + AdamW moments in fp32, plus fp32 activations (Korthikanti et al., doubled for fp32)
     activations = layers * batch_size * block_size * h * (34 + 5 * preset.heads * block_size / h) * 2
     return ModelSize(
-        preset=preset.name, vocab_size=vocab, unused_rows=vocab - tokenizer_vocab, embeddings=embeddings,
-        encoder=encoder, lm_head=lm_head, total=total, train_memory_bytes=int(16 * total + activations),
+        preset=preset.name,
+        vocab_size=vocab,
+        unused_rows=vocab - tokenizer_vocab,
+        embeddings=embeddings,
+        encoder=encoder,
+        lm_head=lm_head,
+        total=total,
+        train_memory_bytes=int(16 * total + activations),
         train_flops_per_token=int(3 * forward),
-    )  # fmt: skip
+    )
 
 
 def roberta_config(preset: Preset, tokenizer_vocab: int, dropout: float = 0.1, attention: str | None = None) -> object:
@@ -113,9 +120,18 @@ def roberta_config(preset: Preset, tokenizer_vocab: int, dropout: float = 0.1, a
     from transformers import RobertaConfig
 
     extra = {"attn_implementation": attention} if attention else {}
-    return RobertaConfig(**extra,
-        vocab_size=model_vocab_size(preset, tokenizer_vocab), hidden_size=preset.hidden,
-        num_hidden_layers=preset.layers, num_attention_heads=preset.heads, intermediate_size=preset.intermediate,
-        max_position_embeddings=preset.max_positions, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
-    )  # fmt: skip
+    return RobertaConfig(
+        **extra,
+        vocab_size=model_vocab_size(preset, tokenizer_vocab),
+        hidden_size=preset.hidden,
+        num_hidden_layers=preset.layers,
+        num_attention_heads=preset.heads,
+        intermediate_size=preset.intermediate,
+        max_position_embeddings=preset.max_positions,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.training.data import (  # fmt: skip
+from kantai_tui.core.training.data import (
     EVAL_BLOCK,
     EVAL_MASK_SEED,
     PAD,
@@ -33,7 +34,6 @@ from kantai_tui.core.training.data import (  # fmt: skip
     packed_blocks,
     pad_batch,
 )
-from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
 
 if TYPE_CHECKING:
@@ -67,8 +67,10 @@ class Batches:
         self._order: tuple[int, np.ndarray] | None = None
         if len(self.examples) < cfg.batch_size:
             unit = f"blocks of {cfg.block_size} tokens" if self.packed else "non-empty lines"
-            raise BadInputError(f"the corpus is too small for one batch: {len(self.examples)} {unit} for "
-                                f"--batch-size {cfg.batch_size}; use a bigger corpus or a smaller batch")  # fmt: skip
+            raise BadInputError(
+                f"the corpus is too small for one batch: {len(self.examples)} {unit} for "
+                f"--batch-size {cfg.batch_size}; use a bigger corpus or a smaller batch"
+            )
 
     def per_epoch(self) -> int:
         """Batches per epoch. Packed: whole batches only (a short last one would change the shapes, and with
@@ -137,15 +139,26 @@ def loss_module(model: torch.nn.Module, sparse: bool) -> torch.nn.Module:
             super().__init__()
             self.model = model
 
-        def forward(self, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
-                    positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        def forward(
+            self,
+            inputs: torch.Tensor,
+            labels: torch.Tensor,
+            attention: torch.Tensor | None,
+            positions: torch.Tensor | None,
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             return mlm_loss(self.model, inputs, labels, attention, sparse, positions)
 
     return MaskedLMLoss()
 
 
-def mlm_loss(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor | None,
-             sparse: bool, positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def mlm_loss(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    attention: torch.Tensor | None,
+    sparse: bool,
+    positions: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(summed cross-entropy, correct predictions, masked positions) for one batch.
 
     ``positions`` [B, K] (fixed masked slots, labels [B, K]): the head runs on the gathered B·K rows,
@@ -179,7 +192,9 @@ class Evaluator:
         generator = torch.Generator().manual_seed(EVAL_MASK_SEED)
         self.batches = []
         for start in range(0, len(lines), batch_size):
-            ids = torch.from_numpy(pad_batch([line_example(cache, int(i), EVAL_BLOCK) for i in lines[start : start + batch_size]]))
+            ids = torch.from_numpy(
+                pad_batch([line_example(cache, int(i), EVAL_BLOCK) for i in lines[start : start + batch_size]])
+            )
             inputs, labels = mask_tokens(ids, mask_id=mask_id, vocab_size=vocab, generator=generator)
             self.batches.append((inputs, labels, (ids != PAD).long()))
 

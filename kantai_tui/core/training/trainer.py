@@ -20,24 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, OutOfMemoryError
-from kantai_tui.core.training import checkpoint
-
-from kantai_tui.core.training import distributed
 from kantai_tui.core.tokenizer.bpe import load_tokenizer
+from kantai_tui.core.training import checkpoint, distributed
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
-from kantai_tui.core.training.step import (
-    TOKENIZER_FILES,
-    Batches,
-    Evaluator,
-    LoopState,
-    _optimizer,
-    loss_module,
-    lr_at,
-    pick_device,
-    use_bf16,
-    use_compile,
-)
 from kantai_tui.core.training.events import (
     BatchSplit,
     CheckpointSaved,
@@ -50,6 +36,18 @@ from kantai_tui.core.training.events import (
 )
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.training.presets import get_preset, roberta_config
+from kantai_tui.core.training.step import (
+    TOKENIZER_FILES,
+    Batches,
+    Evaluator,
+    LoopState,
+    _optimizer,
+    loss_module,
+    lr_at,
+    pick_device,
+    use_bf16,
+    use_compile,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -125,12 +123,18 @@ class Trainer:
         import torch
 
         cfg, state = self.cfg, self.state
-        yield RunStarted(self.run_dir.name, self.total, state.step, sum(p.numel() for p in self.model.parameters()),
-                         len(self.batches.examples), sum(len(b[0]) for b in self.evaluate.batches),
-                         cfg.batch_size * cfg.block_size * cfg.grad_accum,
-                         f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
-                         f"{', compiled' if self.compiled else ''}"
-                         f"{f', {self.world} processes (DDP)' if self.dist else ''})")  # fmt: skip
+        yield RunStarted(
+            self.run_dir.name,
+            self.total,
+            state.step,
+            sum(p.numel() for p in self.model.parameters()),
+            len(self.batches.examples),
+            sum(len(b[0]) for b in self.evaluate.batches),
+            cfg.batch_size * cfg.block_size * cfg.grad_accum,
+            f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
+            f"{', compiled' if self.compiled else ''}"
+            f"{f', {self.world} processes (DDP)' if self.dist else ''})",
+        )
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
         window = (time.perf_counter(), state.tokens, state.samples)
         stopping = state.step < self.total and self._agree_stop(should_stop, True)
@@ -184,10 +188,16 @@ class Trainer:
                     raise self._out_of_memory(micro) from err
                 self._rewind(saved)
                 self.state.split *= 2
-                self._splits.append(BatchSplit(self.state.step + 1, self._micro_batch(), self.state.split,
-                                               f"out of memory at micro-batch {micro}: retrying step "
-                                               f"{self.state.step + 1} as {self.state.split} chunks of "
-                                               f"{self._micro_batch()}"))  # fmt: skip
+                self._splits.append(
+                    BatchSplit(
+                        self.state.step + 1,
+                        self._micro_batch(),
+                        self.state.split,
+                        f"out of memory at micro-batch {micro}: retrying step "
+                        f"{self.state.step + 1} as {self.state.split} chunks of "
+                        f"{self._micro_batch()}",
+                    )
+                )
 
     def _micro_batch(self) -> int:
         """Rows per forward pass: this rank's share of the batch, split by --auto-batch-size."""
@@ -196,11 +206,15 @@ class Trainer:
     def _out_of_memory(self, micro: int) -> OutOfMemoryError:
         size = self.cfg.batch_size
         if self.cfg.auto_batch_size:
-            return OutOfMemoryError(f"out of memory on {self.device} even at micro-batch {micro} (block size "
-                                    f"{self.cfg.block_size}); try a smaller --block-size or preset")  # fmt: skip
-        return OutOfMemoryError(f"out of memory on {self.device} at --batch-size {size} (block size "
-                                f"{self.cfg.block_size}); try --batch-size {max(1, size // 2)} with --grad-accum "
-                                f"{self.cfg.grad_accum * 2} for the same effective batch, or --auto-batch-size")  # fmt: skip
+            return OutOfMemoryError(
+                f"out of memory on {self.device} even at micro-batch {micro} (block size "
+                f"{self.cfg.block_size}); try a smaller --block-size or preset"
+            )
+        return OutOfMemoryError(
+            f"out of memory on {self.device} at --batch-size {size} (block size "
+            f"{self.cfg.block_size}); try --batch-size {max(1, size // 2)} with --grad-accum "
+            f"{self.cfg.grad_accum * 2} for the same effective batch, or --auto-batch-size"
+        )
 
     def _rewind_point(self) -> tuple[LoopState, torch.Tensor, torch.Tensor]:
         from dataclasses import replace
@@ -238,11 +252,21 @@ class Trainer:
             ids = torch.from_numpy(self._next_batch())  # [B, T], the global batch
             positions = None
             if self.slots:
-                inputs, positions, labels = mask_slots(ids, mask_id=self.mask_id, vocab_size=self.vocab,
-                                                       generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+                inputs, positions, labels = mask_slots(
+                    ids,
+                    mask_id=self.mask_id,
+                    vocab_size=self.vocab,
+                    generator=self.mask_generator,
+                    probability=cfg.mlm_probability,
+                )
             else:
-                inputs, labels = mask_tokens(ids, mask_id=self.mask_id, vocab_size=self.vocab,
-                                             generator=self.mask_generator, probability=cfg.mlm_probability)  # fmt: skip
+                inputs, labels = mask_tokens(
+                    ids,
+                    mask_id=self.mask_id,
+                    vocab_size=self.vocab,
+                    generator=self.mask_generator,
+                    probability=cfg.mlm_probability,
+                )
             step_loss += self._batch_loss(ids, inputs, labels, positions, last=accum == cfg.grad_accum - 1)
             state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
             state.samples += len(ids)
@@ -252,8 +276,14 @@ class Trainer:
         state.step += 1
         return step_loss
 
-    def _batch_loss(self, ids: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor,
-                    positions: torch.Tensor | None = None, last: bool = True) -> torch.Tensor:  # fmt: skip
+    def _batch_loss(
+        self,
+        ids: torch.Tensor,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        last: bool = True,
+    ) -> torch.Tensor:
         """Forward and backward this rank's rows of one global batch, in ``state.split`` chunks, each loss
         divided by the whole global batch's mask count (counted on the CPU labels: no device sync), so the
         gradient is the global batch's however it is split across chunks and ranks. DDP averages gradients
@@ -273,10 +303,14 @@ class Trainer:
             part = slice(start, start + size)
             attention = None if self.batches.packed else (ids[part] != PAD).long().to(self.device)
             chunk_positions = None if positions is None else positions[part].to(self.device, non_blocking=True)
-            args = (inputs[part].to(self.device, non_blocking=True), labels[part].to(self.device, non_blocking=True),
-                    attention, chunk_positions)  # fmt: skip
+            args = (
+                inputs[part].to(self.device, non_blocking=True),
+                labels[part].to(self.device, non_blocking=True),
+                attention,
+                chunk_positions,
+            )
             final = last and start == starts[-1]  # DDP all-reduces on the step's last backward only
-            with self._autocast(), (contextlib.nullcontext() if final or self.dist is None else self._ddp.no_sync()):
+            with self._autocast(), contextlib.nullcontext() if final or self.dist is None else self._ddp.no_sync():
                 loss = self.step_fn(*args)[0] / denominator
                 (loss * world / scale).backward()
             total += loss.detach() / scale
@@ -309,12 +343,22 @@ class Trainer:
         loss = total_loss / max(state.loss_steps, 1)
         state.loss_sum, state.loss_steps = 0.0, 0
         if not math.isfinite(loss):
-            raise NonFiniteLossError(f"the loss became {loss} at step {state.step}; the run stopped and its last "
-                                     f"checkpoint is kept; try a lower --lr (now {self.cfg.lr})")  # fmt: skip
+            raise NonFiniteLossError(
+                f"the loss became {loss} at step {state.step}; the run stopped and its last "
+                f"checkpoint is kept; try a lower --lr (now {self.cfg.lr})"
+            )
         epoch = state.epoch + state.position / self.batches.per_epoch()
-        return StepLogged(state.step, round(epoch, 4), loss, lr_at(state.step, self.cfg, self.total), state.tokens,
-                          (state.tokens - window[1]) / seconds, (state.samples - window[2]) / seconds,
-                          round(state.elapsed_s, 3), float(self._grad_norm))  # fmt: skip
+        return StepLogged(
+            state.step,
+            round(epoch, 4),
+            loss,
+            lr_at(state.step, self.cfg, self.total),
+            state.tokens,
+            (state.tokens - window[1]) / seconds,
+            (state.samples - window[2]) / seconds,
+            round(state.elapsed_s, 3),
+            float(self._grad_norm),
+        )
 
     def _eval(self) -> Iterator[EvalLogged]:
         if not self.main:
@@ -331,8 +375,10 @@ class Trainer:
             distributed.sum_across(loss_sum)
         pending = loss_sum.item()
         if not math.isfinite(pending):
-            raise NonFiniteLossError(f"the loss became {pending} before step {self.state.step}; no checkpoint "
-                                     "was written and the last good one is kept")  # fmt: skip
+            raise NonFiniteLossError(
+                f"the loss became {pending} before step {self.state.step}; no checkpoint "
+                "was written and the last good one is kept"
+            )
         self.state.loss_sum += pending
         loss_sum.zero_()
         if not self.main:  # rank 0 writes; the weights and optimizer are the same on every rank
@@ -379,8 +425,10 @@ class Trainer:
         try:
             self._restore(folder)
         except (pickle.UnpicklingError, SafetensorError, RuntimeError, KeyError, TypeError, ValueError) as err:
-            raise CorruptCheckpointError(f"checkpoint {folder} cannot be loaded: {str(err).splitlines()[0]}; "
-                                                    f"move it aside to resume from the one before") from err  # fmt: skip
+            raise CorruptCheckpointError(
+                f"checkpoint {folder} cannot be loaded: {str(err).splitlines()[0]}; "
+                f"move it aside to resume from the one before"
+            ) from err
 
     def _restore(self, folder: Path) -> None:
         import torch
@@ -407,7 +455,7 @@ class Trainer:
             self.model.save_pretrained(staging, safe_serialization=True)
             for name in TOKENIZER_FILES:
                 shutil.copy2(Path(self.cfg.tokenizer_dir) / name, staging / name)
-        except Exception:  # noqa: BLE001 - whatever failed (a full disk), no half-written model stays behind
+        except Exception:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         shutil.rmtree(final, ignore_errors=True)

@@ -19,9 +19,9 @@ from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from kantai_tui import views
-from kantai_tui.core.tokenizer.bpe import TokenStats, token_stats
 from kantai_tui.core.corpus.stats import CorpusStats, corpus_stats
 from kantai_tui.core.errors import KantaiError
+from kantai_tui.core.tokenizer.bpe import TokenStats, token_stats
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 
@@ -76,8 +76,11 @@ class CorpusPane(Pane, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Label(str(self.corpus or "no corpus"), id="corpus-path", classes="pane-title")
-        yield Input(placeholder="open: a .txt file or a folder of them, then enter (escape cancels)", id="corpus-open",
-                    compact=True)  # fmt: skip
+        yield Input(
+            placeholder="open: a .txt file or a folder of them, then enter (escape cancels)",
+            id="corpus-open",
+            compact=True,
+        )
         yield ProgressBar(id="corpus-progress", show_eta=False)
         yield Static("", id="corpus-error", classes="error")
         with VerticalScroll(id="corpus-body"):

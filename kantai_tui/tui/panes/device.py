@@ -50,7 +50,9 @@ class DevicePane(Pane):
     def show(self, snapshot: DeviceSnapshot) -> None:
         """Draw a snapshot and extend the histories."""
         self.snapshot = snapshot
-        build = "CPU-only torch build" if snapshot.torch_cuda is None else f"torch built with CUDA {snapshot.torch_cuda}"
+        build = (
+            "CPU-only torch build" if snapshot.torch_cuda is None else f"torch built with CUDA {snapshot.torch_cuda}"
+        )
         gpus = f"{len(snapshot.gpus)} GPU(s)" if snapshot.gpus else "no CUDA device"
         self.query_one("#device-title", Label).update(escape(f"{gpus} · {build} · driver: {snapshot.nvml}"))
         self.query_one("#device-table", Static).update(views.device_renderable(snapshot))
@@ -72,8 +74,11 @@ class DevicePane(Pane):
                 continue
             self._mounted.add(gpu.index)
             for kind in ("util", "mem"):
-                row = Horizontal(Label(f"GPU{gpu.index} {kind} %", classes="spark-label"),
-                                 Static("", id=f"spark-gpu{gpu.index}-{kind}", classes="spark"), classes="spark-row")  # fmt: skip
+                row = Horizontal(
+                    Label(f"GPU{gpu.index} {kind} %", classes="spark-label"),
+                    Static("", id=f"spark-gpu{gpu.index}-{kind}", classes="spark"),
+                    classes="spark-row",
+                )
                 box.mount(row)
 
     def _push(self, spark_id: str, value: float | None) -> None:

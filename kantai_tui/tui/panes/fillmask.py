@@ -35,9 +35,11 @@ DEFAULT_PROMPT = "Human thinking involves human <mask>."
 class PromptInput(Input):
     """An Input with history: up and down walk through earlier prompts."""
 
-    BINDINGS = [Binding("up", "history(-1)", "Older prompt", show=False),
-                Binding("down", "history(1)", "Newer prompt", show=False),
-                Binding("escape", "leave", "Leave the prompt", show=False)]  # fmt: skip
+    BINDINGS = [
+        Binding("up", "history(-1)", "Older prompt", show=False),
+        Binding("down", "history(1)", "Newer prompt", show=False),
+        Binding("escape", "leave", "Leave the prompt", show=False),
+    ]
 
     def action_leave(self) -> None:
         """Escape hands the keys back to the pane (1-5 switch panes again)."""
@@ -64,7 +66,9 @@ class PromptInput(Input):
 
 def model_choices(listing: RunsListing) -> list[tuple[str, str]]:
     """(label, target) for every run's final/ and checkpoints, newest first; target is "run_dir|step"."""
-    return [(checkpoint_label(name, step), f"{path}|{'' if step is None else step}") for name, path, step in listing.models]
+    return [
+        (checkpoint_label(name, step), f"{path}|{'' if step is None else step}") for name, path, step in listing.models
+    ]
 
 
 class FillMaskPane(Pane):
@@ -88,7 +92,9 @@ class FillMaskPane(Pane):
         with Horizontal(id="fill-pickers"):
             yield Select([], prompt="model", id="fill-model", compact=True)
             yield Select([(f"compare: {NONE}", NONE)], value=NONE, allow_blank=False, id="fill-compare", compact=True)
-        yield PromptInput(DEFAULT_PROMPT, placeholder="a sentence with <mask>  (↑/↓ history)", id="fill-prompt", compact=True)
+        yield PromptInput(
+            DEFAULT_PROMPT, placeholder="a sentence with <mask>  (↑/↓ history)", id="fill-prompt", compact=True
+        )
         yield Static("", id="fill-error", classes="error")
         with Horizontal(id="fill-results"):
             yield Static("no model yet: train a run in the Training pane (3)", id="fill-a")
@@ -194,7 +200,9 @@ def _result_table(result: object) -> Group:
     if len(masks) > 1:
         parts.append(Text("each <mask> predicted on its own", style="dim"))
     for mask in masks:
-        table = Table(box=None, padding=(0, 1), show_header=False, title=f"<mask> #{mask.index + 1}" if len(masks) > 1 else None)
+        table = Table(
+            box=None, padding=(0, 1), show_header=False, title=f"<mask> #{mask.index + 1}" if len(masks) > 1 else None
+        )
         for c in mask.candidates:
             table.add_row(c.text, views.bar(c.score, 12), f"{c.score:6.1%}")
         parts.append(table)

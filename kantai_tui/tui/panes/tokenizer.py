@@ -21,6 +21,7 @@ from textual.widgets import Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from kantai_tui import views
+from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.tokenizer.bpe import (
     DEFAULT_MIN_FREQUENCY,
     DEFAULT_VOCAB_SIZE,
@@ -29,7 +30,6 @@ from kantai_tui.core.tokenizer.bpe import (
     read_meta,
     train_tokenizer,
 )
-from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS, VocabEntry, Vocabulary
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
@@ -38,7 +38,9 @@ from kantai_tui.tui.widgets.vocab_table import HEADER, VocabTable
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-EMPTY_STATE = "no tokenizer yet — press [b]t[/] to train one (vocab {vocab:,}, min frequency {freq}, as in the tutorial)"
+EMPTY_STATE = (
+    "no tokenizer yet — press [b]t[/] to train one (vocab {vocab:,}, min frequency {freq}, as in the tutorial)"
+)
 
 
 class TokenizerPane(Pane):
@@ -80,8 +82,12 @@ class TokenizerPane(Pane):
         yield Static("", id="tok-error", classes="error")
         with Horizontal(id="vocab-search-row"):
             yield Input(placeholder="/ search tokens (␣ = leading space)", id="vocab-search", compact=True)
-            yield Select([(m, m) for m in SEARCH_MODES], value="substring", allow_blank=False, id="vocab-mode", compact=True)
-            yield Select([(f"sort: {k}", k) for k in SORT_KEYS], value="id", allow_blank=False, id="vocab-sort", compact=True)
+            yield Select(
+                [(m, m) for m in SEARCH_MODES], value="substring", allow_blank=False, id="vocab-mode", compact=True
+            )
+            yield Select(
+                [(f"sort: {k}", k) for k in SORT_KEYS], value="id", allow_blank=False, id="vocab-sort", compact=True
+            )
         yield Label(HEADER, id="vocab-header")
         yield VocabTable(id="vocab-table")
         yield Label("", id="vocab-count")
@@ -240,8 +246,13 @@ class TokenizerPane(Pane):
         freq = "—" if entry.frequency is None else f"{entry.frequency:,}"
         rank = "base symbol" if entry.merge_rank is None else f"merge #{entry.merge_rank:,}"
         raw = entry.text.encode("utf-8", errors="replace").hex(" ") if not entry.special else "special token"
-        detail.update(Text.assemble((entry.readable, "bold"), f"  id {entry.id} · raw {entry.token!r} · "
-                                    f"{entry.byte_length} bytes [{raw}] · corpus frequency {freq} · {rank}"))  # fmt: skip
+        detail.update(
+            Text.assemble(
+                (entry.readable, "bold"),
+                f"  id {entry.id} · raw {entry.token!r} · "
+                f"{entry.byte_length} bytes [{raw}] · corpus frequency {freq} · {rank}",
+            )
+        )
 
     # --- encoding ----------------------------------------------------------------------
 

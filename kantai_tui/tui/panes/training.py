@@ -21,15 +21,15 @@ from textual.signal import Signal
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from kantai_tui.core.training.config import RECIPES, TrainConfig
 from kantai_tui.core.errors import BadInputError, KantaiError
-from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, read_run_config, read_status, well_formed
 from kantai_tui.core.files import read_json, read_json_lines
+from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, read_run_config, read_status, well_formed
+from kantai_tui.core.training.config import RECIPES, TrainConfig
+from kantai_tui.core.training.presets import PRESETS, model_size
+from kantai_tui.format import NA, default_run_name, eta, human_bytes
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.loss_chart import LossChart
-from kantai_tui.format import NA, default_run_name, eta, human_bytes
 
 FIELDS = (("epochs", "1"), ("batch-size", ""), ("lr", ""), ("block-size", "128"), ("max-steps", ""))
 
@@ -56,8 +56,15 @@ class TrainingPane(Pane):
             super().__init__()
             self.run_dir = run_dir
 
-    def __init__(self, runs_dir: Path, runs_polled: Signal[RunsListing], *, errors: str = "strict",
-                 last_run: str | None = None, id: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        runs_dir: Path,
+        runs_polled: Signal[RunsListing],
+        *,
+        errors: str = "strict",
+        last_run: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.runs_dir = runs_dir
         self.runs_polled = runs_polled  # the app's one poller of the runs folder
@@ -84,8 +91,20 @@ class TrainingPane(Pane):
                     with Horizontal(classes="form-row"):
                         yield Label("tokenizer")
                         yield Input("", placeholder="none: train one into the run", id="train-tokenizer", compact=True)
-                    yield Select([(f"preset: {p}", p) for p in PRESETS], value="tiny", allow_blank=False, id="train-preset", compact=True)
-                    yield Select([(f"recipe: {r}", r) for r in RECIPES], value="packed", allow_blank=False, id="train-recipe", compact=True)
+                    yield Select(
+                        [(f"preset: {p}", p) for p in PRESETS],
+                        value="tiny",
+                        allow_blank=False,
+                        id="train-preset",
+                        compact=True,
+                    )
+                    yield Select(
+                        [(f"recipe: {r}", r) for r in RECIPES],
+                        value="packed",
+                        allow_blank=False,
+                        id="train-recipe",
+                        compact=True,
+                    )
                     for name, default in FIELDS:
                         with Horizontal(classes="form-row"):
                             yield Label(name)
@@ -97,7 +116,11 @@ class TrainingPane(Pane):
                 yield Label("runs  (enter to attach)", classes="pane-title")
                 yield OptionList(id="train-runs")
             with Vertical(id="train-right"):
-                yield Label("no run attached — press s to start one, or pick one on the left", id="train-run", classes="pane-title")
+                yield Label(
+                    "no run attached — press s to start one, or pick one on the left",
+                    id="train-run",
+                    classes="pane-title",
+                )
                 yield Static("", id="train-status")
                 yield Static("", id="train-error", classes="error")
                 yield LossChart(id="train-chart")
@@ -130,9 +153,14 @@ class TrainingPane(Pane):
                     values[name.replace("-", "_")] = float(raw) if name in ("epochs", "lr") else int(raw)
                 except ValueError:
                     raise BadInputError(f"{name}: {raw!r} is not a number") from None
-        return TrainConfig(corpus=self.query_one("#train-corpus", Input).value.strip(), tokenizer_dir="", errors=self.errors,
-                           preset=str(self.query_one("#train-preset", Select).value),
-                           recipe=str(self.query_one("#train-recipe", Select).value), **values)  # type: ignore[arg-type]
+        return TrainConfig(
+            corpus=self.query_one("#train-corpus", Input).value.strip(),
+            tokenizer_dir="",
+            errors=self.errors,
+            preset=str(self.query_one("#train-preset", Select).value),
+            recipe=str(self.query_one("#train-recipe", Select).value),
+            **values,
+        )  # type: ignore[arg-type]
 
     @on(Select.Changed)
     @on(Input.Changed)
@@ -145,10 +173,15 @@ class TrainingPane(Pane):
             size_box.update(Text(str(err), style="bold red"))
             return
         vocab = self._tokenizer_vocab()
-        size = model_size(PRESETS[cfg.preset], vocab or 52_000, cfg.batch_size or 32, cfg.block_size,
-                          0.15 if cfg.sparse_head else 1.0)  # fmt: skip
+        size = model_size(
+            PRESETS[cfg.preset], vocab or 52_000, cfg.batch_size or 32, cfg.block_size, 0.15 if cfg.sparse_head else 1.0
+        )
         note = "" if vocab else " (no tokenizer yet: sized for 52,000 tokens)"
-        pooler = "\n(the tutorial printed 84,095,008: its transformers counted a 590,592-parameter pooler)" if cfg.preset == "kantai" else ""
+        pooler = (
+            "\n(the tutorial printed 84,095,008: its transformers counted a 590,592-parameter pooler)"
+            if cfg.preset == "kantai"
+            else ""
+        )
         size_box.update(
             f"{size.total:,} parameters{note}\n embeddings {size.embeddings:,} · encoder {size.encoder:,} · "
             f"LM head {size.lm_head:,}\n{size.unused_rows:,} unused embedding rows · ~{human_bytes(size.train_memory_bytes)} "
@@ -226,7 +259,9 @@ class TrainingPane(Pane):
         self._runs = runs
         options = self.query_one("#train-runs", OptionList)
         highlighted = options.highlighted
-        options.set_options(Option(f"{r.name}  {r.state}  {r.step or 0}/{r.total_steps or '?'}", id=r.name) for r in runs)
+        options.set_options(
+            Option(f"{r.name}  {r.state}  {r.step or 0}/{r.total_steps or '?'}", id=r.name) for r in runs
+        )
         if runs:
             options.highlighted = highlighted if highlighted is not None and highlighted < len(runs) else 0
         active = [r for r in runs if r.state in ACTIVE]
@@ -303,7 +338,8 @@ class TrainingPane(Pane):
         progress = f"{step:,}/{total:,} ({step / total:.0%})" if total else f"{step:,}"
         self.query_one("#train-status", Static).update(
             f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {row.get('lr', 0):.2e} · "
-            f"{row.get('tokens_per_s', 0):,.0f} tok/s{time_left}" + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
+            f"{row.get('tokens_per_s', 0):,.0f} tok/s{time_left}"
+            + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
         )
         if chart.evals:
             step_at, loss_at = chart.evals[-1]

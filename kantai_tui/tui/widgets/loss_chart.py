@@ -80,7 +80,11 @@ class LossChart(Widget):
         level = lambda v: (self._y(v) - low) / span * height  # noqa: E731 - rows from the bottom, fractional
         text = Text()
         for row in range(height - 1, -1, -1):
-            label = f"{(math.exp if self.log_scale else float)(low + span * (row + 1) / height):7.3f} " if row in (0, height - 1) else " " * AXIS_WIDTH
+            label = (
+                f"{(math.exp if self.log_scale else float)(low + span * (row + 1) / height):7.3f} "
+                if row in (0, height - 1)
+                else " " * AXIS_WIDTH
+            )
             text.append(label, style="dim")
             # one span per run of same-styled cells, not one per cell: a full-screen chart is ~2,000 cells,
             # and rendering that many spans cost tens of ms on every pane switch (bench_interactive.py)
@@ -95,7 +99,7 @@ class LossChart(Widget):
     def _bucket(self, series: list[float], width: int, last_step: int) -> dict[int, float]:
         """Column -> the last value whose step falls in that column, carried forward over empty columns."""
         out: dict[int, float] = {}
-        for step, value in zip(self.steps, series):
+        for step, value in zip(self.steps, series, strict=True):
             out[min(width - 1, step * width // (last_step + 1))] = value
         if out:
             previous = out[min(out)]

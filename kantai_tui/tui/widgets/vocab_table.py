@@ -29,7 +29,7 @@ RIGHT_ALIGNED = {0, 3, 4, 5}
 def format_cells(cells: tuple[str, ...]) -> str:
     """Pad or cut each cell to its column width (in terminal cells, so wide characters line up)."""
     parts = []
-    for i, (cell, width) in enumerate(zip(cells, WIDTHS)):
+    for i, (cell, width) in enumerate(zip(cells, WIDTHS, strict=True)):
         if len(cell) > width:
             cell = cell[: width - 1] + "…"
         fitted = set_cell_size(cell, width)
