@@ -5,12 +5,14 @@ Pure functions from core dataclasses to rich objects: no IO, no state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
 from kantai_tui.core.corpus.stats import CorpusStats, Distribution
+from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats
 from kantai_tui.core.tokenizer.vocab import VocabEntry, readable, token_bytes
 from kantai_tui.format import gib, human_bytes, pct
@@ -178,21 +180,21 @@ def bar(fraction: float | None, width: int = 20) -> Text:
 class _PlainTable(Table):
     """A table whose str cells are plain text: device and process names may contain [brackets]."""
 
-    def add_row(self, *cells: object, **kwargs: object) -> None:  # type: ignore[override]
+    def add_row(self, *cells: object, **kwargs: object) -> None:
         super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)  # type: ignore[arg-type]
 
 
-def device_renderable(snapshot: object) -> Table:
+def device_renderable(snapshot: DeviceSnapshot) -> Table:
     """GPUs (torch and driver numbers, labelled), their processes, then CPU and RAM."""
     s = snapshot
     table = _PlainTable(box=None, padding=(0, 1), show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    build = "CPU-only build" if s.torch_cuda is None else f"built with CUDA {s.torch_cuda}"  # type: ignore[attr-defined]
-    table.add_row("torch", f"{s.torch_version or 'not installed'} ({build})")  # type: ignore[attr-defined]
-    if not s.gpus:  # type: ignore[attr-defined]
+    build = "CPU-only build" if s.torch_cuda is None else f"built with CUDA {s.torch_cuda}"
+    table.add_row("torch", f"{s.torch_version or 'not installed'} ({build})")
+    if not s.gpus:
         table.add_row("GPU", Text("no CUDA device", style="bold yellow"))
-    for gpu in s.gpus:  # type: ignore[attr-defined]
+    for gpu in s.gpus:
         table.add_row(f"GPU {gpu.index}", f"{gpu.name} · compute capability {gpu.capability}")
         used = gpu.torch_used_bytes
         table.add_row(
@@ -203,7 +205,7 @@ def device_renderable(snapshot: object) -> Table:
         )
         d = gpu.driver
         if d is None:
-            table.add_row(" driver", Text(f"— ({s.nvml})", style="dim"))  # type: ignore[attr-defined]
+            table.add_row(" driver", Text(f"— ({s.nvml})", style="dim"))
             continue
         util = d.utilization_pct / 100 if d.utilization_pct is not None else None
         table.add_row(" utilization [driver]", bar(util) + f" {pct(d.utilization_pct)}")
@@ -222,7 +224,7 @@ def device_renderable(snapshot: object) -> Table:
             table.add_row(f"  pid {p.pid}", f"{gib(p.used_bytes)}  {p.name}{mark}")
         if not d.processes:
             table.add_row("  processes", Text("none", style="dim"))
-    host = s.host  # type: ignore[attr-defined]
+    host = s.host
     ram = (
         host.ram_used_bytes / host.ram_total_bytes if host.ram_used_bytes is not None and host.ram_total_bytes else None
     )
@@ -232,7 +234,7 @@ def device_renderable(snapshot: object) -> Table:
         + f" {pct(host.cpu_pct)} of {host.cpu_count} cores",
     )
     table.add_row("RAM", bar(ram) + f" {gib(host.ram_used_bytes)} / {gib(host.ram_total_bytes)}")
-    for note in s.notes:  # type: ignore[attr-defined]
+    for note in s.notes:
         table.add_row("note", Text(note, style="dim"))
     return table
 
@@ -241,11 +243,11 @@ def _num_or(value: float | None, unit: str) -> str:
     return "—" if value is None else f"{value:.0f}{unit}"
 
 
-def spark(values: object, low: float = 0.0, high: float = 100.0) -> Text:
+def spark(values: Iterable[float], low: float = 0.0, high: float = 100.0) -> Text:
     """A one-line history on a fixed scale, newest on the right."""
     levels = " ▁▂▃▄▅▆▇█"
     out = Text()
-    for value in values:  # type: ignore[attr-defined]
+    for value in values:
         fraction = (min(max(value, low), high) - low) / (high - low)
         out.append(levels[round(fraction * 8)], style="cyan")
     return out

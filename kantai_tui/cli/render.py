@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -17,6 +18,11 @@ from kantai_tui.core.corpus.stats import CorpusStats
 from kantai_tui.core.errors import one_line
 from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
 from kantai_tui.core.tokenizer.vocab import VocabEntry, Vocabulary
+
+if TYPE_CHECKING:
+    from kantai_tui.core.device import DeviceSnapshot
+    from kantai_tui.core.training.events import Event
+
 from kantai_tui.format import Smoother, eta, human_bytes, loss_text
 
 
@@ -113,10 +119,10 @@ class EventPrinter:
         self.start: tuple[int, float] | None = None
         self.run = "RUN"
 
-    def event(self, event: object) -> None:
+    def event(self, event: Event) -> None:
         from kantai_tui.core.training.events import event_to_json
 
-        self.row(event_to_json(event))  # type: ignore[arg-type]
+        self.row(event_to_json(event))
 
     def note(self, message: str) -> None:
         print(f"kantai: {one_line(message)}", file=sys.stderr, flush=True)
@@ -268,18 +274,18 @@ def print_probes(timeline: dict) -> None:
         out.print(table)
 
 
-def show_devices(take: object, watch: bool, json_lines: bool) -> None:
+def show_devices(take: Callable[[], DeviceSnapshot], watch: bool, json_lines: bool) -> None:
     """Print one snapshot, or refresh every second until Ctrl-C (JSON lines with --json --watch)."""
     if json_lines:
         while True:
-            print(json.dumps(take().to_dict()), flush=True)  # type: ignore[operator]
+            print(json.dumps(take().to_dict()), flush=True)
             time.sleep(1.0)
     if not watch:
-        _console().print(views.device_renderable(take()))  # type: ignore[operator]
+        _console().print(views.device_renderable(take()))
         return
     from rich.live import Live
 
-    with Live(views.device_renderable(take()), console=_console(), refresh_per_second=2) as live:  # type: ignore[operator]
+    with Live(views.device_renderable(take()), console=_console(), refresh_per_second=2) as live:
         while True:
             time.sleep(1.0)
-            live.update(views.device_renderable(take()))  # type: ignore[operator]
+            live.update(views.device_renderable(take()))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from types import ModuleType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,8 @@ def _torch_view(notes: list[str]) -> tuple[str | None, str | None, bool, tuple[G
     return torch.__version__, torch.version.cuda, available, gpus
 
 
-def _torch_gpu(torch: object, index: int) -> GpuSnapshot:
-    cuda = torch.cuda  # type: ignore[attr-defined]
+def _torch_gpu(torch: ModuleType, index: int) -> GpuSnapshot:
+    cuda = torch.cuda
     props = cuda.get_device_properties(index)
     try:
         free, total = cuda.mem_get_info(index)
@@ -170,14 +172,14 @@ def _driver_view(count: int, kantai_pids: dict[int, str]) -> tuple[str, dict[int
     return "ok", stats
 
 
-def _nvml_stats(pynvml: object, ref: int | str, kantai_pids: dict[int, str]) -> DriverStats:
-    nv = pynvml
-    handle = nv.nvmlDeviceGetHandleByIndex(ref) if isinstance(ref, int) else nv.nvmlDeviceGetHandleByUUID(ref)  # type: ignore[attr-defined]
+def _nvml_stats(nv: ModuleType, ref: int | str, kantai_pids: dict[int, str]) -> DriverStats:
+    """The driver's figures for one GPU; a query NVML refuses (an old driver, a MIG slice) is None."""
+    handle = nv.nvmlDeviceGetHandleByIndex(ref) if isinstance(ref, int) else nv.nvmlDeviceGetHandleByUUID(ref)
 
-    def read(fn: str, *args: object) -> object | None:
+    def read(fn: str, *args: object) -> Any:  # NVML's structs and numbers (nvidia-ml-py has no types)
         try:
             return getattr(nv, fn)(handle, *args)
-        except nv.NVMLError:  # type: ignore[attr-defined]
+        except nv.NVMLError:
             return None
 
     util, memory = read("nvmlDeviceGetUtilizationRates"), read("nvmlDeviceGetMemoryInfo")

@@ -12,16 +12,17 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from kantai_tui.core.errors import BadInputError, CorruptCheckpointError
-from kantai_tui.core.tokenizer.bpe import load_tokenizer
+from kantai_tui.core.tokenizer.bpe import load_tokenizer, special_id
 from kantai_tui.core.tokenizer.vocab import readable, token_bytes
 from kantai_tui.core.training import checkpoint
 
 if TYPE_CHECKING:
     import torch
     from tokenizers import Tokenizer
+    from transformers import RobertaForMaskedLM
 
 MASK = "<mask>"
 
@@ -124,12 +125,12 @@ def _from_checkpoint(run_dir: Path, path: Path) -> ModelSource:
 class FillMask:
     """A loaded model and tokenizer; ``predict`` answers one prompt with one forward pass."""
 
-    def __init__(self, source: ModelSource, model: torch.nn.Module | None = None) -> None:
+    def __init__(self, source: ModelSource, model: RobertaForMaskedLM | None = None) -> None:
         self.source = source
         self.tokenizer: Tokenizer = load_tokenizer(source.tokenizer_dir)
         self.tokenizer.no_truncation()
         self.vocab = self.tokenizer.get_vocab_size()
-        self.mask_id = self.tokenizer.token_to_id(MASK)
+        self.mask_id = special_id(self.tokenizer, MASK)
         if model is None:
             model = _load_model(source)
             model.eval()
@@ -137,7 +138,7 @@ class FillMask:
         self.max_tokens = self.model.config.max_position_embeddings - 2
 
     @classmethod
-    def from_model(cls, model: torch.nn.Module, tokenizer_dir: Path, label: str) -> FillMask:
+    def from_model(cls, model: RobertaForMaskedLM, tokenizer_dir: Path, label: str) -> FillMask:
         """Wrap a model already in memory (the trainer's, for probes); the caller sets eval/train mode."""
         return cls(ModelSource(label, tokenizer_dir, tokenizer_dir, None), model)
 
@@ -190,7 +191,7 @@ class FillMask:
     def _candidate(self, ids: list[int], position: int, token_id: int, score: float) -> Candidate:
         filled = ids[1:-1]
         filled[position - 1] = token_id
-        token = self.tokenizer.id_to_token(token_id)
+        token = self.tokenizer.id_to_token(token_id) or ""  # ids come from the model's own vocabulary
         return Candidate(
             token,
             token_id,
@@ -200,14 +201,15 @@ class FillMask:
         )
 
 
-def _load_model(source: ModelSource) -> torch.nn.Module:
+def _load_model(source: ModelSource) -> RobertaForMaskedLM:
     from transformers import RobertaForMaskedLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     if source.run_config is None:
         try:
-            model, info = RobertaForMaskedLM.from_pretrained(source.weights_dir, output_loading_info=True)
+            loaded = RobertaForMaskedLM.from_pretrained(source.weights_dir, output_loading_info=True)
+            model, info = cast("tuple[RobertaForMaskedLM, dict]", loaded)  # a pair with output_loading_info
         except Exception as err:
             first = str(err).splitlines()[0] if str(err) else ""
             raise BadInputError(

@@ -65,3 +65,69 @@ def test_tui_start_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """kantai_tui module -> the kantai_tui modules it imports (top level or inside functions)."""
+    package = ROOT / "kantai_tui"
+
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(p): p for p in package.rglob("*.py")}
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str | None] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(known(a.name) for a in node.names if a.name.startswith("kantai_tui"))
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kantai_tui"):
+                found.update(known(f"{node.module}.{a.name}") for a in node.names)
+        graph[name] = {m for m in found if m and m not in (name, "kantai_tui")}
+    return graph
+
+
+def test_the_import_graph_has_no_cycles() -> None:
+    graph, done, path = _import_graph(), set(), []
+
+    def visit(module: str) -> None:
+        path.append(module)
+        for dep in sorted(graph[module]):
+            assert dep not in path, "import cycle: " + " -> ".join([*path[path.index(dep) :], dep])
+            if dep not in done:
+                visit(dep)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module)
+
+
+# The pipeline's order: a stage imports only stages before it (and the shared modules of core/).
+CORE_ORDER = ("corpus", "tokenizer", "training", "fillmask", "runs")
+CORE_SHARED = ("errors", "files", "paths", "prefs", "device")
+
+
+def test_core_stages_import_in_one_direction() -> None:
+    def stage(module: str) -> str:
+        return module.split(".")[2]
+
+    for module, deps in _import_graph().items():
+        if not module.startswith("kantai_tui.core."):
+            continue
+        for dep in deps:
+            assert dep.startswith("kantai_tui.core"), f"{module} imports {dep}: core imports only core"
+            if stage(dep) == stage(module) or (stage(dep) in CORE_SHARED and stage(module) not in CORE_SHARED):
+                continue
+            assert stage(module) in CORE_ORDER and stage(dep) in CORE_ORDER, f"{module} imports {dep}"
+            assert CORE_ORDER.index(stage(dep)) < CORE_ORDER.index(stage(module)), (
+                f"{module} imports {dep}: {stage(dep)} comes after {stage(module)} in the pipeline"
+            )

@@ -181,10 +181,10 @@ async def test_every_footer_key_is_in_the_command_palette(small_corpus: Path) ->
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        for pane_id, title in PANES:
-            for binding in type(app.query_one(f"#{pane_id}-pane")).BINDINGS:
+        for entry in PANES:
+            for binding in type(app.query_one(f"#{entry.id}-pane")).BINDINGS:
                 if isinstance(binding, Binding) and binding.show:
-                    assert f"{title}: {binding.description}" in titles
+                    assert f"{entry.pane.TITLE}: {binding.description}" in titles
         await pilot.press("ctrl+p", *"Training: Log scale")
         await pilot.pause(0.3)
         await pilot.press("enter")
@@ -261,3 +261,28 @@ async def test_from_worker_drops_updates_for_a_removed_widget_but_not_bugs(tmp_p
         await pane.remove()
         assert look_up(pane) is None  # gone: the update is dropped
         assert pane.show_error("late news") is None
+
+
+async def test_the_pane_table_drives_tabs_keys_focus_and_help(small_corpus: Path) -> None:
+    """One table (tui/app.py PANES): each entry's key shows its tab, titled from its class, with the focus inside
+    the pane, and ? lists that pane's keys under its title."""
+    from textual.widgets import Tab
+
+    from kantai_tui.tui.app import PANES
+
+    app = KantaiApp(corpus=small_corpus, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        labels = [str(tab.label) for tab in app.query(Tab)]
+        assert labels == [f"{e.key} {e.pane.TITLE}" for e in PANES]
+        for entry in reversed(PANES):
+            await pilot.press("escape", entry.key)
+            await pilot.pause(0.1)
+            pane = app.query_one(f"#{entry.id}-pane", entry.pane)
+            assert app.query_one("TabbedContent").active == entry.id
+            assert app.focused is not None and pane in (app.focused, *app.focused.ancestors)
+            await pilot.press("question_mark")
+            await pilot.pause(0.1)
+            assert isinstance(app.screen, HelpScreen) and app.screen.pane_title == entry.pane.TITLE
+            assert app.screen.pane_bindings == list(entry.pane.BINDINGS)
+            await pilot.press("escape")

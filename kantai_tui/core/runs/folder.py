@@ -140,7 +140,8 @@ def well_formed(row: dict) -> bool:
     step = row.get("step")
     if not isinstance(step, int) or isinstance(step, bool):
         return False
-    numbers = _ROW_NUMBERS.get(row.get("kind"), ())  # type: ignore[arg-type]
+    kind = row.get("kind")
+    numbers = _ROW_NUMBERS.get(kind, ()) if isinstance(kind, str) else ()
     return all(row.get(k) is None or (isinstance(row[k], _NUMBER) and not isinstance(row[k], bool)) for k in numbers)
 
 

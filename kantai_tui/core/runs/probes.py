@@ -14,7 +14,7 @@ from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.files import read_json_lines
 
 if TYPE_CHECKING:
-    import torch
+    from transformers import RobertaForMaskedLM
 
     from kantai_tui.core.fillmask import FillMask
 
@@ -57,7 +57,7 @@ class Prober:
         self.tokenizer_dir = Path(tokenizer_dir)
         self._fill: FillMask | None = None
 
-    def __call__(self, model: torch.nn.Module, step: int) -> list[dict]:
+    def __call__(self, model: RobertaForMaskedLM, step: int) -> list[dict]:
         from kantai_tui.core.fillmask import FillMask
 
         if self._fill is None:

@@ -74,7 +74,7 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {"kantai": __version__, "python": sys.version.split()[0]}
+    found: dict[str, str | None] = {"kantai": __version__, "python": sys.version.split()[0]}
     for package in ("torch", "transformers", "tokenizers"):
         try:
             found[package] = version(package)

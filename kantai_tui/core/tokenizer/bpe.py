@@ -30,7 +30,7 @@ from kantai_tui.core.errors import OutputError, TokenizerError
 from kantai_tui.core.files import write_json_atomic
 
 if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+    from tokenizers import ByteLevelBPETokenizer, Tokenizer
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 BYTE_ALPHABET = 256
@@ -165,7 +165,7 @@ def _finish_roberta(tokenizer: Tokenizer) -> Tokenizer:
     from tokenizers.processors import RobertaProcessing
 
     tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, normalized=False, special=True)])
-    cls_id, sep_id = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    cls_id, sep_id = special_id(tokenizer, "<s>"), special_id(tokenizer, "</s>")
     tokenizer.post_processor = RobertaProcessing(("</s>", sep_id), ("<s>", cls_id), trim_offsets=True)
     tokenizer.enable_truncation(MAX_LENGTH)
     return tokenizer
@@ -211,7 +211,7 @@ def count_tokens(tokenizer: Tokenizer, files: list[Path], errors: str = "strict"
     return table, sum(table)
 
 
-def _save(tokenizer: Tokenizer, bpe: object, out: Path, result: TrainResult) -> None:
+def _save(tokenizer: Tokenizer, bpe: ByteLevelBPETokenizer, out: Path, result: TrainResult) -> None:
     """Write every file under a temporary name, then rename: a crash never leaves half a tokenizer."""
     with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging_name:
         staging = Path(staging_name)
@@ -274,11 +274,19 @@ def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
         raise TokenizerError(f"{path}: cannot be loaded as a tokenizer ({err})") from err
 
 
+def special_id(tokenizer: Tokenizer, token: str) -> int:
+    """The id of a special token (``<mask>``, ``<s>``...); a tokenizer without it is not one kantai trained."""
+    found = tokenizer.token_to_id(token)
+    if found is None:
+        raise TokenizerError(f"the tokenizer has no {token} token; train one with 'kantai tokenizer train'")
+    return found
+
+
 def encode(tokenizer: Tokenizer, text: str, add_special_tokens: bool = True) -> Encoded:
     """Encode a text; ``<s> … </s>`` are added as in training unless asked not to."""
     encoding = tokenizer.encode(text, add_special_tokens=add_special_tokens)
-    tokens = tuple(tokenizer.id_to_token(i) for i in encoding.ids)  # vocabulary entries, e.g. "<mask>" not " <mask>"
-    return Encoded(text, tokens, tuple(encoding.ids), tuple(tuple(o) for o in encoding.offsets))
+    tokens = tuple(str(tokenizer.id_to_token(i)) for i in encoding.ids)  # vocabulary entries: "<mask>" not " <mask>"
+    return Encoded(text, tokens, tuple(encoding.ids), tuple((start, end) for start, end in encoding.offsets))
 
 
 def read_meta(tokenizer_dir: str | Path) -> dict | None:
@@ -296,7 +304,7 @@ def read_meta(tokenizer_dir: str | Path) -> dict | None:
 
 
 # kantai.json fields readers rely on, and what each must be; a hand-edited value of another kind is dropped
-_META_TYPES = {
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
     "files": list,
     "token_counts": list,
     "errors": str,
@@ -311,9 +319,9 @@ def _meta_ok(key: str, value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, _META_TYPES[key]):
         return False
     if key == "files":
-        return all(isinstance(f, str) for f in value)  # type: ignore[union-attr]
+        return isinstance(value, list) and all(isinstance(f, str) for f in value)
     if key == "token_counts":
-        return all(isinstance(c, int) and not isinstance(c, bool) for c in value)  # type: ignore[union-attr]
+        return isinstance(value, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in value)
     return key != "errors" or value in ERROR_MODES
 
 

@@ -7,6 +7,7 @@ original, and nobody has to know which defaults applied.
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, fields, replace
+from typing import Any, TypeVar
 
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import BadInputError
@@ -21,6 +22,15 @@ PACKED_LR = {"tiny": 2e-3, "small": 1e-3, "kantai": 5e-4}
 # No dropout for packed pretraining: one pass over a corpus does not overfit, and dropout costs
 # time and slows learning (held-out loss at equal tokens, docs/BENCHMARKS.md), as in Cramming BERT.
 PACKED_RECIPE = {"warmup_ratio": 0.05, "weight_decay": 0.01, "batch_size": 32, "dropout": 0.0}
+
+
+T = TypeVar("T")
+
+
+def _set(value: T | None, name: str) -> T:
+    if value is None:
+        raise TypeError(f"TrainConfig.{name} is read before resolved() filled it")
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,29 @@ class TrainConfig:
     dropout: float | None = None  # hidden and attention dropout; None: the recipe's (packed 0.0, seed 0.1)
     compile: str = "auto"  # torch.compile the training step; auto: on CUDA only (measured, docs/BENCHMARKS.md)
 
+    @property
+    def batch(self) -> int:
+        """The global batch size, once resolved (reading it before ``resolved()`` is a bug)."""
+        return _set(self.batch_size, "batch_size")
+
+    @property
+    def peak_lr(self) -> float:
+        """The learning rate at the end of warm-up, once resolved."""
+        return _set(self.lr, "lr")
+
+    @property
+    def warmup(self) -> float:
+        return _set(self.warmup_ratio, "warmup_ratio")
+
+    @property
+    def decay(self) -> float:
+        return _set(self.weight_decay, "weight_decay")
+
     def resolved(self) -> TrainConfig:
         """Fill the recipe's defaults and check every value, with a message naming the option."""
         self._check()
         base = SEED_RECIPE if self.recipe == "seed" else {**PACKED_RECIPE, "lr": PACKED_LR[self.preset]}
-        filled = {k: v for k, v in base.items() if getattr(self, k) is None}
+        filled: dict[str, Any] = {k: v for k, v in base.items() if getattr(self, k) is None}
         return replace(self, **filled)
 
     def _check(self) -> None:

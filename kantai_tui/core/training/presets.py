@@ -14,8 +14,12 @@ a test checks them against a real model.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from kantai_tui.core.errors import BadInputError
+
+if TYPE_CHECKING:
+    from transformers import RobertaConfig
 
 TUTORIAL_PARAMS = 84_095_008
 POOLER_PARAMS = 590_592
@@ -97,7 +101,7 @@ def model_size(
     encoder = layers * per_layer
     lm_head = h * h + h + 2 * h + vocab  # dense, LayerNorm, decoder bias (decoder weight tied to embeddings)
     total = embeddings + encoder + lm_head
-    forward = 2 * layers * (4 * h * h + 2 * h * inter) + layers * 4 * block_size * h
+    forward: float = 2 * layers * (4 * h * h + 2 * h * inter) + layers * 4 * block_size * h
     forward += head_fraction * (2 * h * h + 2 * h * vocab)
     # weights + grads + AdamW moments in fp32, plus fp32 activations (Korthikanti et al., doubled for fp32)
     activations = layers * batch_size * block_size * h * (34 + 5 * preset.heads * block_size / h) * 2
@@ -114,12 +118,14 @@ def model_size(
     )
 
 
-def roberta_config(preset: Preset, tokenizer_vocab: int, dropout: float = 0.1, attention: str | None = None) -> object:
+def roberta_config(
+    preset: Preset, tokenizer_vocab: int, dropout: float = 0.1, attention: str | None = None
+) -> RobertaConfig:
     """The transformers ``RobertaConfig`` for a preset (imports transformers); ``attention`` picks the
     attention implementation ("sdpa", "eager"; None: transformers' default, SDPA)."""
     from transformers import RobertaConfig
 
-    extra = {"attn_implementation": attention} if attention else {}
+    extra: dict[str, Any] = {"attn_implementation": attention} if attention else {}
     return RobertaConfig(
         **extra,
         vocab_size=model_vocab_size(preset, tokenizer_vocab),

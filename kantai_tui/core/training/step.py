@@ -38,6 +38,7 @@ from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
 
 if TYPE_CHECKING:
     import torch
+    from transformers import RobertaForMaskedLM
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json")
 
@@ -65,25 +66,25 @@ class Batches:
         self.packed = cfg.recipe == "packed"
         self.examples = packed_blocks(cache, train_lines, cfg.block_size) if self.packed else train_lines
         self._order: tuple[int, np.ndarray] | None = None
-        if len(self.examples) < cfg.batch_size:
+        if len(self.examples) < cfg.batch:
             unit = f"blocks of {cfg.block_size} tokens" if self.packed else "non-empty lines"
             raise BadInputError(
                 f"the corpus is too small for one batch: {len(self.examples)} {unit} for "
-                f"--batch-size {cfg.batch_size}; use a bigger corpus or a smaller batch"
+                f"--batch-size {cfg.batch}; use a bigger corpus or a smaller batch"
             )
 
     def per_epoch(self) -> int:
         """Batches per epoch. Packed: whole batches only (a short last one would change the shapes, and with
         them the compiled graph, for a few blocks); the dropped blocks come back in later epochs' orders."""
         if self.packed:
-            return len(self.examples) // self.cfg.batch_size
-        return math.ceil(len(self.examples) / self.cfg.batch_size)
+            return len(self.examples) // self.cfg.batch
+        return math.ceil(len(self.examples) / self.cfg.batch)
 
     def get(self, epoch: int, position: int) -> np.ndarray:
         """Batch ``position`` of ``epoch`` as [B, T] int64 (the last batch of an epoch may be smaller)."""
         if self._order is None or self._order[0] != epoch:
             self._order = (epoch, np.random.default_rng(self.cfg.seed + epoch).permutation(len(self.examples)))
-        size = self.cfg.batch_size
+        size = self.cfg.batch
         picked = self._order[1][position * size : (position + 1) * size]
         if self.packed:  # rows copied out of the memory-mapped blocks
             return self.examples[picked].astype(np.int64)
@@ -129,7 +130,7 @@ def use_compile(setting: str, device: str) -> bool:
     return device.startswith("cuda")
 
 
-def loss_module(model: torch.nn.Module, sparse: bool) -> torch.nn.Module:
+def loss_module(model: RobertaForMaskedLM, sparse: bool) -> torch.nn.Module:
     """mlm_loss as a module over ``model``: what DDP wraps (its gradient hooks need a forward call) and
     what torch.compile compiles; ``model`` itself stays plain for checkpoints, eval and probes."""
     import torch
@@ -152,7 +153,7 @@ def loss_module(model: torch.nn.Module, sparse: bool) -> torch.nn.Module:
 
 
 def mlm_loss(
-    model: torch.nn.Module,
+    model: RobertaForMaskedLM,
     inputs: torch.Tensor,
     labels: torch.Tensor,
     attention: torch.Tensor | None,
@@ -198,7 +199,7 @@ class Evaluator:
             inputs, labels = mask_tokens(ids, mask_id=mask_id, vocab_size=vocab, generator=generator)
             self.batches.append((inputs, labels, (ids != PAD).long()))
 
-    def __call__(self, model: torch.nn.Module, device: str, autocast: Callable) -> tuple[float, float, float] | None:
+    def __call__(self, model: RobertaForMaskedLM, device: str, autocast: Callable) -> tuple[float, float, float] | None:
         import torch
 
         if not self.batches:
@@ -207,8 +208,8 @@ class Evaluator:
         model.eval()
         with torch.no_grad(), autocast():
             for inputs, labels, attention in self.batches:
-                loss, right, n = mlm_loss(model, inputs.to(device), labels.to(device), attention.to(device), True)
-                total, correct, count = total + loss.item(), correct + right.item(), count + n.item()
+                summed, right, n = mlm_loss(model, inputs.to(device), labels.to(device), attention.to(device), True)
+                total, correct, count = total + summed.item(), correct + right.item(), count + n.item()
         model.train()
         loss = total / max(count, 1)
         return loss, math.exp(min(loss, 50.0)), correct / max(count, 1)
@@ -216,10 +217,10 @@ class Evaluator:
 
 def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
     """Linear warmup over warmup_ratio of the steps, then linear decay to 0 (the Trainer's schedule)."""
-    warmup = int(cfg.warmup_ratio * total)
+    warmup = int(cfg.warmup * total)
     if step <= warmup:
-        return cfg.lr * step / max(1, warmup)
-    return cfg.lr * max(0.0, (total - step) / max(1, total - warmup))
+        return cfg.peak_lr * step / max(1, warmup)
+    return cfg.peak_lr * max(0.0, (total - step) / max(1, total - warmup))
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: str) -> torch.optim.Optimizer:
@@ -228,5 +229,5 @@ def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: str) -> torch.o
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, fused=device.startswith("cuda"))
+    groups = [{"params": decay, "weight_decay": cfg.decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.peak_lr, betas=(0.9, 0.999), eps=1e-8, fused=device.startswith("cuda"))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, OutOfMemoryError
-from kantai_tui.core.tokenizer.bpe import load_tokenizer
+from kantai_tui.core.tokenizer.bpe import load_tokenizer, special_id
 from kantai_tui.core.training import checkpoint, distributed
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
@@ -51,8 +51,9 @@ from kantai_tui.core.training.step import (
 
 if TYPE_CHECKING:
     import torch
+    from transformers import RobertaForMaskedLM
 
-Probe = Callable[["torch.nn.Module", int], list[dict]]
+Probe = Callable[["RobertaForMaskedLM", int], list[dict]]
 
 
 class Trainer:
@@ -75,11 +76,11 @@ class Trainer:
         self.world = dist.world if dist else 1
         self.main = dist is None or dist.main  # the one process that writes the run folder
         self.device = distributed.device_for(dist, pick_device(cfg.device))
-        distributed.check_global_batch(cfg.batch_size, self.world)  # again here: a run.json edited since
+        distributed.check_global_batch(cfg.batch, self.world)  # again here: a run.json edited since
         self.bf16 = use_bf16(cfg.precision, self.device)
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
-        self.mask_id = tokenizer.token_to_id("<mask>")
+        self.mask_id = special_id(tokenizer, "<mask>")
         cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors)
         train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
         self.batches = Batches(cfg, cache, train_lines)
@@ -93,11 +94,14 @@ class Trainer:
         # (inductor fuses the softmax). On CUDA, SDPA (flash/memory-efficient kernels).
         attention = "sdpa" if self.device.startswith("cuda") else "eager"
         config = roberta_config(get_preset(cfg.preset), self.vocab, dropout, attention)
-        self.model = RobertaForMaskedLM(config).to(self.device)
+        self.model = RobertaForMaskedLM(config)
+        self.model.to(self.device)  # type: ignore[arg-type]  # transformers types its @wraps(Module.to) with the wrong self
         self.model.train()
         # fixed masked slots where every row is a full packed block: static shapes (see mask_slots)
         self.slots = self.batches.packed and cfg.sparse_head
         self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head))
+        # gradients all-reduce on the step's last backward only: the others run under DDP's no_sync
+        self._no_sync = getattr(self._ddp, "no_sync", contextlib.nullcontext)
         self.step_fn = torch.compile(self._ddp) if self.compiled else self._ddp
         self.optimizer = _optimizer(self.model, cfg, self.device)
         self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
@@ -130,7 +134,7 @@ class Trainer:
             sum(p.numel() for p in self.model.parameters()),
             len(self.batches.examples),
             sum(len(b[0]) for b in self.evaluate.batches),
-            cfg.batch_size * cfg.block_size * cfg.grad_accum,
+            cfg.batch * cfg.block_size * cfg.grad_accum,
             f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
             f"{', compiled' if self.compiled else ''}"
             f"{f', {self.world} processes (DDP)' if self.dist else ''})",
@@ -201,10 +205,10 @@ class Trainer:
 
     def _micro_batch(self) -> int:
         """Rows per forward pass: this rank's share of the batch, split by --auto-batch-size."""
-        return max(1, math.ceil(self.cfg.batch_size // self.world / self.state.split))
+        return max(1, math.ceil(self.cfg.batch // self.world / self.state.split))
 
     def _out_of_memory(self, micro: int) -> OutOfMemoryError:
-        size = self.cfg.batch_size
+        size = self.cfg.batch
         if self.cfg.auto_batch_size:
             return OutOfMemoryError(
                 f"out of memory on {self.device} even at micro-batch {micro} (block size "
@@ -310,7 +314,7 @@ class Trainer:
                 chunk_positions,
             )
             final = last and start == starts[-1]  # DDP all-reduces on the step's last backward only
-            with self._autocast(), contextlib.nullcontext() if final or self.dist is None else self._ddp.no_sync():
+            with self._autocast(), contextlib.nullcontext() if final else self._no_sync():
                 loss = self.step_fn(*args)[0] / denominator
                 (loss * world / scale).backward()
             total += loss.detach() / scale

@@ -9,8 +9,9 @@ appear as they are written (the newest is the default).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -27,6 +28,9 @@ from kantai_tui.core.runs.folder import RunsListing
 from kantai_tui.format import checkpoint_label, model_label
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
+
+if TYPE_CHECKING:
+    from kantai_tui.core.fillmask import FillMask, FillResult
 
 NONE = "none"
 DEFAULT_PROMPT = "Human thinking involves human <mask>."
@@ -46,8 +50,8 @@ class PromptInput(Input):
         self.remember()
         self.screen.focus_next()
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.history: list[str] = []
         self._cursor = 0
 
@@ -84,7 +88,7 @@ class FillMaskPane(Pane):
         super().__init__(id=id)
         self.runs_dir = runs_dir
         self.runs_polled = runs_polled  # the app's one poller of the runs folder
-        self._models: dict[str, object] = {}
+        self._models: dict[str, FillMask] = {}
         self._choices: list[tuple[str, str]] = []
         self._auto_pick: object = None
 
@@ -164,7 +168,7 @@ class FillMaskPane(Pane):
         if not worker.is_cancelled:
             self.app.call_from_thread(self._show_results, results, probes)
 
-    def _fill(self, target: str) -> object:
+    def _fill(self, target: str) -> FillMask:
         """The loaded model for "run_dir|step", loading it the first time (models stay cached)."""
         from kantai_tui.core.fillmask import FillMask
 
@@ -193,10 +197,10 @@ class FillMaskPane(Pane):
         self.query_one("#fill-probes", Static).update(probes)
 
 
-def _result_table(result: object) -> Group:
+def _result_table(result: FillResult) -> Group:
     """Each mask's candidates with probability bars; several masks are labelled as independent."""
-    parts: list[object] = [Text(model_label(result.source), style="bold")]  # type: ignore[attr-defined]
-    masks = result.masks  # type: ignore[attr-defined]
+    parts: list[RenderableType] = [Text(model_label(result.source), style="bold")]
+    masks = result.masks
     if len(masks) > 1:
         parts.append(Text("each <mask> predicted on its own", style="dim"))
     for mask in masks:
