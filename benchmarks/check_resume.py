@@ -1,6 +1,6 @@
 """Does a stopped-and-resumed run log the same losses as one that never stopped, on this device?
 
-On CPU the two agree to float rounding (tests/test_kill.py asserts it); on CUDA some kernels
+On CPU the two agree to float rounding (tests/system/test_kill.py asserts it); on CUDA some kernels
 (embedding and attention backward) add in a nondeterministic order, so this prints how far
 apart they end up. Run: ``python benchmarks/check_resume.py [--device cuda] [--steps 40]``
 """

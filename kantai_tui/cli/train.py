@@ -235,7 +235,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
         raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
     printer = cli_render.EventPrinter(json_lines=args.json)
     state = "unknown"
-    for rows, _state in runner.follow(run_dir):
+    for rows, state in runner.follow(run_dir):  # noqa: B007 - the state after the last poll is read below
         for row in rows:
             printer.row(row)
     unreadable = " (its status.json is missing or unreadable)" if state == "unknown" else ""
