@@ -1,7 +1,7 @@
 """CLI commands for runs: ``train``, ``runs``, ``follow``, ``stop``.
 
 ``kantai train`` in the foreground and the detached trainer are the same code path
-(``runner.execute``); ``--detach`` only decides which process runs it.
+(``process.execute``); ``--detach`` only decides which process runs it.
 """
 
 from __future__ import annotations
@@ -118,12 +118,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _check_global_batch(args: argparse.Namespace, world: int) -> None:
     """Before any process group or run folder: the global batch must split evenly across the ranks."""
-    from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.runs import process
     from kantai_tui.core.training import distributed
 
     if args.resume:
-        run_dir = runner.run_path(args.runs_dir, args.resume)
-        size = runner.load_config(run_dir).batch_size if (run_dir / "run.json").is_file() else None
+        run_dir = process.run_path(args.runs_dir, args.resume)
+        size = process.load_config(run_dir).batch_size if (run_dir / "run.json").is_file() else None
     else:
         size = args.batch_size or _config(args).resolved().batch_size
     if size is not None:
@@ -132,15 +132,15 @@ def _check_global_batch(args: argparse.Namespace, world: int) -> None:
 
 def _train(args: argparse.Namespace, dist: Dist | None) -> int:
     """Create or find the run (rank 0 alone creates it and tells the others its name), then train."""
-    from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.runs import process
     from kantai_tui.core.training import distributed
 
     if dist is not None and not dist.main:
         name = distributed.share_text(dist, None)
         if not name:
             raise BadInputError("rank 0 could not start the run; its message above says why")
-        run_dir = runner.run_path(args.runs_dir, name)
-        return runner.execute(
+        run_dir = process.run_path(args.runs_dir, name)
+        return process.execute(
             run_dir, lambda event: None, lambda note: print(f"[rank {dist.rank}] {note}", file=sys.stderr), dist
         )
     try:
@@ -152,7 +152,7 @@ def _train(args: argparse.Namespace, dist: Dist | None) -> int:
     if dist is not None:
         distributed.share_text(dist, name)
     if args.detach:
-        pid = runner.start_detached(args.runs_dir, name)
+        pid = process.start_detached(args.runs_dir, name)
         if args.json:
             print(json.dumps({"run": name, "pid": pid, "run_dir": str(run_dir), "log": str(run_dir / "train.log")}))
             return EXIT_OK
@@ -164,24 +164,24 @@ def _train(args: argparse.Namespace, dist: Dist | None) -> int:
     from kantai_tui.cli import render as cli_render
 
     printer = cli_render.EventPrinter(json_lines=args.json)
-    return runner.execute(run_dir, printer.event, printer.note, dist)
+    return process.execute(run_dir, printer.event, printer.note, dist)
 
 
 def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
     """The run to resume (--resume) or a newly created one."""
-    from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.runs import process
 
     if args.resume:
         if args.corpus:
             raise BadInputError("give either CORPUS (a new run) or --resume RUN, not both")
-        run_dir = runner.run_path(args.runs_dir, args.resume)
+        run_dir = process.run_path(args.runs_dir, args.resume)
         if not (run_dir / "run.json").is_file():
             raise BadInputError(f"no run named {args.resume!r} in {run_dir.parent}")
         return args.resume, run_dir
     if not args.corpus:
         raise BadInputError("give a CORPUS to train on (or --resume RUN)")
     name = args.run or default_run_name(args.preset, args.recipe)
-    return name, runner.create_run(args.runs_dir, name, _config(args), args.tokenizer)
+    return name, process.create_run(args.runs_dir, name, _config(args), args.tokenizer)
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -228,14 +228,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_follow(args: argparse.Namespace) -> int:
     from kantai_tui.cli import render as cli_render
-    from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.runs import process
 
-    run_dir = runner.run_path(args.runs_dir, args.run)
+    run_dir = process.run_path(args.runs_dir, args.run)
     if not (run_dir / "run.json").is_file():
         raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
     printer = cli_render.EventPrinter(json_lines=args.json)
     state = "unknown"
-    for rows, state in runner.follow(run_dir):  # noqa: B007 - the state after the last poll is read below
+    for rows, state in process.follow(run_dir):  # noqa: B007 - the state after the last poll is read below
         for row in rows:
             printer.row(row)
     unreadable = " (its status.json is missing or unreadable)" if state == "unknown" else ""
@@ -244,9 +244,9 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.runs import process
 
-    state = runner.stop_run(args.runs_dir, args.run, args.wait)
+    state = process.stop_run(args.runs_dir, args.run, args.wait)
     if args.json:
         print(json.dumps({"run": args.run, "state": state}))
     else:

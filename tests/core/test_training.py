@@ -270,15 +270,15 @@ def test_a_planted_pickle_is_refused_not_executed(
 def test_an_unexpected_error_is_recorded_for_observers(
     cfg: TrainConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kantai_tui.core.runs import process as runner
+    from kantai_tui.core.runs import process
 
     def broken(self: Trainer) -> None:
         raise RuntimeError("boom in the step")
 
     monkeypatch.setattr(Trainer, "_step", broken)
-    run = runner.create_run(tmp_path / "runs", "bug", replace(cfg, tokenizer_dir=""), cfg.tokenizer_dir)
+    run = process.create_run(tmp_path / "runs", "bug", replace(cfg, tokenizer_dir=""), cfg.tokenizer_dir)
     with pytest.raises(RuntimeError, match="boom"):
-        runner.execute(run, lambda e: None, lambda n: None)
+        process.execute(run, lambda e: None, lambda n: None)
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "failed" and status["error"] == "internal error: RuntimeError: boom in the step"
 

@@ -16,7 +16,7 @@ import pytest
 
 from kantai_tui.cli import main
 from kantai_tui.core.files import read_json, read_json_lines
-from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs import process
 from kantai_tui.core.runs.folder import effective_state, trajectory
 from kantai_tui.core.training import checkpoint
 from kantai_tui.core.training.config import TrainConfig
@@ -38,7 +38,7 @@ def _run(runs: Path, corpus: Path, tokenizer: Path, name: str, **fields: object)
             **fields,
         }
     )
-    return runner.create_run(runs, name, cfg, tokenizer)
+    return process.create_run(runs, name, cfg, tokenizer)
 
 
 def _resume(runs: Path, name: str, **popen: object) -> subprocess.Popen:
@@ -109,7 +109,7 @@ def test_disk_full_while_checkpointing_exits_7_and_keeps_the_last_checkpoint(
     assert status["state"] == "failed" and status["exit_code"] == 7 and "disk full" in status["error"]
     assert checkpoint.newest_verified(run / "checkpoints") == kept  # the previous checkpoint, intact
     assert not list((run / "checkpoints").glob(".staging-*"))  # the half-written one was removed
-    assert runner.execute(run, lambda e: None, lambda n: None) == 0  # space is back: resume finishes
+    assert process.execute(run, lambda e: None, lambda n: None) == 0  # space is back: resume finishes
     assert _steps(run) == list(range(1, 13))
 
 
@@ -176,7 +176,7 @@ DAMAGE = [_truncate, _flip, _no_complete, _manifest_mismatch, _manifest_garbage,
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path) -> Path:
     run = _run(tmp_path_factory.mktemp("runs"), small_corpus, small_tokenizer, "done", max_steps=8, checkpoint_every=4)
-    assert runner.execute(run, lambda e: None, lambda n: None) == 0
+    assert process.execute(run, lambda e: None, lambda n: None) == 0
     return run
 
 
@@ -246,7 +246,7 @@ def test_auto_batch_size_splits_the_batch_and_keeps_the_trajectory(
 ) -> None:
     runs = tmp_path / "runs"
     reference = _run(runs, small_corpus, small_tokenizer, "whole", max_steps=6, checkpoint_every=100)
-    assert runner.execute(reference, lambda e: None, lambda n: None) == 0
+    assert process.execute(reference, lambda e: None, lambda n: None) == 0
     monkeypatch.setattr("kantai_tui.core.training.step.mlm_loss", _oom_above(2))
     assert (
         main(
@@ -291,7 +291,7 @@ def test_a_split_batch_has_the_whole_batch_gradient(small_corpus: Path, small_to
     from kantai_tui.core.training.trainer import Trainer
 
     run = _run(tmp_path, small_corpus, small_tokenizer, "grad", precision="fp32")
-    trainer = Trainer(runner.load_config(run), run)
+    trainer = Trainer(process.load_config(run), run)
     trainer.model.eval()  # no dropout: the two computations must agree to float rounding
     ids = torch.from_numpy(trainer.batches.get(0, 0))
     inputs, labels = mask_tokens(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.core.files import read_json
-from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs import process
 from kantai_tui.core.runs.folder import effective_state, lock_is_held
 from kantai_tui.core.training.config import TrainConfig
 from tests.helpers import Terminal
@@ -31,15 +31,15 @@ def training(tmp_path: Path, small_corpus: Path, small_tokenizer: Path):
         log_every=1,
         checkpoint_every=100_000,
     )
-    run = runner.create_run(runs, "steady", cfg, small_tokenizer)
-    runner.start_detached(runs, "steady")
+    run = process.create_run(runs, "steady", cfg, small_tokenizer)
+    process.start_detached(runs, "steady")
     deadline = time.monotonic() + 60
     while effective_state(run) != "running" or not (read_json(run / "status.json") or {}).get("step"):
         assert time.monotonic() < deadline, "trainer did not start"
         time.sleep(0.1)
     yield runs, run
     if lock_is_held(run):
-        runner.stop_run(runs, "steady", wait_s=60)
+        process.stop_run(runs, "steady", wait_s=60)
 
 
 def _still_training(run: Path) -> None:
@@ -85,7 +85,7 @@ def test_foreground_trainer_keeps_training_when_its_terminal_goes(
         log_every=1,
         checkpoint_every=100_000,
     )
-    run = runner.create_run(runs, "fg", cfg, small_tokenizer)
+    run = process.create_run(runs, "fg", cfg, small_tokenizer)
     trainer = Terminal([sys.executable, "-m", "kantai_tui", "train", "--resume", "fg", "--runs-dir", str(runs)])
     try:
         trainer.read_until(b"step      2")
@@ -95,7 +95,7 @@ def test_foreground_trainer_keeps_training_when_its_terminal_goes(
         while not (log.exists() and b"step" in log.read_bytes()):
             assert time.monotonic() < deadline, "nothing was written to train.log after the hang-up"
             time.sleep(0.1)
-        assert runner.stop_run(runs, "fg", wait_s=60) == "stopped"
+        assert process.stop_run(runs, "fg", wait_s=60) == "stopped"
         assert trainer.exit_code() == 143
     finally:
         if trainer.process.poll() is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kantai_tui.core.files import read_json, read_json_lines
-from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs import process
 from kantai_tui.core.runs.folder import effective_state, lock_is_held, trajectory
 from kantai_tui.core.training import checkpoint
 from kantai_tui.core.training.config import TrainConfig
@@ -71,8 +71,8 @@ def reference(
     tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, small_tokenizer: Path
 ) -> tuple[list[int], list[float]]:
     """The same run, never killed, in this process."""
-    run = runner.create_run(tmp_path_factory.mktemp("runs"), "calm", _config(small_corpus), small_tokenizer)
-    assert runner.execute(run, lambda e: None, lambda n: None) == 0
+    run = process.create_run(tmp_path_factory.mktemp("runs"), "calm", _config(small_corpus), small_tokenizer)
+    assert process.execute(run, lambda e: None, lambda n: None) == 0
     return _history(run)
 
 
@@ -80,12 +80,12 @@ def test_kill_minus_9_anywhere_loses_nothing(
     small_corpus: Path, small_tokenizer: Path, tmp_path: Path, reference: tuple[list[int], list[float]], long_run: bool
 ) -> None:
     runs = tmp_path / "runs"
-    run = runner.create_run(runs, "victim", _config(small_corpus), small_tokenizer)
+    run = process.create_run(runs, "victim", _config(small_corpus), small_tokenizer)
     rng = random.Random(20261125)
     kills = mid_checkpoint = 0
     for attempt in range(40 if long_run else 4):
         before = checkpoint.newest_verified(run / "checkpoints")
-        runner.start_detached(runs, "victim")
+        process.start_detached(runs, "victim")
         started = _wait_until_training(run, attempt)
         assert started["start_step"] == (before.step if before else 0)  # resumed from the newest verified one
         pid = read_json(run / "status.json")["pid"]
@@ -105,7 +105,7 @@ def test_kill_minus_9_anywhere_loses_nothing(
         assert effective_state(run) == "crashed"
     print(f"\nkill -9: {kills} kills, {mid_checkpoint} of them mid-checkpoint, {kills} resumes")
     assert kills >= 3 and mid_checkpoint >= 1
-    assert runner.execute(run, lambda e: None, lambda n: None) == 0
+    assert process.execute(run, lambda e: None, lambda n: None) == 0
     assert read_json(run / "status.json")["state"] == "finished"
     assert all(checkpoint.verify(p) is None for _, p in checkpoint.list_checkpoints(run / "checkpoints"))
     assert not list((run / "checkpoints").glob(".staging-*"))  # debris of the killed writes is gone

@@ -254,7 +254,9 @@ async def test_from_worker_drops_updates_for_a_removed_widget_but_not_bugs(tmp_p
         return node.query_one("#no-such-widget")
 
     app = KantaiApp(corpus=TINY, runs_dir=tmp_path / "runs", watch_devices=False)
-    async with app.run_test(size=(120, 40)):
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()  # the corpus scan is in: nothing asks for the pane once it is gone
+        await pilot.pause()
         pane = app.query_one(TrainingPane)
         with pytest.raises(NoMatches):  # live: a missing widget is a bug and says so
             look_up(pane)

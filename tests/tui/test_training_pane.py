@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
-from kantai_tui.core.runs import process as runner
+from kantai_tui.core.runs import process
 from kantai_tui.core.runs.folder import effective_state
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.tui.app import KantaiApp
@@ -37,8 +37,8 @@ async def test_pane_attaches_to_a_cli_started_run_and_follows_it(
         eval_every=10,
         checkpoint_every=1000,
     )
-    runner.create_run(runs, "watched", cfg, small_tokenizer)
-    runner.start_detached(runs, "watched")
+    process.create_run(runs, "watched", cfg, small_tokenizer)
+    process.start_detached(runs, "watched")
     app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
@@ -71,7 +71,7 @@ async def test_pane_starts_a_detached_run_that_outlives_the_app(
     state = effective_state(runs / "from-tui")
     assert state in ("running", "finished")  # the app is gone; the run is not
     if state == "running":
-        assert runner.stop_run(runs, "from-tui", wait_s=60) == "stopped"
+        assert process.stop_run(runs, "from-tui", wait_s=60) == "stopped"
 
 
 async def test_bad_form_value_is_shown(small_corpus: Path, tmp_path: Path) -> None:

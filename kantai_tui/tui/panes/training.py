@@ -217,10 +217,10 @@ class TrainingPane(Pane):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="run-launch", description="start run")
     def _launch(self, cfg: TrainConfig, name: str, tokenizer: Path | None) -> None:
-        from kantai_tui.core.runs import process as runner
+        from kantai_tui.core.runs import process
 
-        run_dir = runner.create_run(self.runs_dir, name, cfg, tokenizer)  # an error shows in the pane (Pane)
-        runner.start_detached(self.runs_dir, name)
+        run_dir = process.create_run(self.runs_dir, name, cfg, tokenizer)  # an error shows in the pane (Pane)
+        process.start_detached(self.runs_dir, name)
         self.app.call_from_thread(self.attach, run_dir)
 
     def action_stop(self) -> None:
@@ -233,12 +233,12 @@ class TrainingPane(Pane):
 
     @work(thread=True, exit_on_error=False, group="run-control", description="stop or resume run")
     def _signal_run(self, name: str, stop: bool) -> None:
-        from kantai_tui.core.runs import process as runner
+        from kantai_tui.core.runs import process
 
         if stop:  # an error shows in the pane (Pane.worker_failed)
-            runner.stop_run(self.runs_dir, name)
+            process.stop_run(self.runs_dir, name)
         else:
-            runner.start_detached(self.runs_dir, name)
+            process.start_detached(self.runs_dir, name)
         self.app.call_from_thread(self.notify, f"{'stopping' if stop else 'resuming'} {name}", title="Training")
 
     def action_log_scale(self) -> None:
