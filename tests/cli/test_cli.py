@@ -149,3 +149,29 @@ def test_a_reader_that_goes_away_is_not_a_traceback(kant_tokenizer: Path) -> Non
     )
     assert piped.stdout.splitlines() == ["{", "rc=141"]
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+
+
+def test_a_runs_folder_that_is_a_file_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, small_corpus: Path
+) -> None:
+    """Before: `kantai train CORPUS --runs-dir FILE` ended in a NotADirectoryError traceback, exit 1."""
+    runs = tmp_path / "runs.txt"
+    runs.write_text("not a folder\n")
+    assert main(["train", str(small_corpus), "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"kantai: error: --runs-dir {runs}: {runs} is a file, not a folder; give a folder for the runs\n"
+
+
+def test_a_foreign_line_in_probes_jsonl_is_skipped(
+    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+) -> None:
+    """Before: a hand-edited probes.jsonl line without "probe" ended `kantai probes` in a KeyError traceback."""
+    import shutil
+
+    run = tmp_path / "runs" / trained_run.name
+    shutil.copytree(trained_run, run)
+    with (run / "probes.jsonl").open("a") as handle:
+        handle.write('{"step": 30, "note": "added by hand"}\n{"probe": "x <mask>", "step": "thirty", "top": []}\n')
+    assert main(["probes", trained_run.name, "--runs-dir", str(tmp_path / "runs"), "--json"]) == 0
+    timeline = json.loads(capsys.readouterr().out)
+    assert {p["step"] for probe in timeline["probes"] for p in probe["points"]} == {10, 20}

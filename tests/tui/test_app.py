@@ -219,27 +219,34 @@ async def test_open_another_corpus_by_keyboard(small_corpus: Path, tmp_path: Pat
     assert load_preferences(tmp_path).last_corpus == str(small_corpus.resolve())
 
 
-async def test_a_worker_that_fails_unexpectedly_shows_in_its_pane_and_the_app_lives_on(tmp_path: Path) -> None:
+async def test_a_worker_that_fails_unexpectedly_shows_in_its_pane_and_the_app_lives_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every pane worker runs with exit_on_error=False and Pane.on_worker_state_changed shows its error in the
-    pane that started it. Before, an error that was not a KantaiError (here: the runs folder is a file)
-    ended the app with a traceback."""
+    pane that started it. Before, an error that was not a KantaiError ended the app with a traceback. The
+    error is injected (an I/O error while the run folder is created): no real input makes core fail so now."""
+    import errno
+
     from textual.widgets import Static
 
+    from kantai_tui.core.runs import process
     from kantai_tui.tui.panes.training import TrainingPane
 
-    not_a_folder = tmp_path / "runs"
-    not_a_folder.write_text("a file where the runs folder should be\n")
-    app = KantaiApp(corpus=TINY, runs_dir=not_a_folder, watch_devices=False)
+    def failing_create_run(*args: object, **kwargs: object) -> Path:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(process, "create_run", failing_create_run)
+    app = KantaiApp(corpus=TINY, runs_dir=tmp_path / "runs", watch_devices=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
-        app.query_one("#train-corpus").value = str(TINY)
+        app.query_one("#train-corpus", Input).value = str(TINY)
         await pilot.press("s")
         await app.workers.wait_for_complete()
         await pilot.pause()
         pane = app.query_one(TrainingPane)
         message = str(app.query_one("#train-error", Static).render())
         assert pane.has_class("-failed")
-        assert message.startswith("internal error in a background task: NotADirectoryError")
+        assert message == "internal error in a background task: OSError: [Errno 5] Input/output error"
         assert app.is_running
 
 

@@ -37,6 +37,8 @@ def run_path(runs_dir: str | Path, name: str) -> Path:
     if not NAME_RE.match(name) or ".." in name:
         raise BadInputError(f"run name {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
     root = Path(runs_dir).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise BadInputError(f"--runs-dir {runs_dir}: {root} is a file, not a folder; give a folder for the runs")
     path = root / name
     if path.is_symlink() or (path.exists() and path.resolve().parent != root):
         raise BadInputError(f"run {name!r} is a link out of the runs folder {root}; refusing to use it")

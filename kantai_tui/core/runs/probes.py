@@ -74,10 +74,22 @@ def probe_rows(fill: FillMask, step: int, probes: tuple[str, ...]) -> list[dict]
     return rows
 
 
+def _probe_row(row: dict) -> bool:
+    """A row as the runner writes it; a hand-edited or foreign line is skipped, as metrics readers do."""
+    step, top = row.get("step"), row.get("top")
+    return (
+        isinstance(row.get("probe"), str)
+        and isinstance(step, int)
+        and not isinstance(step, bool)
+        and isinstance(top, list)
+        and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) for t in top)
+    )
+
+
 def probe_timeline(run_dir: Path) -> dict:
     """Probe results of a run grouped by sentence, in step order."""
     rows, _ = read_json_lines(run_dir / "probes.jsonl")
     probes: dict[str, dict[int, dict]] = {}
-    for row in rows:  # keyed by step: a probe written twice (a kill between two probe lines) counts once
+    for row in filter(_probe_row, rows):  # keyed by step: a probe written twice (a kill between lines) counts once
         probes.setdefault(row["probe"], {})[row["step"]] = {"step": row["step"], "top": row["top"]}
     return {"run": run_dir.name, "probes": [{"text": t, "points": [p[s] for s in sorted(p)]} for t, p in probes.items()]}
