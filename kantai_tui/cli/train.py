@@ -16,7 +16,6 @@ from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.training.config import COMPILE_MODES, PRECISIONS, RECIPES, TrainConfig
 from kantai_tui.core.training.presets import PRESETS
-from kantai_tui.format import default_run_name
 
 if TYPE_CHECKING:
     from kantai_tui.core.training.distributed import Dist
@@ -180,6 +179,8 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
         return args.resume, run_dir
     if not args.corpus:
         raise BadInputError("give a CORPUS to train on (or --resume RUN)")
+    from kantai_tui.format import default_run_name
+
     name = args.run or default_run_name(args.preset, args.recipe)
     return name, process.create_run(args.runs_dir, name, _config(args), args.tokenizer)
 

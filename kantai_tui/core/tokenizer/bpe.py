@@ -40,6 +40,7 @@ DEFAULT_MIN_FREQUENCY = 2
 MAX_LENGTH = 512
 META_FILE = "kantai.json"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
+EXPORTED_FILES = TOKENIZER_FILES[:-1]  # what final/ carries beside the model: what transformers reads
 
 TrainProgressFn = Callable[[str, float | None], None]
 """Called with (phase, fraction done or None when the phase cannot say)."""

@@ -1,4 +1,7 @@
-"""The training loop: one readable step, yielding typed events.
+"""The pieces of one training step: batches in a resumable order, the masked-LM loss, evaluation, lr.
+
+The loop that drives them, one readable generator of typed events, is ``Trainer.events`` in
+trainer.py.
 
 Shapes: B = batch size, T = block size, H = hidden size, V = vocabulary rows, N = masked
 positions in the batch (about 15% of B·T).
@@ -39,8 +42,6 @@ from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
 if TYPE_CHECKING:
     import torch
     from transformers import RobertaForMaskedLM
-
-TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json")
 
 
 @dataclass

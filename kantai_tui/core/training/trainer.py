@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, OutOfMemoryError
-from kantai_tui.core.tokenizer.bpe import load_tokenizer, special_id
+from kantai_tui.core.tokenizer.bpe import EXPORTED_FILES, load_tokenizer, special_id
 from kantai_tui.core.training import checkpoint, distributed
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
@@ -37,7 +37,6 @@ from kantai_tui.core.training.events import (
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.training.presets import get_preset, roberta_config
 from kantai_tui.core.training.step import (
-    TOKENIZER_FILES,
     Batches,
     Evaluator,
     LoopState,
@@ -457,7 +456,7 @@ class Trainer:
         hf_logging.disable_progress_bar()  # no progress bars in train.log or JSON output
         try:
             self.model.save_pretrained(staging, safe_serialization=True)
-            for name in TOKENIZER_FILES:
+            for name in EXPORTED_FILES:
                 shutil.copy2(Path(self.cfg.tokenizer_dir) / name, staging / name)
         except Exception:
             shutil.rmtree(staging, ignore_errors=True)
