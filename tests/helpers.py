@@ -113,3 +113,16 @@ def recorded_h100(processes: tuple[GpuProcess, ...], nvml: bool = True) -> Devic
         "ok" if nvml else "nvidia-ml-py is not installed (pip install 'kantai-tui[gpu]')",
         HOST,
     )
+
+
+async def workers_settled(app: object) -> None:
+    """Wait for every worker the app runs now. An exclusive worker replaced by a newer one (a poll timer
+    fired meanwhile) is cancelled: that is not a failure, while a worker that raised still fails the test.
+    (``app.workers.wait_for_complete()`` raises WorkerCancelled for the replaced one.)"""
+    from textual.worker import WorkerCancelled
+
+    for worker in list(app.workers):  # type: ignore[attr-defined]
+        try:
+            await worker.wait()
+        except WorkerCancelled:
+            continue

@@ -293,6 +293,7 @@ async def test_the_tui_lists_and_attaches_hand_edited_runs(
 
     from kantai_tui.tui.app import KantaiApp
     from kantai_tui.tui.panes.training import TrainingPane
+    from tests.helpers import workers_settled
 
     runs = _edited_runs(trained_run, tmp_path / "runs")
     app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs, watch_devices=False)
@@ -307,7 +308,7 @@ async def test_the_tui_lists_and_attaches_hand_edited_runs(
         assert runs_list.option_count == 4
         for name in ("strings", "rows", "config", "empty"):
             pane.attach(runs / name)
-            await app.workers.wait_for_complete()
+            await workers_settled(app)
             await pilot.pause()
             assert pane.attached == runs / name
         assert app.is_running  # nothing raised in a handler (that would have ended the app)

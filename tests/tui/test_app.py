@@ -14,14 +14,14 @@ from kantai_tui.tui.help_screen import HelpScreen
 from kantai_tui.tui.panes.corpus import CorpusPane
 from kantai_tui.tui.panes.tokenizer import TokenizerPane
 from kantai_tui.tui.widgets.vocab_table import VocabTable
-from tests.helpers import TINY
+from tests.helpers import TINY, workers_settled
 
 
 async def settle(pilot: Pilot) -> None:
     """Wait until no worker is running and every message they caused was handled."""
     app = pilot.app
     for _ in range(20):
-        await app.workers.wait_for_complete()
+        await workers_settled(app)
         await pilot.pause()
         if not any(w.is_running for w in app.workers):
             return
@@ -241,7 +241,7 @@ async def test_a_worker_that_fails_unexpectedly_shows_in_its_pane_and_the_app_li
         await pilot.press("3")
         app.query_one("#train-corpus", Input).value = str(TINY)
         await pilot.press("s")
-        await app.workers.wait_for_complete()
+        await workers_settled(app)
         await pilot.pause()
         pane = app.query_one(TrainingPane)
         message = str(app.query_one("#train-error", Static).render())
@@ -262,7 +262,7 @@ async def test_from_worker_drops_updates_for_a_removed_widget_but_not_bugs(tmp_p
 
     app = KantaiApp(corpus=TINY, runs_dir=tmp_path / "runs", watch_devices=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()  # the corpus scan is in: nothing asks for the pane once it is gone
+        await workers_settled(app)  # the corpus scan is in: nothing asks for the pane once it is gone
         await pilot.pause()
         pane = app.query_one(TrainingPane)
         with pytest.raises(NoMatches):  # live: a missing widget is a bug and says so

@@ -11,6 +11,7 @@ from textual.widgets import Select
 
 from kantai_tui.tui.app import KantaiApp
 from kantai_tui.tui.panes.fillmask import PromptInput
+from tests.helpers import workers_settled
 
 
 async def until(pilot: Pilot, predicate, timeout: float = 60.0) -> None:
@@ -61,7 +62,7 @@ async def test_picker_follows_the_newest_model_until_the_user_picks(trained_run:
         pane = app.query_one(FillMaskPane)
         picker = app.query_one("#fill-model", Select)
         step10, step20, final = f"{trained_run}|10", f"{trained_run}|20", f"{trained_run}|"
-        await app.workers.wait_for_complete()  # the first poll of the (empty) runs folder is in
+        await workers_settled(app)  # the first poll of the (empty) runs folder is in
         await pilot.pause()
         pane._show_models([("step 10", step10)])
         assert picker.value == step10
@@ -71,4 +72,4 @@ async def test_picker_follows_the_newest_model_until_the_user_picks(trained_run:
         await pilot.pause()
         pane._show_models([("final", final), ("step 20", step20), ("step 10", step10)])
         assert picker.value == step10
-        await app.workers.wait_for_complete()
+        await workers_settled(app)

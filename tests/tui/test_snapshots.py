@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 
 from kantai_tui.tui.app import KantaiApp
-from tests.helpers import ROOT, recorded_h100, recorded_run
+from tests.helpers import ROOT, recorded_h100, recorded_run, workers_settled
 
 TINY = "tests/data/tiny_corpus.txt"
 
@@ -23,7 +23,7 @@ def _repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _settled(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
+    await workers_settled(pilot.app)
     await pilot.pause()
 
 

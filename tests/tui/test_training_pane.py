@@ -14,6 +14,7 @@ from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.tui.app import KantaiApp
 from kantai_tui.tui.panes.training import TrainingPane
 from kantai_tui.tui.widgets.loss_chart import LossChart
+from tests.helpers import workers_settled
 
 
 async def until(pilot: Pilot, predicate, timeout: float = 90.0) -> None:
@@ -62,7 +63,7 @@ async def test_pane_starts_a_detached_run_that_outlives_the_app(
     runs = tmp_path / "runs"
     app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer, runs_dir=runs)
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_settled(app)
         await pilot.press("3")
         for field, value in (("max-steps", "300"), ("batch-size", "8"), ("block-size", "32"), ("name", "from-tui")):
             app.query_one(f"#train-{field}", Input).value = value
@@ -90,7 +91,7 @@ async def test_bad_form_value_is_shown(small_corpus: Path, tmp_path: Path) -> No
 async def test_form_takes_another_corpus_and_reports_a_bad_one(small_corpus: Path, tmp_path: Path) -> None:
     app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
+        await workers_settled(app)
         await pilot.press("3")
         corpus = app.query_one("#train-corpus", Input)
         assert corpus.value == str(small_corpus)  # filled from the app's corpus
