@@ -1,0 +1,1 @@
+"""Runs: the run folder (the contract with observers), trainer processes, probes."""
