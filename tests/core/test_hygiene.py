@@ -131,3 +131,10 @@ def test_core_stages_import_in_one_direction() -> None:
             assert CORE_ORDER.index(stage(dep)) < CORE_ORDER.index(stage(module)), (
                 f"{module} imports {dep}: {stage(dep)} comes after {stage(module)} in the pipeline"
             )
+
+
+def test_every_package_folder_has_an_init() -> None:
+    """A folder of modules without __init__.py still imports (as a namespace package), so nothing else
+    notices when one is lost: `runs/` in .gitignore once kept core/runs/__init__.py out of every clone."""
+    folders = {p.parent for p in (ROOT / "kantai_tui").rglob("*.py") if "__pycache__" not in p.parts}
+    assert sorted(str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").is_file()) == []
