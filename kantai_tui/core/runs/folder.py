@@ -17,7 +17,6 @@ Observers (``kantai follow``, ``kantai runs``, the TUI) only read these files.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import re
 import socket
@@ -35,7 +34,9 @@ ACTIVE = ("preparing", "running", "stopping")
 def run_path(runs_dir: str | Path, name: str) -> Path:
     """The folder of run ``name``; names cannot leave the runs folder (no '/', '..', absolute paths, symlinks)."""
     if not NAME_RE.match(name) or ".." in name:
-        raise BadInputError(f"run name {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise BadInputError(
+            f"run name {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     root = Path(runs_dir).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise BadInputError(f"--runs-dir {runs_dir}: {root} is a file, not a folder; give a folder for the runs")
@@ -47,8 +48,17 @@ def run_path(runs_dir: str | Path, name: str) -> Path:
 
 _NUMBER = (int, float)
 STATUS_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "state": str, "pid": int, "host": str, "step": int, "total_steps": int, "loss": _NUMBER, "tokens_per_s": _NUMBER,
-    "error": str, "updated": _NUMBER, "exit_code": int, "final": str,
+    "state": str,
+    "pid": int,
+    "host": str,
+    "step": int,
+    "total_steps": int,
+    "loss": _NUMBER,
+    "tokens_per_s": _NUMBER,
+    "error": str,
+    "updated": _NUMBER,
+    "exit_code": int,
+    "final": str,
 }
 
 
@@ -56,8 +66,11 @@ def read_status(run_dir: Path) -> dict:
     """status.json with every known field of the right type; a hand-edited or foreign value is left out,
     so no observer (CLI, TUI, stop) has to guard its formatting against a string where a step should be."""
     status = read_json(run_dir / "status.json") or {}
-    return {k: v for k, v in status.items()
-            if k not in STATUS_FIELDS or (isinstance(v, STATUS_FIELDS[k]) and not isinstance(v, bool))}
+    return {
+        k: v
+        for k, v in status.items()
+        if k not in STATUS_FIELDS or (isinstance(v, STATUS_FIELDS[k]) and not isinstance(v, bool))
+    }
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -80,9 +93,11 @@ class RunLock:
         except BlockingIOError:
             os.close(fd)
             status = read_status(self.path.parent)
-            raise RunLockedError(f"run {self.path.parent.name} is already being trained (pid {status.get('pid', '?')}"
-                                 f" on {status.get('host', '?')}); watch it with 'kantai follow {self.path.parent.name}'"
-                                 f" or stop it with 'kantai stop {self.path.parent.name}'") from None
+            raise RunLockedError(
+                f"run {self.path.parent.name} is already being trained (pid {status.get('pid', '?')}"
+                f" on {status.get('host', '?')}); watch it with 'kantai follow {self.path.parent.name}'"
+                f" or stop it with 'kantai stop {self.path.parent.name}'"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -119,8 +134,12 @@ def write_status(run_dir: Path, state: str, **fields: object) -> dict:
     """Replace status.json, keeping fields not given (step, total_steps...) from the previous one."""
     status = read_status(run_dir)
     status.update(fields)
-    status.update(state=state, pid=os.getpid() if state in ACTIVE else status.get("pid"),
-                  host=socket.gethostname(), updated=time.time())
+    status.update(
+        state=state,
+        pid=os.getpid() if state in ACTIVE else status.get("pid"),
+        host=socket.gethostname(),
+        updated=time.time(),
+    )
     write_json_atomic(run_dir / "status.json", status)
     return status
 
@@ -133,7 +152,10 @@ def effective_state(run_dir: Path) -> str:
     return state
 
 
-_ROW_NUMBERS = {"step": ("loss", "lr", "tokens_per_s", "elapsed_s", "epoch"), "eval": ("eval_loss", "perplexity", "mask_acc")}
+_ROW_NUMBERS = {
+    "step": ("loss", "lr", "tokens_per_s", "elapsed_s", "epoch"),
+    "eval": ("eval_loss", "perplexity", "mask_acc"),
+}
 
 
 def well_formed(row: dict) -> bool:
@@ -169,8 +191,13 @@ def trajectory(rows: list[dict]) -> list[dict]:
     for row in rows:
         if row.get("kind") == "started":
             start = row.get("start_step") or 0
-            kept = [r for r in kept if not isinstance(r.get("step"), int) or kept_after_resume(r["step"], start)
-                    or r.get("kind") == "started"]
+            kept = [
+                r
+                for r in kept
+                if not isinstance(r.get("step"), int)
+                or kept_after_resume(r["step"], start)
+                or r.get("kind") == "started"
+            ]
         kept.append(row)
     return kept
 
@@ -197,9 +224,16 @@ def summarize(run_dir: Path) -> RunSummary:
     config = read_run_config(run_dir)
     text = {k: v if isinstance(v, str) else None for k, v in config.items()}
     return RunSummary(
-        name=run_dir.name, path=str(run_dir), state=effective_state(run_dir), step=status.get("step"),
-        total_steps=status.get("total_steps"), preset=text.get("preset"), recipe=text.get("recipe"),
-        last_loss=status.get("loss"), updated=status.get("updated"), error=status.get("error"),
+        name=run_dir.name,
+        path=str(run_dir),
+        state=effective_state(run_dir),
+        step=status.get("step"),
+        total_steps=status.get("total_steps"),
+        preset=text.get("preset"),
+        recipe=text.get("recipe"),
+        last_loss=status.get("loss"),
+        updated=status.get("updated"),
+        error=status.get("error"),
     )
 
 

@@ -40,8 +40,11 @@ def load_probes(path: str | Path | None) -> tuple[str, ...]:
         raise BadInputError(f"{file}: cannot read the probe file ({err})") from err
     without = [ln for ln in lines if "<mask>" not in ln]
     if not lines or without:
-        raise BadInputError(f"{file}: every line of a probe file needs a <mask> (line without: {without[0]!r})"
-                            if without else f"{file}: the probe file is empty")
+        raise BadInputError(
+            f"{file}: every line of a probe file needs a <mask> (line without: {without[0]!r})"
+            if without
+            else f"{file}: the probe file is empty"
+        )
     return tuple(lines)
 
 
@@ -92,4 +95,7 @@ def probe_timeline(run_dir: Path) -> dict:
     probes: dict[str, dict[int, dict]] = {}
     for row in filter(_probe_row, rows):  # keyed by step: a probe written twice (a kill between lines) counts once
         probes.setdefault(row["probe"], {})[row["step"]] = {"step": row["step"], "top": row["top"]}
-    return {"run": run_dir.name, "probes": [{"text": t, "points": [p[s] for s in sorted(p)]} for t, p in probes.items()]}
+    return {
+        "run": run_dir.name,
+        "probes": [{"text": t, "points": [p[s] for s in sorted(p)]} for t, p in probes.items()],
+    }

@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kantai_tui import __version__
-from kantai_tui.core.training import distributed
-from kantai_tui.core.tokenizer.bpe import TOKENIZER_FILES, train_tokenizer
-from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.corpus.files import find_corpus_files
 from kantai_tui.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -35,19 +33,31 @@ from kantai_tui.core.errors import (
     KantaiError,
     disk_full_cause,
 )
-from kantai_tui.core.training.events import Event, ProbesEvaluated, RunFinished, StepLogged, event_to_json
-from kantai_tui.core.runs.probes import Prober, load_probes
-from kantai_tui.core.runs.folder import ACTIVE, RunLock, effective_state, lock_is_held, read_status, run_path, write_status
 from kantai_tui.core.files import JsonLinesWriter, read_json, read_json_lines, write_json_atomic
-from kantai_tui.core.corpus.files import find_corpus_files
+from kantai_tui.core.runs.folder import (
+    ACTIVE,
+    RunLock,
+    effective_state,
+    lock_is_held,
+    read_status,
+    run_path,
+    write_status,
+)
+from kantai_tui.core.runs.probes import Prober, load_probes
+from kantai_tui.core.tokenizer.bpe import TOKENIZER_FILES, train_tokenizer
+from kantai_tui.core.training import distributed
+from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.events import Event, ProbesEvaluated, RunFinished, StepLogged, event_to_json
 
 
 def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None) -> Path:
     """A new run folder with its resolved config; the tokenizer is copied in now or trained by the trainer."""
     run_dir = run_path(runs_dir, name)
     if run_dir.exists():
-        raise BadInputError(f"run {name!r} already exists in {run_dir.parent}; resume it with 'kantai train --resume "
-                            f"{name}' or pick another --run name")
+        raise BadInputError(
+            f"run {name!r} already exists in {run_dir.parent}; resume it with 'kantai train --resume "
+            f"{name}' or pick another --run name"
+        )
     find_corpus_files(cfg.corpus)  # a missing or empty corpus is reported before anything is created
     load_probes(cfg.probes)  # so is a bad probe file
     if cfg.device != "auto":
@@ -55,18 +65,27 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
 
         pick_device(cfg.device)  # and a device this machine does not have
     if tokenizer is not None and not (Path(tokenizer).expanduser() / "tokenizer.json").is_file():
-        raise BadInputError(f"{tokenizer}: not a tokenizer folder (no tokenizer.json); train one with "
-                            "'kantai tokenizer train' or leave out --tokenizer to train one into the run")
-    resolved = TrainConfig.from_dict({**cfg.to_dict(), "corpus": str(Path(cfg.corpus).expanduser().resolve()),
-                                      "tokenizer_dir": str(run_dir.resolve() / "tokenizer")}).resolved()
+        raise BadInputError(
+            f"{tokenizer}: not a tokenizer folder (no tokenizer.json); train one with "
+            "'kantai tokenizer train' or leave out --tokenizer to train one into the run"
+        )
+    resolved = TrainConfig.from_dict(
+        {
+            **cfg.to_dict(),
+            "corpus": str(Path(cfg.corpus).expanduser().resolve()),
+            "tokenizer_dir": str(run_dir.resolve() / "tokenizer"),
+        }
+    ).resolved()
     run_dir.mkdir(parents=True)
     if tokenizer is not None:
         (run_dir / "tokenizer").mkdir()
         for file in TOKENIZER_FILES:
             if (Path(tokenizer).expanduser() / file).is_file():
                 shutil.copy2(Path(tokenizer).expanduser() / file, run_dir / "tokenizer" / file)
-    write_json_atomic(run_dir / "run.json", {"name": name, "config": resolved.to_dict(), "created": time.time(),
-                                             "versions": _versions()})
+    write_json_atomic(
+        run_dir / "run.json",
+        {"name": name, "config": resolved.to_dict(), "created": time.time(), "versions": _versions()},
+    )
     write_status(run_dir, "created", step=0, total_steps=None, error=None)
     return run_dir
 
@@ -119,8 +138,12 @@ class _Signals:
         os.close(fd)
 
 
-def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[[str], None],
-            dist: distributed.Dist | None = None) -> int:
+def execute(
+    run_dir: Path,
+    on_event: Callable[[Event], None],
+    on_note: Callable[[str], None],
+    dist: distributed.Dist | None = None,
+) -> int:
     """Train the run in this process until it finishes or is stopped; return the exit code.
 
     Under torchrun only rank 0 (``dist.main``) comes here to write; the other ranks go to _execute_rank."""
@@ -132,8 +155,10 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
         return _execute_rank(run_dir, cfg, dist, signals)
     with RunLock(run_dir):
         if _already_finished(run_dir, cfg):
-            on_note(f"run {run_dir.name} already finished at step {read_status(run_dir).get('step')}; its model "
-                    f"is in {run_dir / 'final'}")
+            on_note(
+                f"run {run_dir.name} already finished at step {read_status(run_dir).get('step')}; its model "
+                f"is in {run_dir / 'final'}"
+            )
             return EXIT_OK
         signals.install()
         write_status(run_dir, "preparing", error=None)
@@ -142,8 +167,13 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
             _ensure_tokenizer(cfg, run_dir, on_note)
             if dist is not None:
                 distributed.barrier()  # the other ranks wait for the tokenizer
-            trainer = Trainer(cfg, run_dir, on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"),
-                              dist=dist, probe=Prober(load_probes(cfg.probes), cfg.tokenizer_dir))
+            trainer = Trainer(
+                cfg,
+                run_dir,
+                on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"),
+                dist=dist,
+                probe=Prober(load_probes(cfg.probes), cfg.tokenizer_dir),
+            )
             write_status(run_dir, "running", total_steps=trainer.total, step=trainer.state.step)
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
@@ -154,11 +184,15 @@ def execute(run_dir: Path, on_event: Callable[[Event], None], on_note: Callable[
         except Exception as err:
             reason = disk_full_cause(err)
             if reason is None:  # a bug: observers see what happened; the traceback still goes to the log
-                _record_failure(run_dir, f"internal error: {type(err).__name__}: {err}", EXIT_RUN_DID_NOT_FINISH, on_note)
+                _record_failure(
+                    run_dir, f"internal error: {type(err).__name__}: {err}", EXIT_RUN_DID_NOT_FINISH, on_note
+                )
                 raise
-            failure = DiskFullError(f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason});"
-                                    " the last complete checkpoint is kept; free space, then resume with 'kantai "
-                                    f"train --resume {run_dir.name}'")
+            failure = DiskFullError(
+                f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason});"
+                " the last complete checkpoint is kept; free space, then resume with 'kantai "
+                f"train --resume {run_dir.name}'"
+            )
             _record_failure(run_dir, str(failure), failure.exit_code, on_note)
             raise failure from err
         finally:
@@ -191,8 +225,13 @@ def _already_finished(run_dir: Path, cfg: TrainConfig) -> bool:
     """Finished, exported, and not asked for more steps since (a larger max_steps in run.json)."""
     status = read_status(run_dir)
     step = status.get("step")
-    return (status.get("state") == "finished" and (run_dir / "final" / "config.json").is_file()
-            and step is not None and step == status.get("total_steps") and (cfg.max_steps or 0) <= step)
+    return (
+        status.get("state") == "finished"
+        and (run_dir / "final" / "config.json").is_file()
+        and step is not None
+        and step == status.get("total_steps")
+        and (cfg.max_steps or 0) <= step
+    )
 
 
 def _record_failure(run_dir: Path, message: str, exit_code: int, on_note: Callable[[str], None]) -> None:
@@ -237,8 +276,15 @@ def start_detached(runs_dir: str | Path, name: str) -> int:
     run_dir = run_path(runs_dir, name)
     log = (run_dir / "train.log").open("ab")
     command = [sys.executable, "-m", "kantai_tui", "train", "--resume", name, "--runs-dir", str(run_dir.parent)]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True, close_fds=True, cwd=run_dir)
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        close_fds=True,
+        cwd=run_dir,
+    )
     log.close()
     return process.pid
 
