@@ -8,6 +8,7 @@ rich, no textual, no IO.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ class Smoother:
 
     def add(self, step: int, loss: float | None) -> float | None:
         """Fold in one logged loss; a missing or non-finite one is skipped. Returns the smoothed value."""
-        if loss is None or loss != loss or loss in (float("inf"), float("-inf")):
+        if loss is None or not math.isfinite(loss):
             return self.last
         previous = self.smooth[-1] if self.smooth else loss
         self.steps.append(step)
@@ -70,7 +71,9 @@ class Smoother:
         del self.steps[keep:], self.raw[keep:], self.smooth[keep:]
 
     def clear(self) -> None:
-        self.steps.clear(), self.raw.clear(), self.smooth.clear()
+        self.steps.clear()
+        self.raw.clear()
+        self.smooth.clear()
 
     @property
     def last(self) -> float | None:

@@ -1,6 +1,7 @@
 """Probes ("watch it learn"): fixed fill-mask sentences evaluated at every checkpoint of a run.
 
-The trainer appends one line per probe and checkpoint to ``probes.jsonl``:
+After each checkpoint the trainer yields the rows (``Prober`` computes them) and the runner appends
+one line per probe to ``probes.jsonl``:
 ``{"step": 500, "probe": "...", "top": [["␣reason", 0.21], ...]}``. The default set includes the
 tutorial's own test sentence; ``kantai train --probes FILE`` takes one sentence with ``<mask>`` per line.
 """
