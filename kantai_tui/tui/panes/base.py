@@ -1,6 +1,7 @@
 """What every pane shares: where its errors appear, where the focus goes, what a failed worker does.
 
-A worker (``@work(thread=True, exit_on_error=False)``) that raises is not a crash of the app: Textual posts ``Worker.StateChanged`` to the widget that started it, and ``Pane`` shows the error
+A worker (``@work(thread=True, exit_on_error=False)``) that raises is not a crash of the app:
+Textual posts ``Worker.StateChanged`` to the widget that started it, and ``Pane`` shows the error
 in that pane, one line, a ``KantaiError`` as its message and anything else as an internal error
 named by its type. Panes whose workers leave state behind (a progress timer, a "training" class)
 override ``worker_failed`` to clear it.
