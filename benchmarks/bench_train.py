@@ -108,7 +108,7 @@ def tutorial_pipeline(
             train_s.append(time.perf_counter() - self.start - self.paused)
             if len(train_s) % eval_every == 0 or len(train_s) == steps:
                 began = time.perf_counter()
-                loss = evaluate(kwargs["model"], device, contextlib.nullcontext)[0]
+                loss = evaluate(kwargs["model"], device, contextlib.nullcontext)["eval_loss"]
                 curve.append(
                     {
                         "step": len(train_s),
@@ -163,7 +163,9 @@ def kantai_engine(cfg: TrainConfig, steps: int, run_dir: Path, evaluate: Evaluat
             continue
         logged.append(event)
         if event.step % eval_every == 0 or event.step == steps:
-            loss = evaluate(trainer.model, trainer.device, lambda: autocast_for(trainer.device, trainer.bf16))[0]
+            loss = evaluate(trainer.model, trainer.device, lambda: autocast_for(trainer.device, trainer.bf16))[
+                "eval_loss"
+            ]
             curve.append(
                 {
                     "step": event.step,

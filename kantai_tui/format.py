@@ -31,16 +31,47 @@ def duration(seconds: float) -> str:
     return f"{whole // 60}m{whole % 60:02d}s"
 
 
-def eta(first: tuple[int, float] | None, last: tuple[int, float], total: int | None) -> str:
-    """Time left, from the rate between the first and the latest logged (step, elapsed_s).
+def eta(first: tuple[float, float] | None, last: tuple[float, float]) -> str:
+    """Time left, from the rate between the first and the latest logged (progress, elapsed_s).
 
-    Measured from the first log step rather than from step 0, so the first window's warm-up
-    (compilation, caches) does not inflate it; '—' until two log steps are known.
+    Progress (0-1) is by steps or by the clock of a --time budget, so one rule gives both: steps
+    left at the measured pace, or what is left of the budget. Measured from the first log step
+    of this trainer process rather than from step 0, so the first window's warm-up (compilation,
+    caches) does not inflate it; '—' until two log steps are known.
     """
-    if not total or first is None or last[0] <= first[0]:
+    if first is None or last[0] <= first[0]:
         return NA
     rate = (last[1] - first[1]) / (last[0] - first[0])
-    return duration(rate * max(total - last[0], 0))
+    return duration(rate * max(1.0 - last[0], 0.0))
+
+
+def length_text(total_steps: int | None, time_s: float | None) -> str:
+    """How long a run is set to train: '2,790 steps', 'a 10m00s budget', or both, whichever comes first."""
+    steps = f"{total_steps:,} steps" if total_steps else None
+    budget = f"{duration(time_s)} of training" if time_s else None
+    if steps and budget:
+        return f"{steps} or {budget}, whichever comes first,"
+    return steps or budget or "? steps"
+
+
+def row_progress(row: dict, total: int | None) -> float | None:
+    """A step row's progress: its ``progress`` field, or step/total for a row written before it existed."""
+    value = row.get("progress")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    step = row.get("step")
+    return step / total if total and isinstance(step, int) else None
+
+
+def quality_text(row: dict) -> str:
+    """An eval row as people read it: held-out loss, masked and content-word accuracy, cloze hits."""
+    parts = [f"loss {loss_text(row.get('eval_loss'))}"]
+    for key, label in (("mask_acc", "masked"), ("content_acc", "content words")):
+        if isinstance(row.get(key), (int, float)):
+            parts.append(f"{label} {row[key]:.1%}")
+    if isinstance(row.get("cloze_hits5"), (int, float)):
+        parts.append(f"cloze @1 {row.get('cloze_hits1') or 0:.0%} @5 {row['cloze_hits5']:.0%}")
+    return " · ".join(parts)
 
 
 @dataclass

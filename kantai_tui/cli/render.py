@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kantai_tui.core.device import DeviceSnapshot
     from kantai_tui.core.training.events import Event
 
-from kantai_tui.format import Smoother, eta, human_bytes, loss_text
+from kantai_tui.format import NA, Smoother, eta, human_bytes, length_text, loss_text, quality_text, row_progress
 
 
 def _console() -> Console:
@@ -145,7 +145,7 @@ class EventPrinter:
         self.run = row["run"]
         where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
         return (
-            f"run {row['run']}: {row['total_steps']:,} steps {where} on {row['device']}; "
+            f"run {row['run']}: {length_text(row.get('total_steps'), row.get('time_s'))} {where} on {row['device']}; "
             f"{row['parameters']:,} parameters; {row['train_examples']:,} training examples, "
             f"{row['eval_examples']:,} held-out lines; {row['tokens_per_step']:,} tokens per step"
         )
@@ -153,20 +153,18 @@ class EventPrinter:
     def _step(self, row: dict) -> str:
         loss = row["loss"]
         smoothed = self.loss.add(row["step"], loss)
-        if self.start is None:
-            self.start = (row["step"], row["elapsed_s"])
+        done = row_progress(row, self.total)
+        if self.start is None and done is not None:
+            self.start = (done, row["elapsed_s"])
         total = f"/{self.total:,}" if self.total else ""
-        left = eta(self.start, (row["step"], row["elapsed_s"]), self.total)
+        left = eta(self.start, (done, row["elapsed_s"])) if done is not None else NA
         return (
             f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {loss_text(loss)}  smooth "
             f"{loss_text(smoothed)}  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {left}"
         )
 
     def _eval(self, row: dict) -> str:
-        return (
-            f"  eval @ step {row['step']:,}: loss {loss_text(row['eval_loss'])}  perplexity {loss_text(row['perplexity'], 1)}"
-            f"  masked-token accuracy {row['mask_acc']:.1%}"
-        )
+        return f"  eval @ step {row['step']:,}: {quality_text(row)}"
 
     def _batch_split(self, row: dict) -> str:
         return f"  {row['message']}"

@@ -14,13 +14,33 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
-from kantai_tui.core.training.config import COMPILE_MODES, PRECISIONS, RECIPES, TrainConfig
+from kantai_tui.core.training.config import (
+    COMPILE_MODES,
+    DEFAULT_EPOCHS,
+    DEFAULT_MASK_RATE,
+    DEFAULT_TIME_S,
+    PRECISIONS,
+    RECIPES,
+    SCHEDULES,
+    TrainConfig,
+    parse_duration,
+    run_length,
+)
 from kantai_tui.core.training.presets import PRESETS
+from kantai_tui.format import duration
 
 if TYPE_CHECKING:
     from kantai_tui.core.training.distributed import Dist
 
 DEFAULT_RUNS_DIR = "runs"
+
+
+def _duration(text: str) -> float:
+    """argparse type for --time: '90s', '10m', '1h30m' or plain seconds."""
+    try:
+        return parse_duration(text)
+    except BadInputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
@@ -39,8 +59,19 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
         help="run name (default: PRESET-RECIPE-TIMESTAMP); under torchrun spell it --name",
     )
     train.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
-    train.add_argument("--epochs", type=float, default=1.0)
+    train.add_argument(
+        "--epochs", type=float, help=f"passes over the corpus (default: {DEFAULT_EPOCHS:g}, or --time alone)"
+    )
     train.add_argument("--max-steps", type=positive, metavar="N")
+    train.add_argument(
+        "--time",
+        type=_duration,
+        metavar="BUDGET",
+        help="training time budget, e.g. 90s, 10m, 1h30m: the lr schedule follows the clock and the run "
+        f"ends there (default: {DEFAULT_EPOCHS:g} epochs or {duration(DEFAULT_TIME_S)}, whichever comes first)",
+    )
+    train.add_argument("--schedule", choices=SCHEDULES, default="linear", help="lr after warm-up (default linear)")
+    train.add_argument("--mask-rate", type=float, metavar="P", help="share of tokens masked in training (default 0.15)")
     train.add_argument("--batch-size", type=positive, metavar="N")
     train.add_argument("--grad-accum", type=positive, default=1, metavar="N")
     train.add_argument("--lr", type=float)
@@ -195,8 +226,9 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size,
         grad_accum=args.grad_accum,
         lr=args.lr,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
+        **run_length(args.epochs, args.max_steps, args.time),
+        schedule=args.schedule,
+        mlm_probability=DEFAULT_MASK_RATE if args.mask_rate is None else args.mask_rate,
         seed=args.seed,
         log_every=args.log_every,
         eval_every=args.eval_every,

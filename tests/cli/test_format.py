@@ -4,15 +4,41 @@ from __future__ import annotations
 
 import math
 
-from kantai_tui.format import Smoother, default_run_name, duration, eta, gib_of, model_label
+from kantai_tui.format import (
+    Smoother,
+    default_run_name,
+    duration,
+    eta,
+    gib_of,
+    length_text,
+    model_label,
+    quality_text,
+    row_progress,
+)
 
 
 def test_duration_and_eta() -> None:
     assert duration(125) == "2m05s" and duration(3725) == "1h02m" and duration(-3) == "0m00s"
-    assert eta(None, (10, 5.0), 100) == "—"  # one log step is no rate yet
-    assert eta((10, 5.0), (10, 5.0), 100) == "—"
-    assert eta((10, 5.0), (20, 10.0), 100) == "0m40s"  # 0.5 s a step from the first log step, 80 steps left
-    assert eta((10, 5.0), (20, 10.0), None) == "—"
+    assert eta(None, (0.1, 5.0)) == "—"  # one log step is no rate yet
+    assert eta((0.1, 5.0), (0.1, 5.0)) == "—"
+    assert eta((0.1, 5.0), (0.2, 10.0)) == "0m40s"  # 50 s per unit of progress from the first log step, 0.8 left
+
+
+def test_eta_follows_progress_by_steps_or_by_the_clock() -> None:
+    assert row_progress({"step": 20}, 100) == 0.2  # a row from before the progress field: steps
+    assert row_progress({"step": 20, "progress": 0.5}, 100) == 0.5  # a --time run: the clock is further
+    assert row_progress({"step": 20}, None) is None
+    # a 60 s budget: at 30 s of 60 the ETA is the rest of the budget, whatever the step count
+    assert eta((0.25, 15.0), (0.5, 30.0)) == "0m30s"
+
+
+def test_length_and_quality_texts() -> None:
+    assert length_text(2790, None) == "2,790 steps"
+    assert length_text(None, 600) == "10m00s of training"
+    assert length_text(2790, 600) == "2,790 steps or 10m00s of training, whichever comes first,"
+    row = {"eval_loss": 5.5, "mask_acc": 0.2, "content_acc": 0.05, "cloze_hits1": 0.1, "cloze_hits5": 0.25}
+    assert quality_text(row) == "loss 5.5000 · masked 20.0% · content words 5.0% · cloze @1 10% @5 25%"
+    assert quality_text({"eval_loss": 5.5, "mask_acc": 0.2}) == "loss 5.5000 · masked 20.0%"  # an old run's row
 
 
 def test_smoother_skips_missing_losses_and_rewinds_like_the_trajectory() -> None:

@@ -174,7 +174,7 @@ def execute(
                 dist=dist,
                 probe=Prober(load_probes(cfg.probes), cfg.tokenizer_dir),
             )
-            write_status(run_dir, "running", total_steps=trainer.total, step=trainer.state.step)
+            write_status(run_dir, "running", total_steps=trainer.total, time_s=cfg.time_s, step=trainer.state.step)
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
                 on_event(event)
@@ -222,14 +222,15 @@ def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signa
 
 
 def _already_finished(run_dir: Path, cfg: TrainConfig) -> bool:
-    """Finished, exported, and not asked for more steps since (a larger max_steps in run.json)."""
+    """Finished, exported, and not asked for more steps since (a larger max_steps in run.json); a run
+    bounded by its time budget alone has no step total to match."""
     status = read_status(run_dir)
     step = status.get("step")
     return (
         status.get("state") == "finished"
         and (run_dir / "final" / "config.json").is_file()
         and step is not None
-        and step == status.get("total_steps")
+        and status.get("total_steps") in (step, None)
         and (cfg.max_steps or 0) <= step
     )
 
@@ -257,7 +258,15 @@ def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:
         return
     metrics.write(event_to_json(event))
     if isinstance(event, StepLogged):
-        write_status(run_dir, "running", step=event.step, loss=event.loss, tokens_per_s=event.tokens_per_s)
+        write_status(
+            run_dir,
+            "running",
+            step=event.step,
+            loss=event.loss,
+            tokens_per_s=event.tokens_per_s,
+            elapsed_s=event.elapsed_s,
+            progress=event.progress,
+        )
     elif isinstance(event, RunFinished):
         write_status(run_dir, "stopped" if event.stopped else "finished", step=event.step, final=event.final_dir)
 

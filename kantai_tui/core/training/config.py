@@ -6,6 +6,7 @@ original, and nobody has to know which defaults applied.
 
 from __future__ import annotations
 
+import re
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
@@ -16,12 +17,45 @@ from kantai_tui.core.training.presets import PRESETS
 RECIPES = ("packed", "seed")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
+SCHEDULES = ("linear", "wsd", "cosine")
+WSD_DECAY = 0.25  # warmup-stable-decay: the lr falls to 0 over the last quarter of the run
 # The tutorial's Trainer defaults; kantai's packed defaults were tuned on the tiny preset (docs/BENCHMARKS.md).
 SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64, "dropout": 0.1}
 PACKED_LR = {"tiny": 2e-3, "small": 1e-3, "kantai": 5e-4}
 # No dropout for packed pretraining: one pass over a corpus does not overfit, and dropout costs
 # time and slows learning (held-out loss at equal tokens, docs/BENCHMARKS.md), as in Cramming BERT.
 PACKED_RECIPE = {"warmup_ratio": 0.05, "weight_decay": 0.01, "batch_size": 32, "dropout": 0.0}
+
+# A run given no length (no --epochs, --max-steps or --time): DEFAULT_EPOCHS or DEFAULT_TIME_S of training,
+# whichever comes first, so it ends on a slow laptop as on a GPU (chosen by bench_quality.py, BENCHMARKS.md).
+DEFAULT_EPOCHS = 30.0
+DEFAULT_TIME_S = 600.0
+DEFAULT_MASK_RATE = 0.15
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1h30m', '2.5m' or plain seconds ('600') as seconds; a BadInputError says what is wrong."""
+    value = text.strip().lower()
+    if not value:
+        raise BadInputError("the time budget is empty; write it like 90s, 10m or 1h30m")
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    if not _DURATION.fullmatch(value):
+        raise BadInputError(f"{text!r} is not a time budget; write it like 90s, 10m or 1h30m")
+    return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value))
+
+
+def run_length(epochs: float | None, max_steps: int | None, time_s: float | None) -> dict[str, Any]:
+    """The length fields of a new run's config from what the user gave: nothing means the defaults
+    (DEFAULT_EPOCHS or DEFAULT_TIME_S, whichever first); --time alone means no epoch limit."""
+    if epochs is None and max_steps is None and time_s is None:
+        return {"epochs": DEFAULT_EPOCHS, "max_steps": None, "time_s": DEFAULT_TIME_S}
+    return {"epochs": epochs, "max_steps": max_steps, "time_s": time_s}
 
 
 T = TypeVar("T")
@@ -47,7 +81,7 @@ class TrainConfig:
     lr: float | None = None
     warmup_ratio: float | None = None
     weight_decay: float | None = None
-    epochs: float = 1.0
+    epochs: float | None = 1.0  # None: no epoch limit (the run ends at max_steps or time_s)
     max_steps: int | None = None
     seed: int = 42
     holdout: float = 0.01
@@ -65,6 +99,8 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
     dropout: float | None = None  # hidden and attention dropout; None: the recipe's (packed 0.0, seed 0.1)
     compile: str = "auto"  # torch.compile the training step; auto: on CUDA only (measured, docs/BENCHMARKS.md)
+    time_s: float | None = None  # training time budget: the schedule follows the clock, the run ends at it
+    schedule: str = "linear"  # lr after warm-up: linear decay to 0, wsd (hold, then decay), cosine
 
     @property
     def batch(self) -> int:
@@ -117,8 +153,14 @@ class TrainConfig:
                 raise BadInputError(f"{option} {value} must be at least 1")
         if self.lr is not None and not 0 < self.lr < 1:
             raise BadInputError(f"--lr {self.lr} must be between 0 and 1")
-        if not 0 < self.epochs < 1e6:  # 'not' also catches NaN
+        if self.epochs is not None and not 0 < self.epochs < 1e6:  # 'not' also catches NaN
             raise BadInputError(f"--epochs {self.epochs} must be above 0")
+        if self.time_s is not None and not 1 <= self.time_s <= 1e7:
+            raise BadInputError(f"--time {self.time_s:g}s must be between 1 second and 115 days")
+        if self.epochs is None and self.max_steps is None and self.time_s is None:
+            raise BadInputError("the run has no length: give --epochs, --max-steps or --time")
+        if self.schedule not in SCHEDULES:
+            raise BadInputError(f"--schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         self._check_rest()
 
     def _check_rest(self) -> None:

@@ -110,6 +110,16 @@ def any_rank(flag: bool, device: str) -> bool:
     return bool(value.item())
 
 
+def max_across(value: float, device: str) -> float:
+    """The largest of every rank's ``value``, on every rank (the clock a --time run agrees on)."""
+    import torch
+    import torch.distributed as td
+
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    td.all_reduce(tensor, op=td.ReduceOp.MAX)
+    return float(tensor.item())
+
+
 def sum_across(value: torch.Tensor) -> torch.Tensor:
     """In place: the sum of ``value`` over all ranks."""
     import torch.distributed as td

@@ -20,13 +20,14 @@ class RunStarted:
     """The loop is about to take its first (or first resumed) step."""
 
     run: str
-    total_steps: int
+    total_steps: int | None  # None: only the time budget bounds the run
     start_step: int
     parameters: int
     train_examples: int
     eval_examples: int
     tokens_per_step: int
     device: str
+    time_s: float | None  # the training time budget (--time), if any
     kind: str = field(default="started", init=False)
 
 
@@ -43,6 +44,7 @@ class StepLogged:
     samples_per_s: float
     elapsed_s: float
     grad_norm: float
+    progress: float  # 0-1: by steps or by the clock (--time), whichever is further; the ETA follows it
     kind: str = field(default="step", init=False)
 
 
@@ -54,6 +56,9 @@ class EvalLogged:
     eval_loss: float
     perplexity: float
     mask_acc: float
+    content_acc: float | None = None  # accuracy where the target is a content token (quality.py)
+    cloze_hits1: float | None = None  # the held-out cloze prompts answered right at the top
+    cloze_hits5: float | None = None  # … within the top 5
     kind: str = field(default="eval", init=False)
 
 

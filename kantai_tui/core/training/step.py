@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kantai_tui.core.errors import BadInputError
-from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.config import WSD_DECAY, TrainConfig
 from kantai_tui.core.training.data import (
     EVAL_BLOCK,
     EVAL_MASK_SEED,
@@ -38,6 +38,7 @@ from kantai_tui.core.training.data import (
     pad_batch,
 )
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
+from kantai_tui.core.training.quality import ClozePrompt, cloze_batches, cloze_hits
 
 if TYPE_CHECKING:
     import torch
@@ -186,9 +187,22 @@ def mlm_loss(
 
 
 class Evaluator:
-    """Held-out lines, one per example, truncated at 128, with masks from a fixed seed: comparable across runs."""
+    """Held-out lines, one per example, truncated at 128, with masks from a fixed seed: comparable across runs.
 
-    def __init__(self, cache: TokenCache, lines: np.ndarray, mask_id: int, vocab: int, batch_size: int = 64) -> None:
+    Besides loss and masked-token accuracy it reports what the model knows (quality.py): accuracy on
+    content tokens (``content`` [vocab] bool) and cloze hits on ``cloze`` prompts, when given.
+    """
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        lines: np.ndarray,
+        mask_id: int,
+        vocab: int,
+        batch_size: int = 64,
+        content: np.ndarray | None = None,
+        cloze: list[ClozePrompt] | None = None,
+    ) -> None:
         import torch
 
         generator = torch.Generator().manual_seed(EVAL_MASK_SEED)
@@ -199,29 +213,78 @@ class Evaluator:
             )
             inputs, labels = mask_tokens(ids, mask_id=mask_id, vocab_size=vocab, generator=generator)
             self.batches.append((inputs, labels, (ids != PAD).long()))
+        self.content = None if content is None else torch.from_numpy(content)
+        self.cloze = cloze_batches(cloze or [], mask_id, batch_size)
+        self.cloze_count = len(cloze or [])
 
-    def __call__(self, model: RobertaForMaskedLM, device: str, autocast: Callable) -> tuple[float, float, float] | None:
+    def __call__(self, model: RobertaForMaskedLM, device: str, autocast: Callable) -> dict[str, float | None] | None:
+        """The fields of EvalLogged after ``step``: eval_loss, perplexity, mask_acc, content_acc, cloze_hits1/5."""
         import torch
 
         if not self.batches:
             return None
-        total = correct = count = 0.0
+        total = correct = count = content_right = content_count = 0.0
         model.eval()
         with torch.no_grad(), autocast():
             for inputs, labels, attention in self.batches:
-                summed, right, n = mlm_loss(model, inputs.to(device), labels.to(device), attention.to(device), True)
-                total, correct, count = total + summed.item(), correct + right.item(), count + n.item()
+                summed, right, targets = self._batch(model, inputs.to(device), labels.to(device), attention.to(device))
+                total, correct, count = total + summed, correct + int(right.sum()), count + len(targets)
+                if self.content is not None:
+                    chosen = self.content[targets]
+                    content_right += int((right & chosen).sum())
+                    content_count += int(chosen.sum())
+            hits = cloze_hits(model, self.cloze, device) if self.cloze else None
         model.train()
         loss = total / max(count, 1)
-        return loss, math.exp(min(loss, 50.0)), correct / max(count, 1)
+        return {
+            "eval_loss": loss,
+            "perplexity": math.exp(min(loss, 50.0)),
+            "mask_acc": correct / max(count, 1),
+            "content_acc": content_right / content_count if content_count else None,
+            "cloze_hits1": None if hits is None else hits[0],
+            "cloze_hits5": None if hits is None else hits[1],
+        }
+
+    @staticmethod
+    def _batch(
+        model: RobertaForMaskedLM, inputs: torch.Tensor, labels: torch.Tensor, attention: torch.Tensor
+    ) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """(summed cross-entropy, per-position correct [N] on the CPU, targets [N] on the CPU) at the masks."""
+        import torch.nn.functional as F
+
+        hidden = model.roberta(input_ids=inputs, attention_mask=attention).last_hidden_state
+        chosen = labels != IGNORE_INDEX
+        logits, targets = model.lm_head(hidden[chosen]).float(), labels[chosen]
+        summed = F.cross_entropy(logits, targets, reduction="sum").item()
+        return summed, (logits.argmax(-1) == targets).cpu(), targets.cpu()
 
 
-def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
-    """Linear warmup over warmup_ratio of the steps, then linear decay to 0 (the Trainer's schedule)."""
-    warmup = int(cfg.warmup * total)
-    if step <= warmup:
-        return cfg.peak_lr * step / max(1, warmup)
-    return cfg.peak_lr * max(0.0, (total - step) / max(1, total - warmup))
+def progress(step: int, elapsed_s: float, cfg: TrainConfig, total: int | None) -> float:
+    """How far the run is, 0 to 1: by steps, by the clock (``--time``), whichever is further.
+
+    Why one number: the lr schedule, the end of the run and the ETA all follow it, so a time
+    budget bends the schedule to the wall clock the same way a step count does to steps.
+    """
+    by_steps = step / total if total else 0.0
+    by_time = elapsed_s / cfg.time_s if cfg.time_s else 0.0
+    return min(1.0, max(by_steps, by_time))
+
+
+def lr_at(done: float, cfg: TrainConfig) -> float:
+    """The lr at progress ``done``: linear warm-up over the first warmup_ratio of the run, then
+    ``linear`` decay to 0 (the Trainer's schedule), ``wsd`` (hold the peak, decay over the last
+    WSD_DECAY) or ``cosine`` (half a cosine to 0)."""
+    warmup = cfg.warmup
+    if done < warmup:
+        return cfg.peak_lr * done / warmup
+    after = (done - warmup) / max(1e-12, 1.0 - warmup)  # 0 → 1 over the rest of the run
+    if cfg.schedule == "wsd":
+        factor = min(1.0, (1.0 - after) / WSD_DECAY)
+    elif cfg.schedule == "cosine":
+        factor = 0.5 * (1.0 + math.cos(math.pi * after))
+    else:
+        factor = 1.0 - after
+    return cfg.peak_lr * max(0.0, factor)
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig, device: str) -> torch.optim.Optimizer:

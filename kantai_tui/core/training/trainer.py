@@ -36,6 +36,7 @@ from kantai_tui.core.training.events import (
 )
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.training.presets import get_preset, roberta_config
+from kantai_tui.core.training.quality import cloze_prompts, content_table
 from kantai_tui.core.training.step import (
     Batches,
     Evaluator,
@@ -44,6 +45,7 @@ from kantai_tui.core.training.step import (
     loss_module,
     lr_at,
     pick_device,
+    progress,
     use_bf16,
     use_compile,
 )
@@ -65,13 +67,16 @@ class Trainer:
         on_skip: Callable[[Path, str], None] | None = None,
         dist: distributed.Dist | None = None,
         probe: Probe | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """``probe(model, step)`` gives the probe rows after each checkpoint (the runner passes one that
-        runs fill-mask on the run's probe sentences; without it no probes are evaluated)."""
+        runs fill-mask on the run's probe sentences; without it no probes are evaluated). ``clock`` is
+        the seconds counter the time budget and rates follow (a test drives it by hand)."""
         import torch
         from transformers import RobertaForMaskedLM
 
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
+        self._now = clock
         self.world = dist.world if dist else 1
         self.main = dist is None or dist.main  # the one process that writes the run folder
         self.device = distributed.device_for(dist, pick_device(cfg.device))
@@ -83,8 +88,10 @@ class Trainer:
         cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors)
         train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
         self.batches = Batches(cfg, cache, train_lines)
-        self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab)
-        self.total = cfg.max_steps or math.ceil(self.batches.per_epoch() * cfg.epochs / cfg.grad_accum)
+        content = content_table(cache, tokenizer)
+        cloze = cloze_prompts(cache, eval_lines, tokenizer, content)
+        self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab, content=content, cloze=cloze)
+        self.total = self._step_limit()
         torch.manual_seed(cfg.seed)
         dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
         self.compiled = use_compile(cfg.compile, self.device)
@@ -137,28 +144,59 @@ class Trainer:
             f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
             f"{', compiled' if self.compiled else ''}"
             f"{f', {self.world} processes (DDP)' if self.dist else ''})",
+            cfg.time_s,
         )
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
-        window = (time.perf_counter(), state.tokens, state.samples)
-        stopping = state.step < self.total and self._agree_stop(should_stop, True)
-        while state.step < self.total and not stopping:
+        self._window = (self._now(), state.tokens, state.samples)
+        self._agreed_s = state.elapsed_s
+        done = self._progress() >= 1.0
+        stopping = not done and self._agree_stop(should_stop, True)
+        while not done and not stopping:
             loss_sum += self._guarded_step()
             yield from self._splits
             self._splits.clear()
             state.loss_steps += 1
-            log_step = state.step % cfg.log_every == 0 or state.step == self.total
+            done = self._ends_now()
+            log_step = state.step % cfg.log_every == 0 or done
             if log_step:
-                yield self._log(loss_sum, window)
+                yield self._log(loss_sum)
                 loss_sum.zero_()
-                window = (time.perf_counter(), state.tokens, state.samples)
+                self._window = (self._now(), state.tokens, state.samples)
             stopping = self._agree_stop(should_stop, log_step)
-            if state.step % cfg.eval_every == 0 or state.step == self.total:
+            if state.step % cfg.eval_every == 0 or done:
                 yield from self._eval()
-            if state.step % cfg.checkpoint_every == 0 or state.step == self.total or stopping:
+            if state.step % cfg.checkpoint_every == 0 or done or stopping:
                 yield self._checkpoint(loss_sum)
                 yield from self._probe()
-        final = self._export() if state.step >= self.total and self.main else None
-        yield RunFinished(state.step, str(final) if final else None, stopped=state.step < self.total)
+        final = self._export() if done and self.main else None
+        yield RunFinished(state.step, str(final) if final else None, stopped=not done)
+
+    def _step_limit(self) -> int | None:
+        """Steps the run may take: --max-steps, else its epochs; None when only --time bounds it."""
+        cfg = self.cfg
+        if cfg.max_steps is not None:
+            return cfg.max_steps
+        if cfg.epochs is None:
+            return None
+        return math.ceil(self.batches.per_epoch() * cfg.epochs / cfg.grad_accum)
+
+    def _clock(self) -> float:
+        """Training seconds so far (kept in checkpoints, so a resumed --time run keeps what is left of its
+        budget). Under torchrun, the figure all ranks agreed on at the last log step: every rank must
+        compute the same lr and end after the same step."""
+        return self._agreed_s if self.dist is not None else self._clock_local()
+
+    def _progress(self) -> float:
+        return progress(self.state.step, self._clock(), self.cfg, self.total)
+
+    def _ends_now(self) -> bool:
+        """After a step: is the run complete (its last step, or its time budget spent)?"""
+        if self.dist is not None and self.cfg.time_s is not None:  # agree on the clock now, on every rank
+            self._agreed_s = distributed.max_across(self._clock_local(), self.device)
+        return self._progress() >= 1.0
+
+    def _clock_local(self) -> float:
+        return self.state.elapsed_s + self._now() - self._window[0]
 
     def _agree_stop(self, should_stop: Callable[[], bool], log_step: bool) -> bool:
         """Alone: ``should_stop()`` after every step. Under torchrun: agreed by all ranks at log steps (a
@@ -247,7 +285,7 @@ class Trainer:
         import torch
 
         cfg, state = self.cfg, self.state
-        lr = lr_at(state.step + 1, cfg, self.total)
+        lr = lr_at(progress(state.step + 1, self._clock(), cfg, self.total), cfg)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=self.device)
@@ -334,13 +372,13 @@ class Trainer:
             return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _log(self, loss_sum: torch.Tensor, window: tuple[float, int, int]) -> StepLogged:
+    def _log(self, loss_sum: torch.Tensor) -> StepLogged:
         """The only host sync: read the loss, check it is finite, report rates since the last log."""
-        state = self.state
+        state, window = self.state, self._window
         if self.dist is not None:
             distributed.sum_across(loss_sum)  # each rank holds its share of the global batch's mean
         total_loss = state.loss_sum + loss_sum.item()  # waits for the device: the window's work is done
-        now = time.perf_counter()
+        now = self._now()
         seconds = max(now - window[0], 1e-9)
         state.elapsed_s += seconds
         loss = total_loss / max(state.loss_steps, 1)
@@ -351,16 +389,18 @@ class Trainer:
                 f"checkpoint is kept; try a lower --lr (now {self.cfg.lr})"
             )
         epoch = state.epoch + state.position / self.batches.per_epoch()
+        done = progress(state.step, state.elapsed_s, self.cfg, self.total)
         return StepLogged(
             state.step,
             round(epoch, 4),
             loss,
-            lr_at(state.step, self.cfg, self.total),
+            lr_at(done, self.cfg),
             state.tokens,
             (state.tokens - window[1]) / seconds,
             (state.samples - window[2]) / seconds,
             round(state.elapsed_s, 3),
             float(self._grad_norm),
+            round(done, 6),
         )
 
     def _eval(self) -> Iterator[EvalLogged]:
@@ -368,7 +408,7 @@ class Trainer:
             return
         result = self.evaluate(self.model, self.device, self._autocast)
         if result is not None:
-            yield EvalLogged(self.state.step, *result)
+            yield EvalLogged(self.state.step, **result)  # type: ignore[arg-type]  # eval_loss etc. are floats
 
     # --- checkpoints -------------------------------------------------------------------------
 

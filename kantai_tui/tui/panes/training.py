@@ -24,14 +24,30 @@ from textual.widgets.option_list import Option
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, read_run_config, read_status, well_formed
-from kantai_tui.core.training.config import RECIPES, TrainConfig
+from kantai_tui.core.training.config import (
+    DEFAULT_EPOCHS,
+    DEFAULT_TIME_S,
+    RECIPES,
+    TrainConfig,
+    parse_duration,
+    run_length,
+)
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.format import NA, default_run_name, eta, human_bytes
+from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, quality_text, row_progress
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.loss_chart import LossChart
 
-FIELDS = (("epochs", "1"), ("batch-size", ""), ("lr", ""), ("block-size", "128"), ("max-steps", ""))
+DEFAULT_LENGTH = f"default: {duration(DEFAULT_TIME_S)} or {DEFAULT_EPOCHS:g} epochs"
+# (field, initial value, placeholder)
+FIELDS = (
+    ("time", "", DEFAULT_LENGTH),
+    ("epochs", "", DEFAULT_LENGTH),
+    ("batch-size", "", "recipe default"),
+    ("lr", "", "recipe default"),
+    ("block-size", "128", ""),
+    ("max-steps", "", "no limit"),
+)
 
 
 class TrainingPane(Pane):
@@ -73,8 +89,10 @@ class TrainingPane(Pane):
         self.corpus: Path | None = None
         self.tokenizer_dir: Path | None = None
         self.attached: Path | None = None
-        self._first_step: tuple[int, float] | None = None  # (step, elapsed_s) of this trainer's first log row
+        self._first_step: tuple[float, float] | None = None  # (progress, elapsed_s) of this trainer's first log row
         self._last_step: dict = {}
+        self._last_eval: dict = {}
+        self._total: int | None = None
         self._offset = 0
         self._runs: list[RunSummary] = []
         self._shown_tokenizer: Path | None = None
@@ -105,10 +123,10 @@ class TrainingPane(Pane):
                         id="train-recipe",
                         compact=True,
                     )
-                    for name, default in FIELDS:
+                    for name, default, hint in FIELDS:
                         with Horizontal(classes="form-row"):
                             yield Label(name)
-                            yield Input(default, placeholder="recipe default", id=f"train-{name}", compact=True)
+                            yield Input(default, placeholder=hint, id=f"train-{name}", compact=True)
                     with Horizontal(classes="form-row"):
                         yield Label("run name")
                         yield Input("", placeholder="automatic", id="train-name", compact=True)
@@ -145,15 +163,19 @@ class TrainingPane(Pane):
 
     def _config(self) -> TrainConfig:
         """The form as a TrainConfig; a bad number raises a message that names the field."""
-        values: dict[str, object] = {}
-        for name, _ in FIELDS:
+        values: dict[str, object] = {"epochs": None, "max_steps": None, "time": None}
+        for name, _, _ in FIELDS:
             raw = self.query_one(f"#train-{name}", Input).value.strip()
-            if raw:
+            if raw and name == "time":
+                values["time"] = parse_duration(raw)
+            elif raw:
                 try:
                     values[name.replace("-", "_")] = float(raw) if name in ("epochs", "lr") else int(raw)
                 except ValueError:
                     raise BadInputError(f"{name}: {raw!r} is not a number") from None
+        length = run_length(values.pop("epochs"), values.pop("max_steps"), values.pop("time"))  # type: ignore[arg-type]
         return TrainConfig(
+            **length,
             corpus=self.query_one("#train-corpus", Input).value.strip(),
             tokenizer_dir="",
             errors=self.errors,
@@ -278,8 +300,7 @@ class TrainingPane(Pane):
     def attach(self, run_dir: Path) -> None:
         """Watch ``run_dir`` from its first metrics line."""
         self.attached, self._offset = run_dir, 0
-        self._first_step: tuple[int, float] | None = None
-        self._last_step: dict = {}
+        self._first_step, self._last_step, self._last_eval, self._total = None, {}, {}, None
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
         config = read_run_config(run_dir)
@@ -315,12 +336,15 @@ class TrainingPane(Pane):
             if row.get("kind") == "step":
                 chart.add_step(row["step"], row.get("loss"))
                 self._last_step = row
-                if self._first_step is None and isinstance(row.get("elapsed_s"), (int, float)):
-                    self._first_step = (row["step"], row["elapsed_s"])
+                done = row_progress(row, self._total)
+                if self._first_step is None and done is not None and isinstance(row.get("elapsed_s"), (int, float)):
+                    self._first_step = (done, row["elapsed_s"])
             elif row.get("kind") == "eval":
                 chart.add_eval(row["step"], row.get("eval_loss"))
+                self._last_eval = row
             elif row.get("kind") == "started" and isinstance(row.get("start_step"), int):
                 chart.rewind(row["start_step"])
+                self._total = row.get("total_steps") if isinstance(row.get("total_steps"), int) else None
                 self._first_step = None  # the ETA's rate is this trainer process's
         chart.refresh()
         self._show_status(status, chart)
@@ -330,17 +354,21 @@ class TrainingPane(Pane):
         row = self._last_step
         total = status.get("total_steps") or 0
         step = status.get("step") or 0
-        elapsed = row.get("elapsed_s")
-        left = eta(self._first_step, (row["step"], elapsed), total) if isinstance(elapsed, (int, float)) else NA
-        time_left = f" · ETA {left}" if state in ACTIVE and left != NA else ""
+        elapsed, done = row.get("elapsed_s"), row_progress(row, total)
+        usable = isinstance(elapsed, (int, float)) and done is not None
+        left = eta(self._first_step, (done, elapsed)) if usable else NA  # type: ignore[arg-type]
+        label = "time left" if status.get("time_s") and not total else "ETA"
+        time_left = f" · {label} {left}" if state in ACTIVE and left != NA else ""
         smooth = f"{chart.smooth[-1]:.4f}" if chart.smooth else "—"
         loss = f"{chart.raw[-1]:.4f}" if chart.raw else "—"
-        progress = f"{step:,}/{total:,} ({step / total:.0%})" if total else f"{step:,}"
+        share = f" ({done:.0%})" if done is not None else ""
+        progress = f"{step:,}/{total:,}{share}" if total else f"{step:,}{share}"
         self.query_one("#train-status", Static).update(
             f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {row.get('lr', 0):.2e} · "
             f"{row.get('tokens_per_s', 0):,.0f} tok/s{time_left}"
             + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
         )
-        if chart.evals:
-            step_at, loss_at = chart.evals[-1]
-            self.query_one("#train-evals", Static).update(f"last eval @ step {step_at:,}: loss {loss_at:.4f}")
+        if self._last_eval:
+            self.query_one("#train-evals", Static).update(
+                f"held-out @ step {self._last_eval['step']:,}: {quality_text(self._last_eval)}"
+            )
