@@ -268,7 +268,8 @@ def print_probes(timeline: dict) -> None:
         table.add_column("step", justify="right")
         table.add_column("top predictions")
         for point in probe["points"]:
-            table.add_row(f"{point['step']:,}", "  ".join(f"{t} {p:.0%}" for t, p in point["top"]))
+            first = " ← first content word" if point["step"] == probe.get("first_content_step") else ""
+            table.add_row(f"{point['step']:,}", "  ".join(f"{t} {p:.0%}" for t, p in point["top"]) + first)
         out.print(table)
 
 

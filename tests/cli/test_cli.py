@@ -175,3 +175,26 @@ def test_a_foreign_line_in_probes_jsonl_is_skipped(
     assert main(["probes", trained_run.name, "--runs-dir", str(tmp_path / "runs"), "--json"]) == 0
     timeline = json.loads(capsys.readouterr().out)
     assert {p["step"] for probe in timeline["probes"] for p in probe["points"]} == {10, 20}
+
+
+def test_the_probe_timeline_marks_the_first_content_word_answer(
+    capsys: pytest.CaptureFixture[str], trained_run: Path, tmp_path: Path
+) -> None:
+    """Each probe row says which answers are content words; `kantai probes` marks the first checkpoint whose
+    top answer is one (here added as a later checkpoint's row: the tiny shared run says nothing yet)."""
+    import shutil
+
+    run = tmp_path / "runs" / trained_run.name
+    shutil.copytree(trained_run, run)
+    rows = [json.loads(line) for line in (run / "probes.jsonl").read_text().splitlines()]
+    assert all(len(row["content"]) == 5 and all(isinstance(m, bool) for m in row["content"]) for row in rows)
+    later = {**rows[0], "step": 30, "top": [["␣happiness", 0.2]] * 5, "content": [True] * 5}
+    with (run / "probes.jsonl").open("a") as handle:
+        handle.write(json.dumps(later) + "\n")
+    assert main(["probes", trained_run.name, "--runs-dir", str(tmp_path / "runs"), "--json"]) == 0
+    timeline = json.loads(capsys.readouterr().out)
+    marked = {p["text"]: p["first_content_step"] for p in timeline["probes"]}
+    assert marked[rows[0]["probe"]] == 30
+    assert main(["probes", trained_run.name, "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("← first content word") == 1 + sum(1 for v in marked.values() if v not in (None, 30))

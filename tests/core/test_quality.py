@@ -26,7 +26,9 @@ def _setup(corpus: Path, tokenizer_dir: Path) -> tuple:
     return tokenizer, cache, content_table(cache, tokenizer)
 
 
-def test_content_tokens_exclude_the_frequent_punctuation_and_specials(small_corpus: Path, small_tokenizer: Path) -> None:
+def test_content_tokens_exclude_the_frequent_punctuation_and_specials(
+    small_corpus: Path, small_tokenizer: Path
+) -> None:
     tokenizer, cache, content = _setup(small_corpus, small_tokenizer)
     frequent = frequent_ids(cache, tokenizer.get_vocab_size())
     assert len(frequent) == FREQUENT and not content[frequent].any()
@@ -39,7 +41,9 @@ def test_content_tokens_exclude_the_frequent_punctuation_and_specials(small_corp
         assert tokenizer.token_to_id(word) in set(frequent.tolist()), word
 
 
-def test_cloze_prompts_mask_one_whole_content_word_of_a_held_out_line(small_corpus: Path, small_tokenizer: Path) -> None:
+def test_cloze_prompts_mask_one_whole_content_word_of_a_held_out_line(
+    small_corpus: Path, small_tokenizer: Path
+) -> None:
     tokenizer, cache, content = _setup(small_corpus, small_tokenizer)
     _, held = split_lines(cache.lines, 0.05, 42)
     prompts = cloze_prompts(cache, held, tokenizer, content)

@@ -51,7 +51,9 @@ def cfg(small_corpus: Path, small_tokenizer: Path) -> TrainConfig:
     ).resolved()
 
 
-def test_a_time_budget_ends_the_run_there_with_the_lr_at_zero_and_a_final_model(cfg: TrainConfig, tmp_path: Path) -> None:
+def test_a_time_budget_ends_the_run_there_with_the_lr_at_zero_and_a_final_model(
+    cfg: TrainConfig, tmp_path: Path
+) -> None:
     clock = HandClock()
     trainer = Trainer(cfg, tmp_path / "run", clock=clock)
     events = list(trainer.events(clock.tick))

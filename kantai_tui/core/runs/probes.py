@@ -2,7 +2,9 @@
 
 After each checkpoint the trainer yields the rows (``Prober`` computes them) and the runner appends
 one line per probe to ``probes.jsonl``:
-``{"step": 500, "probe": "...", "top": [["␣reason", 0.21], ...]}``. The default set includes the
+``{"step": 500, "probe": "...", "top": [["␣reason", 0.21], ...], "content": [true, ...]}`` (``content``:
+each answer is a content word, quality.py's rule; the timeline marks each probe's first checkpoint
+whose top answer is one: the moment the model says something). The default set includes the
 tutorial's own test sentence; ``kantai train --probes FILE`` takes one sentence with ``<mask>`` per line.
 """
 
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.files import read_json_lines
@@ -61,20 +65,26 @@ class Prober:
         self.tokenizer_dir = Path(tokenizer_dir)
         self._fill: FillMask | None = None
 
-    def __call__(self, model: RobertaForMaskedLM, step: int) -> list[dict]:
+    def __call__(self, model: RobertaForMaskedLM, step: int, content: np.ndarray | None = None) -> list[dict]:
         from kantai_tui.core.fillmask import FillMask
 
         if self._fill is None:
             self._fill = FillMask.from_model(model, self.tokenizer_dir, "trainer")
-        return probe_rows(self._fill, step, self.sentences)
+        return probe_rows(self._fill, step, self.sentences, content)
 
 
-def probe_rows(fill: FillMask, step: int, probes: tuple[str, ...]) -> list[dict]:
-    """One row per probe: the top predictions for its first mask."""
+def probe_rows(fill: FillMask, step: int, probes: tuple[str, ...], content: np.ndarray | None = None) -> list[dict]:
+    """One row per probe: the top predictions for its first mask (and, given the run's content table
+    [vocab] bool, which of them are content words)."""
     rows = []
     for text in probes:
         mask = fill.predict(text, TOP_K).masks[0]
-        rows.append({"step": step, "probe": text, "top": [[c.text, round(c.score, 5)] for c in mask.candidates]})
+        row: dict = {"step": step, "probe": text, "top": [[c.text, round(c.score, 5)] for c in mask.candidates]}
+        if content is not None:
+            row["content"] = [
+                bool(content[c.token_id]) if c.token_id < len(content) else False for c in mask.candidates
+            ]
+        rows.append(row)
     return rows
 
 
@@ -95,8 +105,14 @@ def probe_timeline(run_dir: Path) -> dict:
     rows, _ = read_json_lines(run_dir / "probes.jsonl")
     probes: dict[str, dict[int, dict]] = {}
     for row in filter(_probe_row, rows):  # keyed by step: a probe written twice (a kill between lines) counts once
-        probes.setdefault(row["probe"], {})[row["step"]] = {"step": row["step"], "top": row["top"]}
-    return {
-        "run": run_dir.name,
-        "probes": [{"text": t, "points": [p[s] for s in sorted(p)]} for t, p in probes.items()],
-    }
+        point = {"step": row["step"], "top": row["top"]}
+        marks = row.get("content")
+        if isinstance(marks, list) and all(isinstance(m, bool) for m in marks):
+            point["content"] = marks
+        probes.setdefault(row["probe"], {})[row["step"]] = point
+    timeline = []
+    for text, by_step in probes.items():
+        points = [by_step[s] for s in sorted(by_step)]
+        first = next((p["step"] for p in points if p.get("content", [False])[:1] == [True]), None)
+        timeline.append({"text": text, "points": points, "first_content_step": first})
+    return {"run": run_dir.name, "probes": timeline}

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import RobertaForMaskedLM
 
-Probe = Callable[["RobertaForMaskedLM", int], list[dict]]
+Probe = Callable[["RobertaForMaskedLM", int, np.ndarray], list[dict]]
 
 
 class Trainer:
@@ -69,7 +69,7 @@ class Trainer:
         probe: Probe | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        """``probe(model, step)`` gives the probe rows after each checkpoint (the runner passes one that
+        """``probe(model, step, content)`` gives the probe rows after each checkpoint (the runner passes one that
         runs fill-mask on the run's probe sentences; without it no probes are evaluated). ``clock`` is
         the seconds counter the time budget and rates follow (a test drives it by hand)."""
         import torch
@@ -88,9 +88,9 @@ class Trainer:
         cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors)
         train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
         self.batches = Batches(cfg, cache, train_lines)
-        content = content_table(cache, tokenizer)
-        cloze = cloze_prompts(cache, eval_lines, tokenizer, content)
-        self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab, content=content, cloze=cloze)
+        self.content = content_table(cache, tokenizer)
+        cloze = cloze_prompts(cache, eval_lines, tokenizer, self.content)
+        self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab, content=self.content, cloze=cloze)
         self.total = self._step_limit()
         torch.manual_seed(cfg.seed)
         dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
@@ -437,7 +437,7 @@ class Trainer:
             return
         self.model.eval()
         try:
-            rows = self.probe(self.model, self.state.step)
+            rows = self.probe(self.model, self.state.step, self.content)
         finally:
             self.model.train()
         yield ProbesEvaluated(self.state.step, tuple(rows))

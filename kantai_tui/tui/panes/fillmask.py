@@ -185,8 +185,13 @@ class FillMaskPane(Pane):
             return Text("no probe results yet (they are written at each checkpoint)", style="dim")
         parts = [Text("probes: top prediction at each checkpoint", style="bold")]
         for probe in timeline["probes"]:
-            steps = "  ".join(f"{p['step']}:{p['top'][0][0]}" for p in probe["points"][-8:])
-            parts.append(Text.assemble((probe["text"], "italic"), "  ", (steps, "cyan")))
+            line = Text.assemble((probe["text"], "italic"), " ")
+            for point in probe["points"][-8:]:  # content-word answers stand out: the model says something
+                content = point.get("content", [False])[:1] == [True]
+                line.append(f" {point['step']}:{point['top'][0][0]}", style="bold green" if content else "cyan")
+            if probe.get("first_content_step") is not None:
+                line.append(f"  (first content word at step {probe['first_content_step']:,})", style="dim")
+            parts.append(line)
         return Group(*parts)
 
     @from_worker
