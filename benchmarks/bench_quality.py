@@ -50,7 +50,7 @@ PROMPT = "Human thinking involves human <mask>."
 CPU_BUDGETS = (120.0, 300.0, 600.0)
 GPU_BUDGETS = (15.0, 60.0, 300.0)
 
-# Shapes tried beside the presets (width × depth for a CPU budget); registered so TrainConfig accepts them.
+# Shapes tried beside the presets (width by depth for a CPU budget); registered so TrainConfig accepts them.
 EXTRA_SHAPES = {
     "w256l2": Preset("w256l2", 256, 2, 4, 1024, description="ablation: small's width, tiny's depth"),
     "w192l3": Preset("w192l3", 192, 3, 3, 768, description="ablation: between tiny and small"),
