@@ -76,6 +76,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "shape-w256l2": {"preset": "w256l2"},
     "shape-w192l3": {"preset": "w192l3"},
     "shape-w128l4": {"preset": "w128l4"},
+    "span-line": {"attention_span": "line"},
     "block-64": {"block_size": 64},
     "block-256": {"block_size": 256},
 }

@@ -212,6 +212,13 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
         raise BadInputError("give a CORPUS to train on (or --resume RUN)")
     from kantai_tui.format import default_run_name
 
+    if args.epochs is None and args.max_steps is None and args.time is None and not args.json:
+        print(
+            f"kantai: training {DEFAULT_EPOCHS:g} epochs or {duration(DEFAULT_TIME_S)}, whichever comes first "
+            "(the defaults; --time, --epochs or --max-steps to choose)",
+            file=sys.stderr,
+        )
+
     name = args.run or default_run_name(args.preset, args.recipe)
     return name, process.create_run(args.runs_dir, name, _config(args), args.tokenizer)
 
@@ -228,6 +235,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr,
         **run_length(args.epochs, args.max_steps, args.time),
         schedule=args.schedule,
+        attention_span=args.attention_span,
         mlm_probability=DEFAULT_MASK_RATE if args.mask_rate is None else args.mask_rate,
         seed=args.seed,
         log_every=args.log_every,

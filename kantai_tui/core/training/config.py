@@ -18,6 +18,7 @@ RECIPES = ("packed", "seed")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
 SCHEDULES = ("linear", "wsd", "cosine")
+ATTENTION_SPANS = ("block", "line")
 WSD_DECAY = 0.25  # warmup-stable-decay: the lr falls to 0 over the last quarter of the run
 # The tutorial's Trainer defaults; kantai's packed defaults were tuned on the tiny preset (docs/BENCHMARKS.md).
 SEED_RECIPE = {"lr": 5e-5, "warmup_ratio": 0.0, "weight_decay": 0.0, "batch_size": 64, "dropout": 0.1}
@@ -98,9 +99,10 @@ class TrainConfig:
     auto_batch_size: bool = False  # on out-of-memory, split each batch in two and retry (same effective batch)
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
     dropout: float | None = None  # hidden and attention dropout; None: the recipe's (packed 0.0, seed 0.1)
-    compile: str = "auto"  # torch.compile the training step; auto: on CUDA only (measured, docs/BENCHMARKS.md)
+    compile: str = "auto"  # torch.compile the training step; auto: on CUDA, and on a CPU for a --time of 2 min or more
     time_s: float | None = None  # training time budget: the schedule follows the clock, the run ends at it
     schedule: str = "linear"  # lr after warm-up: linear decay to 0, wsd (hold, then decay), cosine
+    attention_span: str = "block"  # packed: attend across the whole block, or within each line only
 
     @property
     def batch(self) -> int:
@@ -123,7 +125,7 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """Fill the recipe's defaults and check every value, with a message naming the option."""
         self._check()
-        base = SEED_RECIPE if self.recipe == "seed" else {**PACKED_RECIPE, "lr": PACKED_LR[self.preset]}
+        base = SEED_RECIPE if self.recipe == "seed" else {**PACKED_RECIPE, "lr": PACKED_LR.get(self.preset)}
         filled: dict[str, Any] = {k: v for k, v in base.items() if getattr(self, k) is None}
         return replace(self, **filled)
 
@@ -159,6 +161,8 @@ class TrainConfig:
             raise BadInputError(f"--time {self.time_s:g}s must be between 1 second and 115 days")
         if self.epochs is None and self.max_steps is None and self.time_s is None:
             raise BadInputError("the run has no length: give --epochs, --max-steps or --time")
+        if self.attention_span not in ATTENTION_SPANS:
+            raise BadInputError(f"--attention-span {self.attention_span!r} is not one of {', '.join(ATTENTION_SPANS)}")
         if self.schedule not in SCHEDULES:
             raise BadInputError(f"--schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         self._check_rest()

@@ -29,6 +29,7 @@ import numpy as np
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.training.config import WSD_DECAY, TrainConfig
 from kantai_tui.core.training.data import (
+    EOS,
     EVAL_BLOCK,
     EVAL_MASK_SEED,
     PAD,
@@ -124,15 +125,24 @@ def use_bf16(precision: str, device: str) -> bool:
     return device.startswith("cuda") or (device == "cpu" and cpu_has_bf16())
 
 
-def use_compile(setting: str, device: str) -> bool:
-    """'auto' compiles on CUDA only: on a CPU it pays off only for long runs (1.4-1.8× after 3-35 s of compiling,
-    docs/BENCHMARKS.md) and needs a C++ compiler, so there it is asked for with --compile on."""
+COMPILE_ON_CPU_FROM_S = 120.0  # compiling costs 3-35 s on a CPU and then runs 1.4-1.8x faster (BENCHMARKS.md)
+
+
+def use_compile(setting: str, device: str, time_s: float | None = None) -> bool:
+    """'auto' compiles on CUDA, and on a CPU for a time budget of at least COMPILE_ON_CPU_FROM_S when a C++
+    compiler is on PATH (inductor needs one): there the compile pays for itself within the budget. Runs
+    bounded by steps or epochs alone stay eager on a CPU, as do short ones."""
+    import shutil
+
     if setting != "auto":
         return setting == "on"
-    return device.startswith("cuda")
+    if device.startswith("cuda"):
+        return True
+    long_enough = time_s is not None and time_s >= COMPILE_ON_CPU_FROM_S
+    return device == "cpu" and long_enough and any(shutil.which(cc) for cc in ("g++", "c++", "clang++"))
 
 
-def loss_module(model: RobertaForMaskedLM, sparse: bool) -> torch.nn.Module:
+def loss_module(model: RobertaForMaskedLM, sparse: bool, per_line: bool = False) -> torch.nn.Module:
     """mlm_loss as a module over ``model``: what DDP wraps (its gradient hooks need a forward call) and
     what torch.compile compiles; ``model`` itself stays plain for checkpoints, eval and probes."""
     import torch
@@ -149,9 +159,34 @@ def loss_module(model: RobertaForMaskedLM, sparse: bool) -> torch.nn.Module:
             attention: torch.Tensor | None,
             positions: torch.Tensor | None,
         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            if per_line:
+                attention, line_positions = line_attention(inputs)
+                return mlm_loss(self.model, inputs, labels, attention, sparse, positions, line_positions)
             return mlm_loss(self.model, inputs, labels, attention, sparse, positions)
 
     return MaskedLMLoss()
+
+
+def line_attention(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For packed blocks (lines joined by ``</s>``): an additive [B, 1, T, T] mask that keeps attention inside
+    each line, and position ids that restart at every line (RoBERTa counts from padding_idx + 1 = 2).
+
+    Why: a packed block then trains like separate lines (--attention-span line) at packed speed; the
+    exported model is still a plain RobertaForMaskedLM, which sees one text at a time. ``</s>`` is never
+    masked (specials are never chosen), so the boundaries read from the corrupted inputs are the true ones.
+    """
+    import torch
+
+    ends = inputs == EOS  # [B, T]
+    line = torch.cumsum(ends, dim=1) - ends.long()  # a line's </s> belongs to it
+    same = line.unsqueeze(2) == line.unsqueeze(1)  # [B, T, T]
+    mask = torch.zeros(same.shape, dtype=torch.float32, device=inputs.device)
+    mask = mask.masked_fill_(~same, torch.finfo(torch.float32).min).unsqueeze(1)
+    index = torch.arange(inputs.shape[1], device=inputs.device).expand_as(inputs)
+    begins = torch.ones_like(ends)
+    begins[:, 1:] = ends[:, :-1]
+    first = torch.where(begins, index, torch.zeros_like(index)).cummax(dim=1).values
+    return mask, index - first + 2
 
 
 def mlm_loss(
@@ -161,6 +196,7 @@ def mlm_loss(
     attention: torch.Tensor | None,
     sparse: bool,
     positions: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(summed cross-entropy, correct predictions, masked positions) for one batch.
 
@@ -170,8 +206,8 @@ def mlm_loss(
     """
     import torch.nn.functional as F
 
-    hidden = model.roberta(input_ids=inputs, attention_mask=attention).last_hidden_state  # [B, T, H]
-    if positions is not None:
+    hidden = model.roberta(input_ids=inputs, attention_mask=attention, position_ids=position_ids).last_hidden_state
+    if positions is not None:  # hidden: [B, T, H]
         index = positions.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])  # [B, K, H]
         logits, target = model.lm_head(hidden.gather(1, index).flatten(0, 1)), labels.flatten()  # [B·K, V], [B·K]
     elif sparse:

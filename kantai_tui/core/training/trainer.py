@@ -94,7 +94,7 @@ class Trainer:
         self.total = self._step_limit()
         torch.manual_seed(cfg.seed)
         dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
-        self.compiled = use_compile(cfg.compile, self.device)
+        self.compiled = use_compile(cfg.compile, self.device, cfg.time_s)
         # on a CPU, plain matmul-softmax attention beats the SDPA kernel, whose bf16 backward is slow there:
         # tiny preset, same process, A/B twice: 24-29k vs 23-24k tokens/s, compiled 43k vs 28-30k
         # (inductor fuses the softmax). On CUDA, SDPA (flash/memory-efficient kernels).
@@ -105,7 +105,8 @@ class Trainer:
         self.model.train()
         # fixed masked slots where every row is a full packed block: static shapes (see mask_slots)
         self.slots = self.batches.packed and cfg.sparse_head
-        self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head))
+        per_line = cfg.attention_span == "line" and self.batches.packed
+        self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head, per_line))
         # gradients all-reduce on the step's last backward only: the others run under DDP's no_sync
         self._no_sync = getattr(self._ddp, "no_sync", contextlib.nullcontext)
         self.step_fn = torch.compile(self._ddp) if self.compiled else self._ddp
@@ -183,7 +184,7 @@ class Trainer:
     def _clock(self) -> float:
         """Training seconds so far (kept in checkpoints, so a resumed --time run keeps what is left of its
         budget). Under torchrun, the figure all ranks agreed on at the last log step: every rank must
-        compute the same lr and end after the same step."""
+        compute the same lr and end after the same step (so the budget ends at a log step there)."""
         return self._agreed_s if self.dist is not None else self._clock_local()
 
     def _progress(self) -> float:
@@ -191,7 +192,9 @@ class Trainer:
 
     def _ends_now(self) -> bool:
         """After a step: is the run complete (its last step, or its time budget spent)?"""
-        if self.dist is not None and self.cfg.time_s is not None:  # agree on the clock now, on every rank
+        cfg = self.cfg
+        if self.dist is not None and cfg.time_s is not None and self.state.step % cfg.log_every == 0:
+            # every rank takes the slowest clock, at log steps only (a collective, and on CUDA a sync)
             self._agreed_s = distributed.max_across(self._clock_local(), self.device)
         return self._progress() >= 1.0
 
