@@ -32,6 +32,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "shape-w256l2": {"preset": "w256l2"},
     "shape-w192l3": {"preset": "w192l3"},
     "shape-w128l4": {"preset": "w128l4"},
-    "span-line": {"attention_span": "line"},
+    "span-block": {"attention_span": "block"},
+    "span-line-mask-only": {"attention_span": "line", "_line": "mask-only"},
+    "span-line-positions-only": {"attention_span": "line", "_line": "positions-only"},
     "block-64": {"block_size": 64},
     "block-256": {"block_size": 256},
 }
@@ -237,15 +240,39 @@ def _brief(point: dict) -> str:
 
 def _variant(defaults: TrainConfig, change: dict[str, Any]) -> TrainConfig:
     """The defaults with one change; 'Nx' scales the default value. A shape without its own default lr
-    (the extra shapes) keeps the default preset's."""
+    (the extra shapes) keeps the default preset's. Keys starting with '_' are not config fields."""
     resolved = defaults.resolved()
     values = {
         k: getattr(resolved, k) * float(v[:-1]) if isinstance(v, str) and v.endswith("x") else v
         for k, v in change.items()
+        if not k.startswith("_")
     }
     if values.get("preset") in EXTRA_SHAPES and "lr" not in values:
         values["lr"] = resolved.lr
     return replace(defaults, **values)
+
+
+@contextlib.contextmanager
+def line_parts(which: str | None) -> Iterator[None]:
+    """Attribution of --attention-span line: keep only its mask (positions run on across the block) or only
+    its positions (attention across the block), by swapping step.line_attention for this run."""
+    from kantai_tui.core.training import step
+
+    original = step.line_attention
+
+    def mask_only(inputs: Any) -> tuple:
+        mask, _ = original(inputs)
+        return mask, None
+
+    def positions_only(inputs: Any) -> tuple:
+        _, positions = original(inputs)
+        return None, positions
+
+    step.line_attention = {"mask-only": mask_only, "positions-only": positions_only}.get(which or "", original)
+    try:
+        yield
+    finally:
+        step.line_attention = original
 
 
 def _machine(device: str) -> str:
@@ -316,7 +343,8 @@ def ablations(names: list[str], defaults: TrainConfig, args: argparse.Namespace,
     for budget in (float(b) for b in args.ablation_budgets.split(",")):
         for name in names:
             cfg = _variant(defaults, ABLATIONS[name])
-            point = kantai_run(cfg, budget, tmp / f"a-{name}-{budget:g}", scorer, None)
+            with line_parts(ABLATIONS[name].get("_line")):
+                point = kantai_run(cfg, budget, tmp / f"a-{name}-{budget:g}", scorer, None)
             rows.append({"ablation": name, "change": ABLATIONS[name], **point})
             print(f"{name} @ {budget:g}s: {_brief(point)}", flush=True)
     return rows

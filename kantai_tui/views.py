@@ -15,7 +15,7 @@ from kantai_tui.core.corpus.stats import CorpusStats, Distribution
 from kantai_tui.core.device import DeviceSnapshot
 from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats
 from kantai_tui.core.tokenizer.vocab import VocabEntry, readable, token_bytes
-from kantai_tui.format import gib, human_bytes, pct
+from kantai_tui.format import gib, human_bytes, pct, quality_text
 
 TOKEN_STYLES = ("bold black on #8fbcbb", "bold black on #ebcb8b")
 BAR = "█"
@@ -250,4 +250,18 @@ def spark(values: Iterable[float], low: float = 0.0, high: float = 100.0) -> Tex
     for value in values:
         fraction = (min(max(value, low), high) - low) / (high - low)
         out.append(levels[round(fraction * 8)], style="cyan")
+    return out
+
+
+def quality_history(evals: list[dict]) -> Text:
+    """The latest held-out evaluation in words, then its accuracies over every evaluation so far (one
+    spark each, 0-100%), so a run that only lowers its loss is told apart from one that learns words."""
+    last = evals[-1]
+    out = Text(f"held-out @ step {last['step']:,}: {quality_text(last)}")
+    for key, label in (("mask_acc", "masked"), ("content_acc", "content words"), ("cloze_hits5", "cloze @5")):
+        values = [100 * e[key] for e in evals if isinstance(e.get(key), (int, float))]
+        if values:
+            out.append(f"\n{label:>13} ")
+            out.append_text(spark(values[-40:]))
+            out.append(f" {values[-1]:.1f}%")
     return out

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.training.config import (
+    ATTENTION_SPANS,
     COMPILE_MODES,
     DEFAULT_EPOCHS,
     DEFAULT_MASK_RATE,
@@ -72,6 +73,11 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     )
     train.add_argument("--schedule", choices=SCHEDULES, default="linear", help="lr after warm-up (default linear)")
     train.add_argument("--mask-rate", type=float, metavar="P", help="share of tokens masked in training (default 0.15)")
+    train.add_argument(
+        "--attention-span",
+        choices=ATTENTION_SPANS,
+        help="packed: attend within each line, positions restarting per line (default), or across the block",
+    )
     train.add_argument("--batch-size", type=positive, metavar="N")
     train.add_argument("--grad-accum", type=positive, default=1, metavar="N")
     train.add_argument("--lr", type=float)

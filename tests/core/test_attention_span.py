@@ -15,7 +15,7 @@ from kantai_tui.core.training.trainer import Trainer
 def test_lines_see_only_themselves_and_count_positions_from_their_start() -> None:
     block = torch.tensor([[0, 10, 11, 2, 12, 13, 14, 2, 15, 2]])  # <s> a b </s> c d e </s> f </s>
     mask, positions = line_attention(block)
-    assert positions.tolist() == [[2, 3, 4, 5, 2, 3, 4, 5, 2, 3]]
+    assert positions.tolist() == [[2, 3, 4, 5, 3, 4, 5, 6, 3, 4]]  # later lines as if after an <s>
     visible = (mask[0, 0] == 0).int()
     assert visible[1].tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]  # line 1 (with <s> and its </s>)
     assert visible[5].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0]

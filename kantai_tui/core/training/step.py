@@ -128,17 +128,18 @@ def use_bf16(precision: str, device: str) -> bool:
 COMPILE_ON_CPU_FROM_S = 120.0  # compiling costs 3-35 s on a CPU and then runs 1.4-1.8x faster (BENCHMARKS.md)
 
 
-def use_compile(setting: str, device: str, time_s: float | None = None) -> bool:
+def use_compile(setting: str, device: str, time_s: float | None = None, static_shapes: bool = True) -> bool:
     """'auto' compiles on CUDA, and on a CPU for a time budget of at least COMPILE_ON_CPU_FROM_S when a C++
-    compiler is on PATH (inductor needs one): there the compile pays for itself within the budget. Runs
-    bounded by steps or epochs alone stay eager on a CPU, as do short ones."""
+    compiler is on PATH (inductor needs one) and the batches have static shapes (packed): there the compile
+    pays for itself within the budget. Runs bounded by steps or epochs alone stay eager on a CPU, as do
+    short ones and padded lines (each new batch width recompiles: 1k tokens/s measured with the tiny preset)."""
     import shutil
 
     if setting != "auto":
         return setting == "on"
     if device.startswith("cuda"):
         return True
-    long_enough = time_s is not None and time_s >= COMPILE_ON_CPU_FROM_S
+    long_enough = time_s is not None and time_s >= COMPILE_ON_CPU_FROM_S and static_shapes
     return device == "cpu" and long_enough and any(shutil.which(cc) for cc in ("g++", "c++", "clang++"))
 
 
@@ -186,7 +187,9 @@ def line_attention(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     begins = torch.ones_like(ends)
     begins[:, 1:] = ends[:, :-1]
     first = torch.where(begins, index, torch.zeros_like(index)).cummax(dim=1).values
-    return mask, index - first + 2
+    # the block's first line starts with <s> at 2; every later line is placed as if after one (its first
+    # token at 3), as a text is at inference: position 2 always holds <s>
+    return mask, index - first + 2 + (first > 0).long()
 
 
 def mlm_loss(

@@ -94,7 +94,7 @@ class Trainer:
         self.total = self._step_limit()
         torch.manual_seed(cfg.seed)
         dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
-        self.compiled = use_compile(cfg.compile, self.device, cfg.time_s)
+        self.compiled = use_compile(cfg.compile, self.device, cfg.time_s, cfg.recipe == "packed")
         # on a CPU, plain matmul-softmax attention beats the SDPA kernel, whose bf16 backward is slow there:
         # tiny preset, same process, A/B twice: 24-29k vs 23-24k tokens/s, compiled 43k vs 28-30k
         # (inductor fuses the softmax). On CUDA, SDPA (flash/memory-efficient kernels).

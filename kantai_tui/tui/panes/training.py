@@ -33,10 +33,11 @@ from kantai_tui.core.training.config import (
     run_length,
 )
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, quality_text, row_progress
+from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, row_progress
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.loss_chart import LossChart
+from kantai_tui.views import quality_history
 
 DEFAULT_LENGTH = f"default: {duration(DEFAULT_TIME_S)} or {DEFAULT_EPOCHS:g} epochs"
 # (field, initial value, placeholder)
@@ -91,7 +92,7 @@ class TrainingPane(Pane):
         self.attached: Path | None = None
         self._first_step: tuple[float, float] | None = None  # (progress, elapsed_s) of this trainer's first log row
         self._last_step: dict = {}
-        self._last_eval: dict = {}
+        self._evals: list[dict] = []  # the attached run's eval rows (rewound with the chart on a resume)
         self._total: int | None = None
         self._offset = 0
         self._runs: list[RunSummary] = []
@@ -300,7 +301,7 @@ class TrainingPane(Pane):
     def attach(self, run_dir: Path) -> None:
         """Watch ``run_dir`` from its first metrics line."""
         self.attached, self._offset = run_dir, 0
-        self._first_step, self._last_step, self._last_eval, self._total = None, {}, {}, None
+        self._first_step, self._last_step, self._evals, self._total = None, {}, [], None
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
         config = read_run_config(run_dir)
@@ -341,9 +342,10 @@ class TrainingPane(Pane):
                     self._first_step = (done, row["elapsed_s"])
             elif row.get("kind") == "eval":
                 chart.add_eval(row["step"], row.get("eval_loss"))
-                self._last_eval = row
+                self._evals.append(row)
             elif row.get("kind") == "started" and isinstance(row.get("start_step"), int):
                 chart.rewind(row["start_step"])
+                self._evals = [e for e in self._evals if e["step"] <= row["start_step"]]
                 self._total = row.get("total_steps") if isinstance(row.get("total_steps"), int) else None
                 self._first_step = None  # the ETA's rate is this trainer process's
         chart.refresh()
@@ -368,7 +370,5 @@ class TrainingPane(Pane):
             f"{row.get('tokens_per_s', 0):,.0f} tok/s{time_left}"
             + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
         )
-        if self._last_eval:
-            self.query_one("#train-evals", Static).update(
-                f"held-out @ step {self._last_eval['step']:,}: {quality_text(self._last_eval)}"
-            )
+        if self._evals:
+            self.query_one("#train-evals", Static).update(quality_history(self._evals))
