@@ -18,7 +18,6 @@ from kantai_tui.core.training.config import (
     ATTENTION_SPANS,
     COMPILE_MODES,
     DEFAULT_EPOCHS,
-    DEFAULT_MASK_RATE,
     DEFAULT_TIME_S,
     PRECISIONS,
     RECIPES,
@@ -72,7 +71,7 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
         f"ends there (default: {DEFAULT_EPOCHS:g} epochs or {duration(DEFAULT_TIME_S)}, whichever comes first)",
     )
     train.add_argument("--schedule", choices=SCHEDULES, default="linear", help="lr after warm-up (default linear)")
-    train.add_argument("--mask-rate", type=float, metavar="P", help="share of tokens masked in training (default 0.15)")
+    train.add_argument("--mask-rate", type=float, metavar="P", help="share of tokens masked in training (default: packed 0.3, seed 0.15)")
     train.add_argument(
         "--attention-span",
         choices=ATTENTION_SPANS,
@@ -218,15 +217,15 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
         raise BadInputError("give a CORPUS to train on (or --resume RUN)")
     from kantai_tui.format import default_run_name
 
+    name = args.run or default_run_name(args.preset, args.recipe)
+    run_dir = process.create_run(args.runs_dir, name, _config(args), args.tokenizer)
     if args.epochs is None and args.max_steps is None and args.time is None and not args.json:
         print(
             f"kantai: training {DEFAULT_EPOCHS:g} epochs or {duration(DEFAULT_TIME_S)}, whichever comes first "
             "(the defaults; --time, --epochs or --max-steps to choose)",
             file=sys.stderr,
         )
-
-    name = args.run or default_run_name(args.preset, args.recipe)
-    return name, process.create_run(args.runs_dir, name, _config(args), args.tokenizer)
+    return name, run_dir
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -242,7 +241,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         **run_length(args.epochs, args.max_steps, args.time),
         schedule=args.schedule,
         attention_span=args.attention_span,
-        mlm_probability=DEFAULT_MASK_RATE if args.mask_rate is None else args.mask_rate,
+        mlm_probability=args.mask_rate,
         seed=args.seed,
         log_every=args.log_every,
         eval_every=args.eval_every,

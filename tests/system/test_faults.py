@@ -229,10 +229,10 @@ def _oom_above(limit: int):
 
     real = engine.mlm_loss
 
-    def loss(model, inputs, labels, attention, sparse, positions=None):
+    def loss(model, inputs, labels, attention, sparse, *rest):
         if model.training and len(inputs) > limit:  # training steps only, not the evaluator
             raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {len(inputs)} GiB")
-        return real(model, inputs, labels, attention, sparse, positions)
+        return real(model, inputs, labels, attention, sparse, *rest)
 
     return loss
 

@@ -301,7 +301,7 @@ class Trainer:
                     mask_id=self.mask_id,
                     vocab_size=self.vocab,
                     generator=self.mask_generator,
-                    probability=cfg.mlm_probability,
+                    probability=cfg.mask_rate,
                 )
             else:
                 inputs, labels = mask_tokens(
@@ -309,7 +309,7 @@ class Trainer:
                     mask_id=self.mask_id,
                     vocab_size=self.vocab,
                     generator=self.mask_generator,
-                    probability=cfg.mlm_probability,
+                    probability=cfg.mask_rate,
                 )
             step_loss += self._batch_loss(ids, inputs, labels, positions, last=accum == cfg.grad_accum - 1)
             state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
