@@ -206,7 +206,10 @@ def tutorial_pipeline(tok_dir: Path, scorer: Scorer, budgets: tuple[float, ...],
 def kantai_run(base: TrainConfig, budget: float, run_dir: Path, scorer: Scorer, curve_every: int | None) -> dict:
     """kantai's loop with ``--time budget``; scored at the end (and every ``curve_every`` steps by the run's
     own evaluations, which count in its clock as they do for a user)."""
+    import torch
+
     cfg = replace(base, **run_length(None, None, budget), eval_every=curve_every or 10**9).resolved()
+    torch._dynamo.reset()  # each Trainer's loss module is a new class: past 8, dynamo stops compiling them
     began = time.perf_counter()
     trainer = KantaiTrainer(cfg, run_dir)
     setup_s = time.perf_counter() - began

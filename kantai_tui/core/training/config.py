@@ -185,6 +185,8 @@ class TrainConfig:
             raise BadInputError(f"--time {self.time_s:g}s must be between 1 second and 115 days")
         if self.epochs is None and self.max_steps is None and self.time_s is None:
             raise BadInputError("the run has no length: give --epochs, --max-steps or --time")
+        if self.mlm_probability is not None and not 0.01 <= self.mlm_probability <= 0.99:
+            raise BadInputError(f"--mask-rate {self.mlm_probability} must be between 0.01 and 0.99")
         if self.attention_span is not None and self.attention_span not in ATTENTION_SPANS:
             raise BadInputError(f"--attention-span {self.attention_span!r} is not one of {', '.join(ATTENTION_SPANS)}")
         if self.schedule not in SCHEDULES:
@@ -195,7 +197,6 @@ class TrainConfig:
         """Fields with no command-line option: only a hand-edited run.json gets them wrong."""
         ranges = {
             "holdout": (0.0, 0.5),
-            "mlm_probability": (0.01, 0.99),
             "warmup_ratio": (0.0, 0.99),
             "weight_decay": (0.0, 1.0),
             "clip_norm": (1e-6, 1e6),
