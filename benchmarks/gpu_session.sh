@@ -14,3 +14,5 @@ step kantai-b256 120 "${bench[@]}" --batch-size 256 --json "$out/kantai-b256.jso
 step kantai-b32 120 "${bench[@]}" --json "$out/kantai-b32.json"
 step kantai-b256-eager 60 "${bench[@]}" --batch-size 256 --compile off --json "$out/kantai-b256-eager.json"
 [ "${SKIP_SCALING:-}" ] || step scaling 120 python benchmarks/bench_train.py --device cuda --no-compare --scaling --compile off --json "$out/scaling.json"
+# what the defaults' model knows after 15 s and 60 s on this GPU, against the tutorial's Trainer (issue 13)
+step quality 300 python benchmarks/bench_quality.py --device cuda --budgets 15,60 --json "$out/quality.json"

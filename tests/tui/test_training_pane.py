@@ -88,6 +88,26 @@ async def test_bad_form_value_is_shown(small_corpus: Path, tmp_path: Path) -> No
         assert not (tmp_path / "runs").exists()
 
 
+async def test_the_time_field_takes_a_budget_and_names_a_bad_one(small_corpus: Path, tmp_path: Path) -> None:
+    from kantai_tui.tui.panes.training import TrainingPane
+
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        app.query_one("#train-time", Input).value = "ten minutes"
+        await pilot.pause()
+        message = "'ten minutes' is not a time budget; write it like 90s, 10m or 1h30m"
+        assert message in str(app.query_one("#train-size").render())
+        app.query_one("#train-time", Input).value = "1h30m"
+        await pilot.pause()
+        cfg = app.query_one(TrainingPane)._config()
+        assert (cfg.time_s, cfg.epochs, cfg.max_steps) == (5400.0, None, None)  # a budget alone: no epoch cap
+        app.query_one("#train-time", Input).value = ""
+        await pilot.pause()
+        cfg = app.query_one(TrainingPane)._config()
+        assert (cfg.time_s, cfg.epochs) == (600.0, 100.0)  # nothing given: the defaults
+
+
 async def test_form_takes_another_corpus_and_reports_a_bad_one(small_corpus: Path, tmp_path: Path) -> None:
     app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
     async with app.run_test(size=(120, 40)) as pilot:
