@@ -41,8 +41,11 @@ def long_run(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep tokenizers the TUI trains out of the real ~/.local/share."""
+    """Keep tokenizers the TUI trains out of the real ~/.local/share, and the preferences it remembers
+    (last corpus, runs folder, last run) out of the real ~/.config: before, a TUI test left its temporary
+    corpus in the user's preferences, and the next real `kantai` opened a vanished pytest folder."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
 
 
 @pytest.fixture(scope="session")
