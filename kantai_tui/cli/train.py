@@ -35,12 +35,14 @@ if TYPE_CHECKING:
 DEFAULT_RUNS_DIR = "runs"
 
 
-def _duration(text: str) -> float:
-    """argparse type for --time: '90s', '10m', '1h30m' or plain seconds."""
+def _time_budget(text: str | None) -> float | None:
+    """--time as seconds: '90s', '10m', '1h30m' or plain seconds; a bad one is a BadInputError naming the option."""
+    if text is None:
+        return None
     try:
         return parse_duration(text)
     except BadInputError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+        raise BadInputError(f"--time: {err}") from None
 
 
 def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
@@ -65,13 +67,17 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument("--max-steps", type=positive, metavar="N")
     train.add_argument(
         "--time",
-        type=_duration,
         metavar="BUDGET",
         help="training time budget, e.g. 90s, 10m, 1h30m: the lr schedule follows the clock and the run "
         f"ends there (default: {DEFAULT_EPOCHS:g} epochs or {duration(DEFAULT_TIME_S)}, whichever comes first)",
     )
     train.add_argument("--schedule", choices=SCHEDULES, default="linear", help="lr after warm-up (default linear)")
-    train.add_argument("--mask-rate", type=float, metavar="P", help="share of tokens masked in training (default: packed 0.3, seed 0.15)")
+    train.add_argument(
+        "--mask-rate",
+        type=float,
+        metavar="P",
+        help="share of tokens masked in training (default: packed 0.3, seed 0.15)",
+    )
     train.add_argument(
         "--attention-span",
         choices=ATTENTION_SPANS,
@@ -238,7 +244,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size,
         grad_accum=args.grad_accum,
         lr=args.lr,
-        **run_length(args.epochs, args.max_steps, args.time),
+        **run_length(args.epochs, args.max_steps, _time_budget(args.time)),
         schedule=args.schedule,
         attention_span=args.attention_span,
         mlm_probability=args.mask_rate,

@@ -91,10 +91,13 @@ BAD_INPUTS = [
     (["stats", "{corpus}", "--tokenizer", "{tmp}"], "not a tokenizer folder (no tokenizer.json)"),
     (
         ["train", "{corpus}", "--runs-dir", "{tmp}/runs", "--time", "ten minutes"],
-        "argument --time: 'ten minutes' is not a time budget; write it like 90s, 10m or 1h30m",
+        "--time: 'ten minutes' is not a time budget; write it like 90s, 10m or 1h30m",
     ),
     (["train", "{corpus}", "--runs-dir", "{tmp}/runs", "--time", "0.5"], "--time 0.5s must be between 1 second"),
-    (["train", "{corpus}", "--runs-dir", "{tmp}/runs", "--mask-rate", "1.5"], "--mask-rate 1.5 must be between 0.01 and 0.99"),
+    (
+        ["train", "{corpus}", "--runs-dir", "{tmp}/runs", "--mask-rate", "1.5"],
+        "--mask-rate 1.5 must be between 0.01 and 0.99",
+    ),
 ]
 
 
