@@ -37,6 +37,11 @@ def token_texts(tokenizer: Tokenizer) -> list[str]:
     return [str(tokenizer.id_to_token(i)).removeprefix("Ġ") for i in range(tokenizer.get_vocab_size())]
 
 
+def wordlike(texts: list[str]) -> np.ndarray:
+    """[vocab] bool: the token has a letter or digit (punctuation and whitespace tokens do not)."""
+    return np.array([any(c.isalnum() for c in text) for text in texts], dtype=bool)
+
+
 def frequent_ids(cache: TokenCache, vocab: int, count: int = FREQUENT) -> np.ndarray:
     """The ``count`` most frequent token ids of the corpus (ties broken by id, so it is deterministic)."""
     counts = np.bincount(np.asarray(cache.ids), minlength=vocab)
@@ -46,7 +51,7 @@ def frequent_ids(cache: TokenCache, vocab: int, count: int = FREQUENT) -> np.nda
 def content_table(cache: TokenCache, tokenizer: Tokenizer) -> np.ndarray:
     """[vocab] bool: True for content tokens (has a letter or digit, not special, not among the frequent)."""
     texts = token_texts(tokenizer)
-    table = np.array([any(c.isalnum() for c in text) for text in texts], dtype=bool)
+    table = wordlike(texts)
     table[:FIRST_REGULAR_ID] = False
     table[frequent_ids(cache, len(texts))] = False
     return table
@@ -69,7 +74,7 @@ def cloze_prompts(
     texts = token_texts(tokenizer)
     starts_word = np.array([str(tokenizer.id_to_token(i)).startswith("Ġ") for i in range(len(texts))])
     alphabetic = np.array([text.isalpha() and len(text) >= MIN_WORD_CHARS for text in texts])
-    wordlike = np.array([any(c.isalnum() for c in text) for text in texts])
+    has_word = wordlike(texts)
     rng = np.random.default_rng(CLOZE_SEED)
     prompts = []
     for line in lines:
@@ -77,7 +82,7 @@ def cloze_prompts(
         if len(ids) < MIN_CLOZE_LINE + 2:
             continue
         body, following = ids[1:-2], ids[2:-1]
-        ends_word = starts_word[following] | ~wordlike[following]
+        ends_word = starts_word[following] | ~has_word[following]
         usable = content[body] & starts_word[body] & alphabetic[body] & ends_word
         choices = np.flatnonzero(usable) + 1
         if len(choices):
