@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -30,6 +30,7 @@ from kantai_tui.core.paths import tokenizer_dir_for
 from kantai_tui.core.prefs import Preferences, config_home, load_preferences, save_preferences
 from kantai_tui.core.runs.folder import RunsListing, read_runs_folder
 from kantai_tui.format import device_summary
+from kantai_tui.tui.focus import bindings_first
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.hangup import on_hangup, watch_terminal
 from kantai_tui.tui.help_screen import HelpScreen
@@ -115,6 +116,13 @@ class KantaiApp(App[int]):
                 with TabPane(f"{entry.key} {entry.pane.TITLE}", id=entry.id):
                     yield entry.build(self, f"{entry.id}-pane")
         yield Footer()
+
+    async def on_event(self, event: events.Event) -> None:
+        """A bound key runs its action before the next key is read (see ``tui/focus.py``)."""
+        if isinstance(event, events.Key) and not event.is_forwarded and bindings_first(self.focused):
+            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+                return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         if not self.is_headless:
@@ -227,8 +235,11 @@ class KantaiApp(App[int]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id:
-            self._focus_pane(event.pane.id)
+        pane = self._pane(event.pane.id) if event.pane.id else None
+        # a tab clicked with the mouse; after a pane key the focus is already inside, maybe moved on by the
+        # keys typed after it ("2/reason"), and stays where they put it
+        if pane is not None and not (self.focused is not None and pane in self.focused.ancestors_with_self):
+            pane.focus_body()
 
     def _pane(self, pane_id: str) -> Pane:
         return self.query_one(f"#{pane_id}-pane", Pane)

@@ -295,3 +295,18 @@ async def test_the_pane_table_drives_tabs_keys_focus_and_help(small_corpus: Path
             assert isinstance(app.screen, HelpScreen) and app.screen.pane_title == entry.pane.TITLE
             assert app.screen.pane_bindings == list(entry.pane.BINDINGS)
             await pilot.press("escape")
+
+
+async def test_keys_typed_ahead_land_where_the_first_key_sent_them(small_corpus: Path, small_tokenizer: Path) -> None:
+    """Regression: over SSH "/reason" can arrive in one read; the focus moved after the queued keys were
+    handled, so "r" went to the table and "e" jumped to the encode box (CI saw the search stay empty)."""
+    from textual import events
+
+    app = KantaiApp(corpus=small_corpus, tokenizer=small_tokenizer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for key in ["2", "slash", *"reason"]:  # all queued before the app handles the first
+            app.post_message(events.Key(key, "/" if key == "slash" else key))
+        await settle(pilot)
+        assert app.query_one("#vocab-search", Input).value == "reason"
+        assert app.query_one("#encode-input", Input).value == ""

@@ -16,6 +16,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from kantai_tui.core.errors import KantaiError, one_line
+from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 
 
@@ -35,7 +36,7 @@ class Pane(Vertical):
 
     def focus_body(self) -> None:
         """Put the focus inside the pane, so its keys (shown in the footer) work at once."""
-        self.query_one(self.BODY).focus()
+        focus_now(self.query_one(self.BODY))
 
     @from_worker
     def show_error(self, message: str, notify: bool = False) -> None:

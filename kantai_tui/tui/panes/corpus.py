@@ -22,6 +22,7 @@ from kantai_tui import views
 from kantai_tui.core.corpus.stats import CorpusStats, corpus_stats
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.tokenizer.bpe import TokenStats, token_stats
+from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 
@@ -102,7 +103,7 @@ class CorpusPane(Pane, can_focus=True):
         box = self.query_one("#corpus-open", Input)
         box.value = str(self.corpus or "")
         self.set_class(True, "-opening")
-        box.focus()
+        focus_now(box)
 
     def action_close_open(self) -> None:
         self.set_class(False, "-opening")
@@ -112,9 +113,9 @@ class CorpusPane(Pane, can_focus=True):
         """Focus the statistics, or the pane itself while they are hidden by an error (its keys still work)."""
         body = self.query_one("#corpus-body")
         if self.has_class("-failed"):
-            self.focus()
+            focus_now(self)
         else:
-            body.focus()
+            focus_now(body)
 
     @on(Input.Submitted, "#corpus-open")
     def _open_submitted(self, event: Input.Submitted) -> None:
@@ -137,7 +138,7 @@ class CorpusPane(Pane, can_focus=True):
         super().show_error(message, notify)
         self.set_class(False, "-scanning")
         if had_focus or self.app.focused is None:
-            self.focus()
+            focus_now(self)
 
     def worker_failed(self, group: str, message: str) -> None:
         if group == "corpus-scan":  # the progress timer stops and the other panes hear of it

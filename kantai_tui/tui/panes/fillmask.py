@@ -26,6 +26,7 @@ from kantai_tui import views
 from kantai_tui.core.errors import KantaiError
 from kantai_tui.core.runs.folder import RunsListing
 from kantai_tui.format import checkpoint_label, model_label
+from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 
@@ -110,10 +111,10 @@ class FillMaskPane(Pane):
         self.runs_polled.subscribe(self, self._runs_polled)
 
     def action_focus_prompt(self) -> None:
-        self.query_one(PromptInput).focus()
+        focus_now(self.query_one(PromptInput))
 
     def action_focus_compare(self) -> None:
-        self.query_one("#fill-compare", Select).focus()
+        focus_now(self.query_one("#fill-compare", Select))
 
     # --- model list --------------------------------------------------------------------
 

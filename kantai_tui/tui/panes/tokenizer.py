@@ -31,6 +31,7 @@ from kantai_tui.core.tokenizer.bpe import (
     train_tokenizer,
 )
 from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS, VocabEntry, Vocabulary
+from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.vocab_table import HEADER, VocabTable
@@ -271,10 +272,10 @@ class TokenizerPane(Pane):
     # --- focus -------------------------------------------------------------------------
 
     def action_focus_search(self) -> None:
-        self.query_one("#vocab-search", Input).focus()
+        focus_now(self.query_one("#vocab-search", Input))
 
     def action_focus_encode(self) -> None:
-        self.query_one("#encode-input", Input).focus()
+        focus_now(self.query_one("#encode-input", Input))
 
     def action_focus_table(self) -> None:
-        self.query_one(VocabTable).focus()
+        focus_now(self.query_one(VocabTable))

@@ -34,6 +34,7 @@ from kantai_tui.core.training.config import (
 )
 from kantai_tui.core.training.presets import PRESETS, model_size
 from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, row_progress
+from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.loss_chart import LossChart
@@ -269,7 +270,7 @@ class TrainingPane(Pane):
         chart.log_scale = not chart.log_scale
 
     def action_focus_runs(self) -> None:
-        self.query_one("#train-runs", OptionList).focus()
+        focus_now(self.query_one("#train-runs", OptionList))
 
     # --- runs list and attaching ------------------------------------------------------
 
