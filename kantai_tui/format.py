@@ -115,6 +115,11 @@ def loss_text(value: float | None, digits: int = 4) -> str:
     return NA if value is None else f"{value:.{digits}f}"
 
 
+def number(value: float | None, spec: str) -> str:
+    """A figure a metrics row may lack (a null, a hand edit): formatted by ``spec``, or '—'."""
+    return NA if value is None else format(value, spec)
+
+
 def human_bytes(size: int) -> str:
     """1,820,953 -> '1.7 MiB'."""
     value = float(size)

@@ -20,8 +20,9 @@ from kantai_tui.cli import corpus as cli_corpus
 from kantai_tui.cli import infer as cli_infer
 from kantai_tui.cli import tokenizer as cli_tokenizer
 from kantai_tui.cli import train as cli_train
-from kantai_tui.cli.args import Parser, positive
+from kantai_tui.cli.args import CORPUS_HELP, Parser, corpus_arg, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_HANGUP, EXIT_INTERRUPTED, KantaiError, one_line
 
 GROUPS = (cli_corpus, cli_tokenizer, cli_train, cli_infer)  # each: add_commands() and COMMANDS, in --help's order
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kantai",
         description="Pretrain a RoBERTa masked language model from a plain-text corpus: "
         "corpus statistics, byte-level BPE tokenizer, training, fill-mask. "
-        "Run without a command to open the TUI on the bundled Kant corpus.",
+        "Run without a command to open the TUI on the bundled Kant corpus; the options of "
+        "'kantai tui' work without the word tui (kantai --runs-dir DIR).",
     )
     parser.add_argument("--version", action="version", version=f"kantai {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui = commands.add_parser("tui", help="open the terminal UI (the default command)")
-    tui.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
+    tui.add_argument("--corpus", metavar="PATH", type=corpus_arg, help=f"{CORPUS_HELP} (default: {BUNDLED_NAME})")
     tui.add_argument(
         "--tokenizer", metavar="DIR", help="tokenizer folder (default: one per corpus in kantai's data folder)"
     )
@@ -58,7 +60,7 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser("serve", help="serve the TUI to a browser (textual-serve), on 127.0.0.1 by default")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--corpus", metavar="PATH", help="corpus file or folder (default: the bundled Kant books)")
+    serve.add_argument("--corpus", metavar="PATH", type=corpus_arg, help=f"{CORPUS_HELP} (default: {BUNDLED_NAME})")
     serve.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder")
     serve.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are kept (default ./runs)")
 
@@ -87,9 +89,21 @@ def _leave_on_hangup(args: argparse.Namespace) -> object:
     return previous
 
 
+TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
+
+
+def default_command(argv: Sequence[str]) -> list[str]:
+    """``kantai --runs-dir X`` is ``kantai tui --runs-dir X``: a command line that starts with an option
+    other than kantai's own (--help, --version) is the default command's. argparse alone would read the
+    option's value as a command and answer "invalid choice"."""
+    words = list(argv)
+    first = words[0].split("=", 1)[0] if words else ""
+    return ["tui", *words] if first.startswith("-") and first not in TOP_LEVEL_OPTIONS else words
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kantai`` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(default_command(sys.argv[1:] if argv is None else argv))
     previous = _leave_on_hangup(args)
     try:
         return _dispatch(args)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import NoReturn
 
-from kantai_tui.core.errors import EXIT_OK, one_line
+from kantai_tui.core.corpus.sample import BUNDLED_NAME, corpus_path
+from kantai_tui.core.errors import EXIT_OK, CorpusError, one_line
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,6 +28,20 @@ def positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{number} must be at least 1")
     return number
+
+
+CORPUS_HELP = (
+    f"a .txt file or a folder of them; {BUNDLED_NAME} = the bundled Kant books (unless ./{BUNDLED_NAME} exists)"
+)
+
+
+def corpus_arg(value: str) -> str:
+    """argparse type of every corpus argument: the path, or the bundled corpus for its reserved name."""
+    try:
+        path = corpus_path(value)
+    except CorpusError as err:  # the bundled corpus is missing from this installation
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value if path == Path(value).expanduser() else str(path)
 
 
 def emit_json(data: object) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kantai_tui.cli.args import emit_json, positive
+from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK
 
@@ -12,7 +12,7 @@ from kantai_tui.core.errors import EXIT_OK
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register stats."""
     stats = commands.add_parser("stats", help="corpus statistics for a .txt file or a folder of them")
-    stats.add_argument("path", metavar="PATH")
+    stats.add_argument("path", metavar="PATH", type=corpus_arg, help=CORPUS_HELP)
     stats.add_argument("--json", action="store_true", help="print JSON on stdout")
     stats.add_argument("--top", type=positive, default=20, metavar="N", help="how many top words (default 20)")
     stats.add_argument(

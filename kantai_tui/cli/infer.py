@@ -30,7 +30,9 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
 
 
 def cmd_fill_mask(args: argparse.Namespace) -> int:
-    from kantai_tui.core.fillmask import FillMask
+    from kantai_tui.core.fillmask import FillMask, check_prompt
+
+    check_prompt(args.text, args.top_k)  # before the model load (seconds), not after it
 
     def skipped(path: object, why: str) -> None:
         print(one_line(f"kantai: skipped checkpoint {getattr(path, 'name', path)}: {why}"), file=sys.stderr)

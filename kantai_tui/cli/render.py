@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from kantai_tui import views
+from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import CorpusStats
 from kantai_tui.core.errors import one_line
+from kantai_tui.core.paths import kantai_command
 from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
 from kantai_tui.core.tokenizer.vocab import VocabEntry, Vocabulary
 
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
     from kantai_tui.core.device import DeviceSnapshot
     from kantai_tui.core.training.events import Event
 
-from kantai_tui.format import NA, Smoother, eta, human_bytes, length_text, loss_text, quality_text, row_progress
+from kantai_tui.format import NA, Smoother, eta, human_bytes, length_text, loss_text, number, quality_text, row_progress
 
 
 def _console() -> Console:
@@ -56,7 +59,7 @@ def print_trained(result: TrainResult) -> None:
     files = len(result.files)
     out.print(f"corpus: {result.corpus} ({files} file{'s' if files != 1 else ''})")
     out.print(f"saved to {result.out_dir}: vocab.json merges.txt tokenizer.json tokenizer_config.json kantai.json")
-    out.print(f"next: kantai tokenizer show {result.out_dir} --search Reason")
+    out.print(Text(f"next: {kantai_command('tokenizer', 'show', result.out_dir, '--search', 'Reason')}"))
 
 
 def print_vocab(vocab: Vocabulary, rows: list[VocabEntry], limit: int) -> None:
@@ -112,8 +115,9 @@ def phase_reporter(quiet: bool) -> Iterator[TrainProgressFn]:
 class EventPrinter:
     """Prints training events (live or followed) one line each: step, loss, smoothed loss, lr, tokens/s, ETA."""
 
-    def __init__(self, json_lines: bool = False) -> None:
+    def __init__(self, json_lines: bool = False, runs_dir: str | Path | None = None) -> None:
         self.json_lines = json_lines
+        self.runs_dir = runs_dir  # for the resume hint: a command that works as printed
         self.loss = Smoother()
         self.total: int | None = None
         self.start: tuple[int, float] | None = None
@@ -131,36 +135,45 @@ class EventPrinter:
         if self.json_lines:
             print(json.dumps(row), flush=True)
             return
+        from kantai_tui.core.runs.folder import METRIC_FIELDS, metrics_row
+
+        typed = metrics_row(row)  # each known field of its type or absent: a null never reaches a format spec
+        kind = row.get("kind")
         try:
-            line = getattr(self, f"_{row.get('kind')}", lambda r: None)(row)
-        except (KeyError, TypeError, ValueError, AttributeError):  # a hand-edited or foreign line
+            known = isinstance(kind, str) and kind in METRIC_FIELDS
+            line = None if typed is None else getattr(self, f"_{kind}")(typed) if known else ""
+        except KeyError:  # a line without what it is about (its step, its message...)
+            line = None
+        if line is None:
             line = f"  (skipped a metrics line kantai cannot read: {json.dumps(row)[:80]})"
         if line:
             print(line, flush=True)
 
     def _started(self, row: dict) -> str:
-        self.total = row["total_steps"]
+        self.total = row.get("total_steps")  # None: only a time budget bounds the run
         self.loss.rewind(row["start_step"])  # steps past the checkpoint are trained (and logged) again
         self.start = None
-        self.run = row["run"]
+        self.run = row.get("run", self.run)
         where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
         return (
-            f"run {row['run']}: {length_text(row.get('total_steps'), row.get('time_s'))} {where} on {row['device']}; "
-            f"{row['parameters']:,} parameters; {row['train_examples']:,} training examples, "
-            f"{row['eval_examples']:,} held-out lines; {row['tokens_per_step']:,} tokens per step"
+            f"run {self.run}: {length_text(self.total, row.get('time_s'))} {where} on {row.get('device', NA)}; "
+            f"{number(row.get('parameters'), ',')} parameters; {number(row.get('train_examples'), ',')} training "
+            f"examples, {number(row.get('eval_examples'), ',')} held-out lines; "
+            f"{number(row.get('tokens_per_step'), ',')} tokens per step"
         )
 
     def _step(self, row: dict) -> str:
-        loss = row["loss"]
+        loss, elapsed = row.get("loss"), row.get("elapsed_s")
         smoothed = self.loss.add(row["step"], loss)
         done = row_progress(row, self.total)
-        if self.start is None and done is not None:
-            self.start = (done, row["elapsed_s"])
+        if self.start is None and done is not None and elapsed is not None:
+            self.start = (done, elapsed)
         total = f"/{self.total:,}" if self.total else ""
-        left = eta(self.start, (done, row["elapsed_s"])) if done is not None else NA
+        left = eta(self.start, (done, elapsed)) if done is not None and elapsed is not None else NA
         return (
-            f"step {row['step']:>6,}{total}  epoch {row['epoch']:.2f}  loss {loss_text(loss)}  smooth "
-            f"{loss_text(smoothed)}  lr {row['lr']:.2e}  {row['tokens_per_s']:,.0f} tok/s  ETA {left}"
+            f"step {row['step']:>6,}{total}  epoch {number(row.get('epoch'), '.2f')}  loss {loss_text(loss)}  smooth "
+            f"{loss_text(smoothed)}  lr {number(row.get('lr'), '.2e')}  {number(row.get('tokens_per_s'), ',.0f')} "
+            f"tok/s  ETA {left}"
         )
 
     def _eval(self, row: dict) -> str:
@@ -173,19 +186,19 @@ class EventPrinter:
         return f"  checkpoint {Path(row['path']).name} committed"
 
     def _finished(self, row: dict) -> str:
-        if row["stopped"]:
-            return (
-                f"stopped after step {row['step']:,}; its checkpoint is saved; resume with "
-                f"'kantai train --resume {self.run}'"
-            )
-        return f"finished at step {row['step']:,}; model and tokenizer in {row['final_dir']}"
+        step = number(row.get("step"), ",")
+        if row.get("stopped"):
+            resume = kantai_command("train", "--resume", self.run, runs_dir=self.runs_dir)
+            return f"stopped after step {step}; its checkpoint is saved; resume with '{resume}'"
+        return f"finished at step {step}; model and tokenizer in {row.get('final_dir', NA)}"
 
 
 def print_runs(runs: list, runs_dir: str) -> None:
     """A table of runs: name, state, progress, last loss, preset and recipe."""
     out = _console()
     if not runs:
-        out.print(f"no runs in {runs_dir}; start one with: kantai train sample_data --preset tiny")
+        start = kantai_command("train", BUNDLED_NAME, "--preset", "tiny", runs_dir=runs_dir)
+        out.print(Text(f"no runs in {runs_dir}; start one with: {start}"))
         return
     table = Table(box=None, padding=(0, 1))
     for name in ("run", "state", "step", "loss", "preset", "recipe", "updated"):
@@ -262,14 +275,14 @@ def print_probes(timeline: dict) -> None:
     if not timeline["probes"]:
         out.print("no probe results yet: they are written at each checkpoint")
         return
-    for probe in timeline["probes"]:
-        out.print(f"[b]{probe['text']}[/]")
+    for probe in timeline["probes"]:  # probes and answers are text, not markup: "[/b]" is a word a corpus may hold
+        out.print(Text(probe["text"], style="bold"))
         table = Table(box=None, padding=(0, 1))
         table.add_column("step", justify="right")
         table.add_column("top predictions")
         for point in probe["points"]:
             first = " ← first content word" if point["step"] == probe.get("first_content_step") else ""
-            table.add_row(f"{point['step']:,}", "  ".join(f"{t} {p:.0%}" for t, p in point["top"]) + first)
+            table.add_row(f"{point['step']:,}", Text("  ".join(f"{t} {p:.0%}" for t, p in point["top"]) + first))
         out.print(table)
 
 

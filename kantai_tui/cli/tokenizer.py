@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kantai_tui.cli.args import emit_json, positive
+from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK
 from kantai_tui.core.tokenizer.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
@@ -16,7 +16,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     tok = commands.add_parser("tokenizer", help="train, browse and try a byte-level BPE tokenizer")
     sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train the tutorial's byte-level BPE on a corpus")
-    train.add_argument("path", metavar="PATH")
+    train.add_argument("path", metavar="PATH", type=corpus_arg, help=CORPUS_HELP)
     train.add_argument(
         "--out", required=True, metavar="DIR", help="folder to write vocab.json, merges.txt, tokenizer.json"
     )

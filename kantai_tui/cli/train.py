@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kantai_tui.cli.args import CORPUS_HELP, corpus_arg
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
+from kantai_tui.core.paths import DEFAULT_RUNS_DIR, kantai_command
 from kantai_tui.core.training.config import (
     ATTENTION_SPANS,
     COMPILE_MODES,
@@ -32,8 +34,6 @@ from kantai_tui.format import duration
 if TYPE_CHECKING:
     from kantai_tui.core.training.distributed import Dist
 
-DEFAULT_RUNS_DIR = "runs"
-
 
 def _time_budget(text: str | None) -> float | None:
     """--time as seconds: '90s', '10m', '1h30m' or plain seconds; a bad one is a BadInputError naming the option."""
@@ -45,10 +45,44 @@ def _time_budget(text: str | None) -> float | None:
         raise BadInputError(f"--time: {err}") from None
 
 
+# what --resume may be given with: where the run is and how to watch it; everything else is the run's own
+RESUME_OPTIONS = frozenset({"resume", "runs_dir", "detach", "json", "help"})
+
+
+def _new_run_options(train: argparse.ArgumentParser) -> dict[str, tuple[str, object]]:
+    """dest -> (option as spelled, its default) for the options that shape a new run."""
+    return {
+        action.dest: (action.option_strings[0], action.default)
+        for action in train._actions
+        if action.option_strings and action.dest not in RESUME_OPTIONS
+    }
+
+
+def _refuse_new_settings(args: argparse.Namespace, run_dir: Path) -> None:
+    """--resume continues a run exactly as it was created: a setting given with it is refused, not ignored."""
+    given = [
+        (option, getattr(args, dest))
+        for dest, (option, default) in args.new_run_options.items()
+        if getattr(args, dest, default) != default
+    ]
+    if not given:
+        return
+    from kantai_tui.core.runs import process
+
+    words = [w for option, value in given for w in ([option] if value is True else [option, str(value)])]
+    command = kantai_command("train", process.load_config(run_dir).corpus, *words, runs_dir=args.runs_dir)
+    raise BadInputError(
+        f"{', '.join(o for o, _ in given)}: a run resumes with the settings it was created with (run.json), "
+        f"and a longer run cannot be added on yet; start a new run with them: {command}"
+    )
+
+
 def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     """Register train, runs, follow and stop."""
     train = commands.add_parser("train", help="pretrain a RoBERTa masked LM on a corpus (a run)")
-    train.add_argument("corpus", nargs="?", metavar="CORPUS", help="corpus file or folder (not with --resume)")
+    train.add_argument(
+        "corpus", nargs="?", metavar="CORPUS", type=corpus_arg, help=f"{CORPUS_HELP} (not with --resume)"
+    )
     train.add_argument("--resume", metavar="RUN", help="continue a run from its newest verified checkpoint")
     train.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: train one into the run)")
     train.add_argument("--preset", choices=list(PRESETS), default="tiny")
@@ -118,6 +152,7 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     )
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
     train.add_argument("--json", action="store_true", help="print events as JSON lines")
+    train.set_defaults(new_run_options=_new_run_options(train))
     presets = commands.add_parser("presets", help="model presets: parameters by part, training memory, FLOPs per token")
     presets.add_argument(
         "--tokenizer", metavar="DIR", help="size the vocabulary from this tokenizer (default 52,000 tokens)"
@@ -198,13 +233,12 @@ def _train(args: argparse.Namespace, dist: Dist | None) -> int:
             print(json.dumps({"run": name, "pid": pid, "run_dir": str(run_dir), "log": str(run_dir / "train.log")}))
             return EXIT_OK
         print(f"run {name} training in the background (pid {pid}); log: {run_dir / 'train.log'}")
-        print(
-            f"watch: kantai follow {name} --runs-dir {args.runs_dir}    stop: kantai stop {name} --runs-dir {args.runs_dir}"
-        )
+        watch, stop = (kantai_command(verb, name, runs_dir=args.runs_dir) for verb in ("follow", "stop"))
+        print(f"watch: {watch}    stop: {stop}")
         return EXIT_OK
     from kantai_tui.cli import render as cli_render
 
-    printer = cli_render.EventPrinter(json_lines=args.json)
+    printer = cli_render.EventPrinter(json_lines=args.json, runs_dir=args.runs_dir)
     return process.execute(run_dir, printer.event, printer.note, dist)
 
 
@@ -218,6 +252,7 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
         run_dir = process.run_path(args.runs_dir, args.resume)
         if not (run_dir / "run.json").is_file():
             raise BadInputError(f"no run named {args.resume!r} in {run_dir.parent}")
+        _refuse_new_settings(args, run_dir)
         return args.resume, run_dir
     if not args.corpus:
         raise BadInputError("give a CORPUS to train on (or --resume RUN)")
@@ -265,9 +300,9 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 def cmd_runs(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from kantai_tui.core.runs.folder import list_runs
+    from kantai_tui.core.runs.folder import list_runs, runs_root
 
-    runs = list_runs(args.runs_dir)
+    runs = list_runs(runs_root(args.runs_dir))
     if args.json:
         json.dump([asdict(r) for r in runs], sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -285,7 +320,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
     run_dir = process.run_path(args.runs_dir, args.run)
     if not (run_dir / "run.json").is_file():
         raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
-    printer = cli_render.EventPrinter(json_lines=args.json)
+    printer = cli_render.EventPrinter(json_lines=args.json, runs_dir=args.runs_dir)
     state = "unknown"
     for rows, state in process.follow(run_dir):  # noqa: B007 - the state after the last poll is read below
         for row in rows:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 
@@ -36,17 +38,43 @@ def read_json(path: Path) -> dict | None:
 
 
 class JsonLinesWriter:
-    """Appends one JSON object per line and flushes it, so followers see each line as soon as it is whole."""
+    """Appends one JSON object per line, each in one unbuffered ``write``, so followers see a line as soon
+    as it is whole.
+
+    Unbuffered, because a refused append (disk full, a file-size limit) must fail once: a buffered file
+    kept the failed line and raised it again from ``close`` in the caller's ``finally``, hiding the
+    first error behind a traceback. A writer starts on a fresh line: the last one may have been killed
+    mid-line, and a row glued onto that partial line would be lost to every reader.
+    """
 
     def __init__(self, path: Path) -> None:
-        self._handle = path.open("a", encoding="utf-8")
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._pending = b"" if _ends_a_line(path) else b"\n"
 
     def write(self, row: dict) -> None:
-        self._handle.write(json.dumps(row, allow_nan=False) + "\n")
-        self._handle.flush()
+        data = self._pending + (json.dumps(row, allow_nan=False) + "\n").encode()
+        self._pending = b""
+        while data:
+            try:
+                written = os.write(self._fd, data)
+            except OSError as err:  # name the file: os.write's error does not
+                raise OSError(err.errno, err.strerror, str(self.path)) from err
+            data = data[written:]
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether ``path`` is empty or ends with a newline (nothing partial to start after)."""
+    with path.open("rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
 
 
 def read_json_lines(path: Path, offset: int = 0) -> tuple[list[dict], int]:
@@ -86,3 +114,62 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def commit_folder(staging: Path, target: Path) -> None:
+    """Make a fully written folder appear at ``target`` in one rename, durable like a checkpoint.
+
+    Every file and the folder are fsynced first, so the rename never names data still in the page cache.
+    An old ``target`` is moved aside first and deleted after: a kill between the two renames leaves no
+    ``target`` (it is made again), never a mix of old and new files.
+    """
+    fsync_tree(staging)
+    aside = None
+    if target.exists():
+        aside = staging_path(target, "old")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.rename(target, aside)
+    os.rename(staging, target)
+    fsync_dir(target.parent)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def fsync_tree(folder: Path) -> None:
+    """fsync every file under ``folder`` and the folders themselves, before a rename names them."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file():
+            fsync_file(path)
+        elif path.is_dir():
+            fsync_dir(path)
+    fsync_dir(folder)
+
+
+def staging_path(target: Path, purpose: str = "staging") -> Path:
+    """Where a folder for ``target`` is built: beside it, hidden, named by the process building it.
+
+    The pid lets ``sweep_stale`` tell an abandoned folder (its builder is dead) from one being built.
+    """
+    return target.with_name(f".{target.name}.{purpose}-{os.getpid()}")
+
+
+def sweep_stale(parent: Path) -> None:
+    """Delete the hidden build (and moved-aside) folders in ``parent`` whose process is gone: what a kill
+    in the middle of ``commit_folder`` or before it leaves behind."""
+    for path in parent.glob(".*-*"):
+        found = _STAGED.match(path.name)
+        if found and path.is_dir() and not _alive(int(found.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+_STAGED = re.compile(r"^\..+\.(?:staging|old|creating)-(\d+)$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True

@@ -122,6 +122,14 @@ def _from_checkpoint(run_dir: Path, path: Path) -> ModelSource:
     return ModelSource(f"{run_dir.name}/{path.name}", path, run_dir / "tokenizer", config)
 
 
+def check_prompt(text: str, top_k: int = 5) -> None:
+    """What can be said of a prompt without the model: the CLI checks it before a load of seconds."""
+    if MASK not in text:
+        raise BadInputError(f"no {MASK} in the text: put {MASK} where the model should fill in a word")
+    if top_k < 1:
+        raise BadInputError(f"--top-k {top_k} must be at least 1")
+
+
 class FillMask:
     """A loaded model and tokenizer; ``predict`` answers one prompt with one forward pass."""
 
@@ -151,10 +159,7 @@ class FillMask:
     def predict(self, text: str, top_k: int = 5) -> FillResult:
         import torch
 
-        if MASK not in text:
-            raise BadInputError(f"no {MASK} in the text: put {MASK} where the model should fill in a word")
-        if top_k < 1:
-            raise BadInputError(f"--top-k {top_k} must be at least 1")
+        check_prompt(text, top_k)
         ids = self.tokenizer.encode(text).ids
         if len(ids) > self.max_tokens:
             raise BadInputError(

@@ -257,7 +257,7 @@ def test_resume_of_a_hand_edited_run_json_names_the_key(
 
 
 def _edited_runs(trained_run: Path, root: Path) -> Path:
-    """Four copies of a real run, each with one file edited the way a person (or a crash) might leave it."""
+    """Five copies of a real run, each with files edited the way a person (or a crash) might leave them."""
     edits = {
         "strings": {
             "status.json": json.dumps(
@@ -277,6 +277,14 @@ def _edited_runs(trained_run: Path, root: Path) -> Path:
         },
         "config": {"run.json": json.dumps({"name": "config", "config": ["not", "an", "object"]})},
         "empty": {"status.json": "", "metrics.jsonl": "\x00\x00\x00"},
+        "nulls": {  # what a NaN leaves (null) and a hand edit may: the pane once raised TypeError on "lr": null
+            "metrics.jsonl": '{"kind": "started", "run": "nulls", "start_step": 0, "total_steps": null}\n'
+            '{"kind": "step", "step": 5, "loss": null, "lr": null, "tokens_per_s": null, "elapsed_s": null}\n'
+            '{"kind": "eval", "step": 5, "eval_loss": null, "mask_acc": null}\n',
+            "probes.jsonl": '{"step": 5, "probe": "a <mask>"}\n{"step": 6, "probe": "a <mask>", "top": []}\n'
+            '{"step": 7, "probe": "a <mask>", "top": [["x", null]], "content": null}\n',
+            "status.json": json.dumps({"state": "failed", "step": 5, "error": "[/] not markup [red"}),
+        },
     }
     for name, files in edits.items():
         run = root / name
@@ -302,13 +310,148 @@ async def test_the_tui_lists_and_attaches_hand_edited_runs(
         pane = app.query_one(TrainingPane)
         runs_list = app.query_one("#train-runs", OptionList)
         for _ in range(50):
-            if runs_list.option_count == 4:
+            if runs_list.option_count == 5:
                 break
             await pilot.pause(0.1)
-        assert runs_list.option_count == 4
-        for name in ("strings", "rows", "config", "empty"):
+        assert runs_list.option_count == 5
+        for name in ("strings", "rows", "config", "empty", "nulls"):
             pane.attach(runs / name)
             await workers_settled(app)
             await pilot.pause()
             assert pane.attached == runs / name
         assert app.is_running  # nothing raised in a handler (that would have ended the app)
+
+
+# --- one damaged row of probes.jsonl or metrics.jsonl --------------------------------------------
+# A row a person edited (a key removed, set to null or to any JSON; an answer damaged): the shared
+# readers hand every consumer (kantai probes/follow, the Training and Fill-mask panes) only what it can
+# format. Before, a probe row with an empty top or a [token, null] answer raised in `kantai probes`
+# and the Fill-mask pane, and "lr": null in a step row raised TypeError in the Training pane.
+
+PROBE_ROW = {
+    "step": 20,
+    "probe": "Reason is <mask>.",
+    "top": [["Ġreason", 0.5], ["Ġnature", 0.25]],
+    "content": [True, False],
+}
+METRIC_ROWS = {
+    "step": {
+        "kind": "step",
+        "step": 20,
+        "epoch": 1.0,
+        "loss": 5.0,
+        "lr": 1e-3,
+        "tokens": 1000,
+        "tokens_per_s": 100.0,
+        "samples_per_s": 1.0,
+        "elapsed_s": 2.0,
+        "grad_norm": 1.0,
+        "progress": 1.0,
+    },
+    "eval": {"kind": "eval", "step": 20, "eval_loss": 5.0, "perplexity": 148.4, "mask_acc": 0.1, "cloze_hits5": 0.1},
+    "started": {
+        "kind": "started",
+        "run": "r",
+        "total_steps": 20,
+        "start_step": 10,
+        "parameters": 1000,
+        "train_examples": 10,
+        "eval_examples": 1,
+        "tokens_per_step": 100,
+        "device": "cpu",
+        "time_s": None,
+    },
+}
+
+
+def _edited_row(row: dict, key: str, how: str, value: object) -> dict:
+    """``row`` with ``key`` dropped, set to ``value``, or (for a list) its first item or that item's
+    second element set to ``value``: how a hand edit or a foreign writer leaves a line."""
+    edited = json.loads(json.dumps(row))
+    if how == "drop":
+        edited.pop(key, None)
+    elif how == "set" or not isinstance(edited.get(key), list) or not edited[key]:
+        edited[key] = value
+    elif how == "first" or not isinstance(edited[key][0], list):
+        edited[key][0] = value
+    else:
+        edited[key][0][-1] = value
+    return edited
+
+
+def _observed_run(runs: Path, files: dict[str, list[dict]]) -> Path:
+    """A finished run folder holding only what observers read: run.json, status.json and the given JSON lines."""
+    run = runs / "r"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"name": "r", "config": {"preset": "tiny", "recipe": "packed"}}))
+    (run / "status.json").write_text(json.dumps({"state": "finished", "step": 20, "total_steps": 20}))
+    for name, rows in files.items():
+        (run / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+JSON_OR_GONE = st.sampled_from(["drop", "set", "first", "last"])
+
+
+@given(key=st.sampled_from(sorted(PROBE_ROW)), how=JSON_OR_GONE, value=JSON)
+@example(key="top", how="drop", value=None)
+@example(key="top", how="set", value=[])
+@example(key="top", how="last", value=None)
+@example(key="top", how="last", value="high")
+@example(key="top", how="first", value=None)
+@example(key="content", how="set", value=[True])
+@example(key="probe", how="set", value="[/b] [link=x]")
+def test_any_probes_row(
+    key: str, how: str, value: object, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kantai_tui.core.runs.probes import probe_timeline
+
+    runs = tmp_path_factory.mktemp("runs")
+    run = _observed_run(runs, {"probes.jsonl": [PROBE_ROW | {"step": 10}, _edited_row(PROBE_ROW, key, how, value)]})
+    for argv in (["probes", "r", "--runs-dir", str(runs)], ["probes", "r", "--runs-dir", str(runs), "--json"]):
+        code, _, err = run_cli(capsys, argv)
+        assert code == 0 and err == "", err
+    # what the Fill-mask pane formats: each point has answers, each a [token, probability] pair,
+    # and content marks (if any) of the same length
+    for probe in probe_timeline(run)["probes"]:
+        assert isinstance(probe["text"], str) and probe["points"]
+        for point in probe["points"]:
+            assert isinstance(point["step"], int) and point["top"]
+            for token, score in point["top"]:
+                assert isinstance(token, str) and isinstance(score, (int, float)) and not isinstance(score, bool)
+            marks = point.get("content", [False] * len(point["top"]))
+            assert len(marks) == len(point["top"]) and all(isinstance(m, bool) for m in marks)
+
+
+@given(
+    kind=st.sampled_from(sorted(METRIC_ROWS)), key=st.text(max_size=3), how=JSON_OR_GONE, value=JSON, pick=st.integers()
+)
+@example(kind="step", key="lr", how="set", value=None, pick=0)
+@example(kind="step", key="loss", how="drop", value=None, pick=0)
+@example(kind="started", key="total_steps", how="set", value="x", pick=0)
+def test_any_metrics_row(
+    kind: str,
+    key: str,
+    how: str,
+    value: object,
+    pick: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kantai_tui.core.runs.folder import METRIC_FIELDS, metrics_row
+
+    row = METRIC_ROWS[kind]
+    key = key if key in row or not key else sorted(row)[pick % len(row)]  # mostly a real key, sometimes a new one
+    edited = _edited_row(row, key, how, value)
+    runs = tmp_path_factory.mktemp("runs")
+    rows = [METRIC_ROWS["started"] | {"start_step": 0}, METRIC_ROWS["step"] | {"step": 10}, edited]
+    run = _observed_run(runs, {"metrics.jsonl": rows})
+    code, _, err = run_cli(capsys, ["follow", "r", "--runs-dir", str(runs)])
+    assert code == 0 and "Traceback" not in err
+    # the typed reader every observer uses: a known field is of its type, or absent
+    typed = metrics_row(edited)
+    if typed is not None and isinstance(typed.get("kind"), str):
+        for name, types in METRIC_FIELDS.get(typed["kind"], {}).items():
+            if name in typed:
+                assert isinstance(typed[name], types) and (types is bool or not isinstance(typed[name], bool))
+    assert run.is_dir()

@@ -56,6 +56,34 @@ def find_corpus_files(path: str | Path) -> list[Path]:
     return files
 
 
+def empty_corpus(root: Path) -> CorpusError:
+    """The one message for a corpus of 0 bytes, whichever command finds it."""
+    return CorpusError(f"{root}: is empty (0 bytes)" if root.is_file() else f"{root}: all .txt files are empty")
+
+
+def only_whitespace(root: Path) -> CorpusError:
+    """The one message for a corpus with no line that holds text: ``stats`` (which counts 0 non-empty
+    lines), ``tokenizer train`` and ``train`` (which check before they write anything) say the same."""
+    return CorpusError(f"{root}: holds only whitespace (no line with text); there is nothing to count or train on")
+
+
+def require_text(path: str | Path, errors: str = "strict") -> list[Path]:
+    """The corpus files, once some line holds text; else the ``empty_corpus``/``only_whitespace`` error.
+
+    Commands that write (a tokenizer folder, a run folder) call this before they create anything, so
+    a blank corpus leaves nothing behind. It reads only until the first character that is not
+    whitespace: the first chunk, for any real corpus.
+    """
+    files = find_corpus_files(path)
+    root = Path(path).expanduser()
+    if all(f.stat().st_size == 0 for f in files):
+        raise empty_corpus(root)
+    for file in files:
+        if any(not text.isspace() for text, _ in iter_text_chunks(file, errors) if text):
+            return files
+    raise only_whitespace(root)
+
+
 def iter_text_chunks(
     path: Path, errors: str = "strict", start: int = 0, end: int | None = None
 ) -> Iterator[tuple[str, bytes]]:

@@ -29,7 +29,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kantai_tui.core.corpus.files import CHUNK_BYTES, ERROR_MODES, find_corpus_files, iter_text_chunks
+from kantai_tui.core.corpus.files import (
+    CHUNK_BYTES,
+    ERROR_MODES,
+    empty_corpus,
+    find_corpus_files,
+    iter_text_chunks,
+    only_whitespace,
+)
 from kantai_tui.core.corpus.scan import RangeResult, Tally, plan_ranges, scan_range
 from kantai_tui.core.errors import CorpusError
 
@@ -276,7 +283,9 @@ def _assemble(root: Path, files: list[Path], tally: Tally, results: list[RangeRe
         )
     size = sum(s.bytes for s in summaries)
     if size == 0:
-        raise CorpusError(f"{root}: is empty (0 bytes)" if root.is_file() else f"{root}: all .txt files are empty")
+        raise empty_corpus(root)
+    if tally.nonempty == 0:
+        raise only_whitespace(root)
     words, top_words = tally.top_words(top_n)
     duplicates, top_duplicates = tally.duplicates(top_n)
     return CorpusStats(

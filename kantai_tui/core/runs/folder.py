@@ -26,6 +26,7 @@ from pathlib import Path
 
 from kantai_tui.core.errors import BadInputError, RunLockedError
 from kantai_tui.core.files import read_json, write_json_atomic
+from kantai_tui.core.paths import kantai_command
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACTIVE = ("preparing", "running", "stopping")
@@ -35,15 +36,21 @@ def run_path(runs_dir: str | Path, name: str) -> Path:
     """The folder of run ``name``; names cannot leave the runs folder (no '/', '..', absolute paths, symlinks)."""
     if not NAME_RE.match(name) or ".." in name:
         raise BadInputError(
-            f"run name {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            f"run name {name!r} must be 1-64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
-    root = Path(runs_dir).expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise BadInputError(f"--runs-dir {runs_dir}: {root} is a file, not a folder; give a folder for the runs")
+    root = runs_root(runs_dir)
     path = root / name
     if path.is_symlink() or (path.exists() and path.resolve().parent != root):
         raise BadInputError(f"run {name!r} is a link out of the runs folder {root}; refusing to use it")
     return path
+
+
+def runs_root(runs_dir: str | Path) -> Path:
+    """The runs folder as an absolute path; one that exists as a file is refused (exit 2), here for every command."""
+    root = Path(runs_dir).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise BadInputError(f"--runs-dir {runs_dir}: {root} is a file, not a folder; give a folder for the runs")
+    return root
 
 
 _NUMBER = (int, float)
@@ -95,12 +102,7 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            status = read_status(self.path.parent)
-            raise RunLockedError(
-                f"run {self.path.parent.name} is already being trained (pid {status.get('pid', '?')}"
-                f" on {status.get('host', '?')}); watch it with 'kantai follow {self.path.parent.name}'"
-                f" or stop it with 'kantai stop {self.path.parent.name}'"
-            ) from None
+            raise already_training(self.path.parent) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -118,6 +120,17 @@ class RunLock:
         self.release()
 
 
+def already_training(run_dir: Path) -> RunLockedError:
+    """The error for a second trainer of a run (exit 3), said before a detached one is even started."""
+    status = read_status(run_dir)
+    name = run_dir.name
+    return RunLockedError(
+        f"run {name} is already being trained (pid {lock_holder(run_dir) or status.get('pid', '?')}"
+        f" on {status.get('host', '?')}); watch it with '{kantai_command('follow', name, runs_dir=run_dir.parent)}'"
+        f" or stop it with '{kantai_command('stop', name, runs_dir=run_dir.parent)}'"
+    )
+
+
 def lock_is_held(run_dir: Path) -> bool:
     """True while a live trainer holds the run's lock (the kernel frees it when the process dies)."""
     path = run_dir / ".lock"
@@ -133,13 +146,29 @@ def lock_is_held(run_dir: Path) -> bool:
     return False
 
 
+def lock_holder(run_dir: Path) -> int | None:
+    """The pid of the live trainer holding the run's lock (it wrote it into ``.lock``), or None.
+
+    The one source of a trainer's pid that only the trainer writes: status.json is written by others
+    too (a stop marks it "stopping"), and a dead trainer's pid may since belong to another process.
+    """
+    if not lock_is_held(run_dir):
+        return None
+    try:
+        text = (run_dir / ".lock").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
 def write_status(run_dir: Path, state: str, **fields: object) -> dict:
     """Replace status.json, keeping fields not given (step, total_steps...) from the previous one."""
     status = read_status(run_dir)
     status.update(fields)
     status.update(
         state=state,
-        pid=os.getpid() if state in ACTIVE else status.get("pid"),
+        # only the trainer itself names its pid; "stopping" is written by `kantai stop` or the TUI
+        pid=os.getpid() if state in ("preparing", "running") else status.get("pid"),
         host=socket.gethostname(),
         updated=time.time(),
     )
@@ -155,21 +184,65 @@ def effective_state(run_dir: Path) -> str:
     return state
 
 
-_ROW_NUMBERS = {
-    "step": ("loss", "lr", "tokens_per_s", "elapsed_s", "epoch"),
-    "eval": ("eval_loss", "perplexity", "mask_acc"),
+METRIC_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    # the fields of each kind of metrics row as events.py writes them; a number that was not finite is null
+    "step": {
+        "step": int,
+        "epoch": _NUMBER,
+        "loss": _NUMBER,
+        "lr": _NUMBER,
+        "tokens": int,
+        "tokens_per_s": _NUMBER,
+        "samples_per_s": _NUMBER,
+        "elapsed_s": _NUMBER,
+        "grad_norm": _NUMBER,
+        "progress": _NUMBER,
+    },
+    "eval": {
+        "step": int,
+        "eval_loss": _NUMBER,
+        "perplexity": _NUMBER,
+        "mask_acc": _NUMBER,
+        "content_acc": _NUMBER,
+        "cloze_hits1": _NUMBER,
+        "cloze_hits5": _NUMBER,
+    },
+    "started": {
+        "run": str,
+        "total_steps": int,
+        "start_step": int,
+        "parameters": int,
+        "train_examples": int,
+        "eval_examples": int,
+        "tokens_per_step": int,
+        "device": str,
+        "time_s": _NUMBER,
+    },
+    "checkpoint": {"step": int, "path": str},
+    "batch_split": {"step": int, "micro_batch": int, "split": int, "message": str},
+    "finished": {"step": int, "final_dir": str, "stopped": bool},
 }
 
 
-def well_formed(row: dict) -> bool:
-    """A step or eval row as kantai writes it: an int step and numbers (or null) where numbers go.
-    Anything else (a hand-edited line, another tool's) is skipped by the chart and the status line."""
-    step = row.get("step")
-    if not isinstance(step, int) or isinstance(step, bool):
-        return False
+def _typed(value: object, types: type | tuple[type, ...]) -> bool:
+    return isinstance(value, types) and (types is bool or not isinstance(value, bool))
+
+
+def metrics_row(row: dict) -> dict | None:
+    """A metrics.jsonl row as observers may format it: every known field of its kind is of its type or
+    absent (null, a string for a number, a hand edit: left out), so a reader that writes ``row.get('lr')``
+    or ``"lr" in row`` needs no guard of its own. None for a step or eval row without an int step, which
+    no chart can place. The one typed reader of metrics rows, as ``read_status`` is of status.json."""
     kind = row.get("kind")
-    numbers = _ROW_NUMBERS.get(kind, ()) if isinstance(kind, str) else ()
-    return all(row.get(k) is None or (isinstance(row[k], _NUMBER) and not isinstance(row[k], bool)) for k in numbers)
+    fields = METRIC_FIELDS.get(kind, {}) if isinstance(kind, str) else {}
+    if kind in ("step", "eval") and not _typed(row.get("step"), int):
+        return None
+    return {k: v for k, v in row.items() if k not in fields or _typed(v, fields[k])}
+
+
+def well_formed(row: dict) -> bool:
+    """A step or eval row that ``metrics_row`` keeps (an int step); other kinds always are."""
+    return metrics_row(row) is not None
 
 
 def kept_after_resume(step: int, start_step: int) -> bool:
@@ -245,8 +318,18 @@ def list_runs(runs_dir: str | Path) -> list[RunSummary]:
     root = Path(runs_dir).expanduser()
     if not root.is_dir():
         return []
-    found = [summarize(p) for p in root.iterdir() if p.is_dir() and not p.is_symlink() and (p / "run.json").is_file()]
+    found = [summarize(p) for p in root.iterdir() if _is_run(p)]
     return sorted(found, key=lambda r: r.updated or 0, reverse=True)
+
+
+def _is_run(path: Path) -> bool:
+    """A run folder: named like a run (not a hidden one still being built) and holding run.json."""
+    return (
+        NAME_RE.match(path.name) is not None
+        and path.is_dir()
+        and not path.is_symlink()
+        and (path / "run.json").is_file()
+    )
 
 
 def kantai_trainers(runs_dir: str | Path) -> dict[int, str]:

@@ -88,28 +88,46 @@ def probe_rows(fill: FillMask, step: int, probes: tuple[str, ...], content: np.n
     return rows
 
 
-def _probe_row(row: dict) -> bool:
-    """A row as the runner writes it; a hand-edited or foreign line is skipped, as metrics readers do."""
-    step, top = row.get("step"), row.get("top")
-    return (
-        isinstance(row.get("probe"), str)
-        and isinstance(step, int)
-        and not isinstance(step, bool)
-        and isinstance(top, list)
-        and all(isinstance(t, list) and len(t) == 2 and isinstance(t[0], str) for t in top)
-    )
+def _probe_point(row: dict) -> dict | None:
+    """The timeline point of a probes.jsonl row, or None for a row kantai did not write.
+
+    Every consumer (``kantai probes``, the Fill-mask pane) formats each answer as a token and a
+    probability and shows the first one, so this one reader keeps only ``[str, number]`` answers
+    (with their content marks) and skips a row left with none: a hand-edited or foreign line never
+    reaches them as a null, a missing key or an empty list.
+    """
+    step, top, marks = row.get("step"), row.get("top"), row.get("content")
+    if not (isinstance(row.get("probe"), str) and _is_int(step) and isinstance(top, list)):
+        return None
+    kept = [
+        i
+        for i, answer in enumerate(top)
+        if isinstance(answer, list) and len(answer) == 2 and isinstance(answer[0], str) and _is_number(answer[1])
+    ]
+    if not kept:
+        return None
+    point: dict = {"step": step, "top": [top[i] for i in kept]}
+    if isinstance(marks, list) and len(marks) == len(top) and all(isinstance(m, bool) for m in marks):
+        point["content"] = [marks[i] for i in kept]
+    return point
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def probe_timeline(run_dir: Path) -> dict:
     """Probe results of a run grouped by sentence, in step order."""
     rows, _ = read_json_lines(run_dir / "probes.jsonl")
     probes: dict[str, dict[int, dict]] = {}
-    for row in filter(_probe_row, rows):  # keyed by step: a probe written twice (a kill between lines) counts once
-        point = {"step": row["step"], "top": row["top"]}
-        marks = row.get("content")
-        if isinstance(marks, list) and all(isinstance(m, bool) for m in marks):
-            point["content"] = marks
-        probes.setdefault(row["probe"], {})[row["step"]] = point
+    for row in rows:  # keyed by step: a probe written twice (a kill between lines) counts once
+        point = _probe_point(row)
+        if point is not None:
+            probes.setdefault(row["probe"], {})[point["step"]] = point
     timeline = []
     for text, by_step in probes.items():
         points = [by_step[s] for s in sorted(by_step)]

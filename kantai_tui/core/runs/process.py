@@ -17,12 +17,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from kantai_tui import __version__
-from kantai_tui.core.corpus.files import find_corpus_files
+from kantai_tui.core.corpus.files import require_text
 from kantai_tui.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -31,23 +33,40 @@ from kantai_tui.core.errors import (
     BadInputError,
     DiskFullError,
     KantaiError,
+    OutputError,
+    TokenizerError,
     disk_full_cause,
 )
-from kantai_tui.core.files import JsonLinesWriter, read_json, read_json_lines, write_json_atomic
+from kantai_tui.core.files import (
+    JsonLinesWriter,
+    fsync_dir,
+    fsync_tree,
+    read_json,
+    read_json_lines,
+    staging_path,
+    sweep_stale,
+    write_json_atomic,
+)
+from kantai_tui.core.paths import kantai_command
 from kantai_tui.core.runs.folder import (
     ACTIVE,
     RunLock,
+    already_training,
     effective_state,
+    lock_holder,
     lock_is_held,
     read_status,
     run_path,
     write_status,
 )
 from kantai_tui.core.runs.probes import Prober, load_probes
-from kantai_tui.core.tokenizer.bpe import TOKENIZER_FILES, train_tokenizer
+from kantai_tui.core.tokenizer.bpe import TOKENIZER_FILES, missing_files, train_tokenizer
 from kantai_tui.core.training import distributed
+from kantai_tui.core.training.checkpoint import list_checkpoints, what_is_kept
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.events import Event, ProbesEvaluated, RunFinished, StepLogged, event_to_json
+
+T = TypeVar("T")
 
 
 def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None) -> Path:
@@ -55,20 +74,17 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
     run_dir = run_path(runs_dir, name)
     if run_dir.exists():
         raise BadInputError(
-            f"run {name!r} already exists in {run_dir.parent}; resume it with 'kantai train --resume "
-            f"{name}' or pick another --run name"
+            f"run {name!r} already exists in {run_dir.parent}; resume it with "
+            f"'{kantai_command('train', '--resume', name, runs_dir=run_dir.parent)}' or pick another --run name"
         )
-    find_corpus_files(cfg.corpus)  # a missing or empty corpus is reported before anything is created
+    require_text(cfg.corpus, cfg.errors)  # a missing, empty or blank corpus is reported before anything is created
     load_probes(cfg.probes)  # so is a bad probe file
     if cfg.device != "auto":
         from kantai_tui.core.training.step import pick_device
 
         pick_device(cfg.device)  # and a device this machine does not have
-    if tokenizer is not None and not (Path(tokenizer).expanduser() / "tokenizer.json").is_file():
-        raise BadInputError(
-            f"{tokenizer}: not a tokenizer folder (no tokenizer.json); train one with "
-            "'kantai tokenizer train' or leave out --tokenizer to train one into the run"
-        )
+    if tokenizer is not None:
+        _check_tokenizer(Path(tokenizer).expanduser())
     resolved = TrainConfig.from_dict(
         {
             **cfg.to_dict(),
@@ -76,18 +92,63 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
             "tokenizer_dir": str(run_dir.resolve() / "tokenizer"),
         }
     ).resolved()
-    run_dir.mkdir(parents=True)
-    if tokenizer is not None:
-        (run_dir / "tokenizer").mkdir()
-        for file in TOKENIZER_FILES:
-            if (Path(tokenizer).expanduser() / file).is_file():
-                shutil.copy2(Path(tokenizer).expanduser() / file, run_dir / "tokenizer" / file)
-    write_json_atomic(
-        run_dir / "run.json",
-        {"name": name, "config": resolved.to_dict(), "created": time.time(), "versions": _versions()},
-    )
-    write_status(run_dir, "created", step=0, total_steps=None, error=None)
+    record = {"name": name, "config": resolved.to_dict(), "created": time.time(), "versions": _versions()}
+    _make_runs_folder(run_dir.parent)
+    _commit_new_run(run_dir, record, None if tokenizer is None else Path(tokenizer).expanduser())
     return run_dir
+
+
+def _check_tokenizer(folder: Path) -> None:
+    """A --tokenizer folder must hold everything the run and its ``final/`` export read, checked now."""
+    missing = missing_files(folder)
+    if "tokenizer.json" in missing:
+        raise BadInputError(
+            f"{folder}: not a tokenizer folder (no tokenizer.json); train one with "
+            "'kantai tokenizer train' or leave out --tokenizer to train one into the run"
+        )
+    if missing:
+        raise BadInputError(
+            f"{folder}: an incomplete tokenizer folder (no {', '.join(missing)}); train it again with "
+            "'kantai tokenizer train' or leave out --tokenizer to train one into the run"
+        )
+
+
+def _make_runs_folder(root: Path) -> None:
+    """Create the runs folder, or say in one line why it cannot hold runs (exit 2)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        raise OutputError(f"--runs-dir {root}: cannot create runs there ({err.strerror or err})") from err
+
+
+def _commit_new_run(run_dir: Path, record: dict, tokenizer: Path | None) -> None:
+    """Build the run folder beside its name, then rename it into place: a kill at any moment leaves the
+    whole run (run.json, status.json, its tokenizer) or nothing under that name."""
+    sweep_stale(run_dir.parent)
+    staging = staging_path(run_dir, "creating")
+    try:
+        staging.mkdir()
+        if tokenizer is not None:
+            (staging / "tokenizer").mkdir()
+            for file in TOKENIZER_FILES:
+                if (tokenizer / file).is_file():
+                    shutil.copy2(tokenizer / file, staging / "tokenizer" / file)
+        write_json_atomic(staging / "run.json", record)
+        write_status(staging, "created", step=0, total_steps=None, error=None)
+        fsync_tree(staging)
+        os.rename(staging, run_dir)  # fails if another process made a run of this name meanwhile
+        fsync_dir(run_dir.parent)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if run_dir.exists():
+            raise BadInputError(
+                f"run {run_dir.name!r} already exists in {run_dir.parent}; pick another --run name"
+            ) from err
+        raise OutputError(
+            f"{run_dir.parent}: cannot create run {run_dir.name!r} there ({err.strerror or err})"
+        ) from err
 
 
 def _versions() -> dict:
@@ -132,10 +193,40 @@ class _Signals:
 
     def _hangup(self, signum: int, frame: object) -> None:
         """The terminal went away: later prints go to train.log instead of failing on a dead tty."""
+        self.to_log(1, 2)
+
+    def to_log(self, *fds: int) -> None:
+        """Point these output descriptors at train.log (what is still buffered for them lands there too)."""
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
+        for target in fds:
+            os.dup2(fd, target)
         os.close(fd)
+
+    def keep_printing(self, call: Callable[[T], None], name: str) -> Callable[[T], None]:
+        """``call`` (a printer of events or notes) made to survive its reader going away.
+
+        ``kantai train … | head`` closes stdout after ten lines: a lost reader is treated like a lost
+        terminal (SIGHUP), so the run goes on with its output in train.log, and stderr, if it is still
+        there, says so once. A printer that fails for any other reason still fails the run.
+        """
+
+        def printing(item: T) -> None:
+            try:
+                call(item)
+            except BrokenPipeError:
+                self.to_log(1)
+                try:
+                    print(
+                        f"kantai: the reader of the output went away; run {name} goes on, its output in "
+                        f"{self.log_path} (Ctrl-C or '{kantai_command('stop', name, runs_dir=self.log_path.parent.parent)}' "
+                        "stops it)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                except BrokenPipeError:
+                    self.to_log(2)
+
+        return printing
 
 
 def execute(
@@ -151,6 +242,7 @@ def execute(
 
     cfg = load_config(run_dir)
     signals = _Signals(run_dir / "train.log")
+    on_event, on_note = signals.keep_printing(on_event, run_dir.name), signals.keep_printing(on_note, run_dir.name)
     if dist is not None and not dist.main:
         return _execute_rank(run_dir, cfg, dist, signals)
     with RunLock(run_dir):
@@ -189,9 +281,9 @@ def execute(
                 )
                 raise
             failure = DiskFullError(
-                f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason});"
-                " the last complete checkpoint is kept; free space, then resume with 'kantai "
-                f"train --resume {run_dir.name}'"
+                f"disk full: no room to write {getattr(err, 'filename', None) or run_dir} ({reason}); "
+                f"{what_is_kept(run_dir / 'checkpoints')}; free space, then resume with "
+                f"'{kantai_command('train', '--resume', run_dir.name, runs_dir=run_dir.parent)}'"
             )
             _record_failure(run_dir, str(failure), failure.exit_code, on_note)
             raise failure from err
@@ -244,10 +336,23 @@ def _record_failure(run_dir: Path, message: str, exit_code: int, on_note: Callab
 
 
 def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], None]) -> None:
-    if (Path(cfg.tokenizer_dir) / "tokenizer.json").is_file():
+    """The run's tokenizer, complete: trained now if the run has none (or only part of one, left by an
+    older kantai killed while saving it) and no checkpoint depends on it yet."""
+    folder = Path(cfg.tokenizer_dir)
+    missing = missing_files(folder)
+    if not missing:
         return
-    on_note(f"no tokenizer given: training the tutorial's byte-level BPE into {cfg.tokenizer_dir}")
-    train_tokenizer(cfg.corpus, cfg.tokenizer_dir, errors=cfg.errors)
+    if folder.exists():
+        if list_checkpoints(run_dir / "checkpoints"):
+            raise TokenizerError(
+                f"{folder}: the run's tokenizer is incomplete (no {', '.join(missing)}) and its checkpoints "
+                f"were trained with it; start a new run with '{kantai_command('train', cfg.corpus, runs_dir=run_dir.parent)}'"
+            )
+        on_note(f"the run's tokenizer is incomplete (no {', '.join(missing)}): training it again")
+        shutil.rmtree(folder)
+    else:
+        on_note(f"no tokenizer given: training the tutorial's byte-level BPE into {folder}")
+    train_tokenizer(cfg.corpus, folder, errors=cfg.errors)
 
 
 def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:
@@ -283,6 +388,8 @@ def _append_rows(path: Path, rows: tuple[dict, ...]) -> None:
 def start_detached(runs_dir: str | Path, name: str) -> int:
     """Launch the trainer for run ``name`` in its own session; return its pid."""
     run_dir = run_path(runs_dir, name)
+    if lock_is_held(run_dir):  # the detached trainer would exit 3 a moment later, seen only in train.log
+        raise already_training(run_dir)
     log = (run_dir / "train.log").open("ab")
     command = [sys.executable, "-m", "kantai_tui", "train", "--resume", name, "--runs-dir", str(run_dir.parent)]
     process = subprocess.Popen(
@@ -303,12 +410,13 @@ def stop_run(runs_dir: str | Path, name: str, wait_s: float = 0.0) -> str:
     run_dir = run_path(runs_dir, name)
     if not (run_dir / "run.json").is_file():
         raise BadInputError(f"no run named {name!r} in {run_dir.parent}")
-    status = read_status(run_dir)
-    if status.get("state") not in ACTIVE or not lock_is_held(run_dir):
+    pid = lock_holder(run_dir)
+    if read_status(run_dir).get("state") not in ACTIVE or pid is None:
         raise BadInputError(f"run {name!r} is not training (state: {effective_state(run_dir)})")
-    if "pid" not in status:
-        raise BadInputError(f"run {name!r} is training but its status.json names no process; stop it by hand")
-    os.kill(status["pid"], signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # it ended between the lock check and the signal
+        raise BadInputError(f"run {name!r} is not training (state: {effective_state(run_dir)})") from None
     write_status(run_dir, "stopping")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and lock_is_held(run_dir):

@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files
+from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, require_text
 from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
-from kantai_tui.core.files import write_json_atomic
+from kantai_tui.core.files import commit_folder, fsync_dir, fsync_file, staging_path, sweep_stale, write_json_atomic
 
 if TYPE_CHECKING:
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
@@ -87,17 +90,27 @@ def check_training_args(vocab_size: int, min_frequency: int) -> None:
 
 
 def prepare_output_dir(out_dir: str | Path) -> Path:
-    """Create the output folder and prove it is writable before any long work starts."""
+    """Prove the tokenizer can be written before any long work starts, creating nothing that stays.
+
+    A folder that does not exist yet is not made here: it appears whole when the tokenizer is saved
+    (``_save``), so an interrupted training leaves no empty or half-filled folder behind.
+    """
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
+    probe = out if out.is_dir() else out.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
+        probe.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as err:
         raise OutputError(f"{out}: cannot write the tokenizer there ({err.strerror or err})") from err
     return out
+
+
+def missing_files(folder: Path) -> list[str]:
+    """The files a run needs (to train, then to export ``final/``) that ``folder`` lacks."""
+    return [name for name in EXPORTED_FILES if not (folder / name).is_file()]
 
 
 def train_tokenizer(
@@ -113,7 +126,7 @@ def train_tokenizer(
     from tokenizers import ByteLevelBPETokenizer
 
     check_training_args(vocab_size, min_frequency)
-    files = find_corpus_files(corpus)
+    files = require_text(corpus, errors)  # a blank corpus is refused before the output folder is made
     out = prepare_output_dir(out_dir)
     report = progress or (lambda phase, fraction: None)
     total = max(1, sum(f.stat().st_size for f in files))
@@ -127,12 +140,15 @@ def train_tokenizer(
     started = time.perf_counter()
     bpe = ByteLevelBPETokenizer()
     lines = iter_corpus_lines(files, on_bytes, errors)
-    bpe.train_from_iterator(
-        lines,
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        show_progress=False,
+    interruptible(
+        partial(
+            bpe.train_from_iterator,
+            lines,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=list(SPECIAL_TOKENS),
+            show_progress=False,
+        )
     )
     if done == 0:
         raise TokenizerError(f"{corpus}: is empty; there is nothing to train on")
@@ -212,16 +228,71 @@ def count_tokens(tokenizer: Tokenizer, files: list[Path], errors: str = "strict"
     return table, sum(table)
 
 
+def interruptible(work: Callable[[], object]) -> None:
+    """Run ``work`` so that Ctrl-C stops the command within a moment.
+
+    The Rust BPE trainer learns its merges without running Python, so a KeyboardInterrupt waited
+    seconds for it. On the main thread the work runs in a daemon thread and the main thread waits in
+    short slices, where the interrupt is raised at once (the process then exits; the thread dies with
+    it). Elsewhere (a TUI worker) it simply runs.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        work()
+        return
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as err:  # handed to the waiting thread, which raises it
+            failure.append(err)
+
+    thread = threading.Thread(target=run, name="bpe-trainer", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if failure:
+        raise failure[0]
+
+
 def _save(tokenizer: Tokenizer, bpe: ByteLevelBPETokenizer, out: Path, result: TrainResult) -> None:
-    """Write every file under a temporary name, then rename: a crash never leaves half a tokenizer."""
-    with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging_name:
-        staging = Path(staging_name)
+    """Write every file into a folder beside ``out``, then commit it whole: a kill at any moment leaves
+    the old tokenizer (or none) or the new one, never part of one (``files.commit_folder``).
+
+    A folder that also holds other things (the user's own files, or the working directory itself) is not
+    replaced as a folder: its files are renamed in one by one with ``kantai.json`` removed first and
+    put back last, so a folder without it is an unfinished one (``missing_files``).
+    """
+    sweep_stale(out.parent)
+    staging = staging_path(out)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
         bpe.save_model(str(staging))  # vocab.json, merges.txt
         tokenizer.save(str(staging / "tokenizer.json"))
         _write_json(staging / "tokenizer_config.json", _transformers_config())
         _write_json(staging / META_FILE, asdict(result))
+        if _replaceable(out):
+            commit_folder(staging, out)
+            return
+        for path in staging.iterdir():
+            fsync_file(path)
+        (out / META_FILE).unlink(missing_ok=True)
         for name in TOKENIZER_FILES:
             os.replace(staging / name, out / name)
+        fsync_dir(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replaceable(out: Path) -> bool:
+    """Whether ``out`` may be replaced as a whole: absent, or holding nothing but an earlier tokenizer."""
+    if not out.exists():
+        return True
+    if out.resolve() == Path.cwd().resolve():
+        return False
+    # ".staging-*": what a kill left inside the folder before tokenizers were committed whole
+    return all(p.name in TOKENIZER_FILES or p.name.startswith(".staging-") for p in out.iterdir())
 
 
 def _transformers_config() -> dict:

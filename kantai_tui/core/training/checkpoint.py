@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kantai_tui.core.errors import DiskFullError, disk_full_cause
 from kantai_tui.core.files import fsync_dir, fsync_file
+from kantai_tui.core.paths import kantai_command
 
 MANIFEST = "MANIFEST.json"
 COMPLETE = "COMPLETE"
@@ -57,11 +58,9 @@ def commit(root: Path, step: int, write: Callable[[Path], None]) -> Path:
         reason = disk_full_cause(err)
         if reason is None:
             raise
-        newest = newest_verified(root)
-        kept = f"checkpoint step {newest.step} is kept" if newest else "no earlier checkpoint exists"
         raise DiskFullError(
-            f"disk full: no room to write checkpoint step {step} under {root} ({reason}); {kept}; "
-            f"free space, then resume with 'kantai train --resume {root.parent.name}'"
+            f"disk full: no room to write checkpoint step {step} under {root} ({reason}); {what_is_kept(root)}; "
+            f"free space, then resume with '{kantai_command('train', '--resume', root.parent.name, runs_dir=root.parent.parent)}'"
         ) from err
     final = root / f"{PREFIX}{step:08d}"
     if final.exists():
@@ -86,6 +85,12 @@ def _fill(staging: Path, step: int, write: Callable[[Path], None]) -> None:
     (staging / COMPLETE).write_text("ok\n")
     fsync_file(staging / COMPLETE)
     fsync_dir(staging)
+
+
+def what_is_kept(root: Path) -> str:
+    """What a resume would start from, said truthfully in a failure message."""
+    newest = newest_verified(root)
+    return f"checkpoint step {newest.step} is kept" if newest else "no checkpoint exists yet"
 
 
 def verify(path: Path) -> str | None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, OutOfMemoryError
+from kantai_tui.core.files import commit_folder, staging_path, sweep_stale
 from kantai_tui.core.tokenizer.bpe import EXPORTED_FILES, load_tokenizer, special_id
 from kantai_tui.core.training import checkpoint, distributed
 from kantai_tui.core.training.config import TrainConfig
@@ -492,7 +493,8 @@ class Trainer:
     def _export(self) -> Path:
         """``final/``: save_pretrained (safetensors) and the tokenizer, so pipeline("fill-mask") loads it."""
         final = self.run_dir / "final"
-        staging = self.run_dir / ".staging-final"
+        sweep_stale(self.run_dir)
+        staging = staging_path(final)
         shutil.rmtree(staging, ignore_errors=True)
         from transformers.utils import logging as hf_logging
 
@@ -504,6 +506,5 @@ class Trainer:
         except Exception:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
+        commit_folder(staging, final)  # fsynced and renamed whole, as durable as a checkpoint
         return final

@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.files import read_json, read_json_lines
-from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, read_run_config, read_status, well_formed
+from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, metrics_row, read_run_config, read_status
 from kantai_tui.core.training.config import (
     DEFAULT_EPOCHS,
     DEFAULT_TIME_S,
@@ -33,7 +33,7 @@ from kantai_tui.core.training.config import (
     run_length,
 )
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, row_progress
+from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, number, row_progress
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
@@ -332,9 +332,7 @@ class TrainingPane(Pane):
             return
         self._offset = offset
         chart = self.query_one(LossChart)
-        for row in rows:
-            if row.get("kind") in ("step", "eval") and not well_formed(row):
-                continue
+        for row in filter(None, map(metrics_row, rows)):  # typed: a field is a number (str...) or absent
             if row.get("kind") == "step":
                 chart.add_step(row["step"], row.get("loss"))
                 self._last_step = row
@@ -367,8 +365,8 @@ class TrainingPane(Pane):
         share = f" ({done:.0%})" if done is not None else ""
         progress = f"{step:,}/{total:,}{share}" if total else f"{step:,}{share}"
         self.query_one("#train-status", Static).update(
-            f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {row.get('lr', 0):.2e} · "
-            f"{row.get('tokens_per_s', 0):,.0f} tok/s{time_left}"
+            f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {number(row.get('lr'), '.2e')} · "
+            f"{number(row.get('tokens_per_s'), ',.0f')} tok/s{time_left}"
             + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
         )
         if self._evals:
