@@ -31,6 +31,11 @@ def duration(seconds: float) -> str:
     return f"{whole // 60}m{whole % 60:02d}s"
 
 
+def state_text(state: str, stalled_s: float | None) -> str:
+    """A run's state as every view shows it: 'running' that has made no step for long says so."""
+    return state if stalled_s is None else f"{state} · stalled — no step for {duration(stalled_s)}"
+
+
 def eta(first: tuple[float, float] | None, last: tuple[float, float]) -> str:
     """Time left, from the rate between the first and the latest logged (progress, elapsed_s).
 
@@ -76,10 +81,13 @@ def quality_text(row: dict) -> str:
 
 @dataclass
 class Smoother:
-    """The smoothed training loss: an exponential moving average over the logged losses, in step order.
+    """The smoothed training loss: a debiased exponential moving average over the logged losses, in step order.
 
-    It keeps its points so a resume can rewind it (``rewind``) by the same rule the run folder's
-    readers use, so the TUI's chart and ``kantai follow`` agree at every step.
+    The average starts from zero and is divided by (1 - beta^n) after n points (as Adam debiases its
+    moments), so the first values follow the points instead of staying near the first loss. It is a
+    function of the logged points only, never of how many are drawn or how wide the chart is, and
+    it keeps its points so a resume can rewind it (``rewind``) by the same rule the run folder's
+    readers use: the TUI's chart and status line and ``kantai follow`` agree at every step.
     """
 
     steps: list[int] = field(default_factory=list)
@@ -90,10 +98,13 @@ class Smoother:
         """Fold in one logged loss; a missing or non-finite one is skipped. Returns the smoothed value."""
         if loss is None or not math.isfinite(loss):
             return self.last
-        previous = self.smooth[-1] if self.smooth else loss
+        beta, n = 1 - SMOOTHING, len(self.smooth)
+        # the running average before debiasing, recovered from the last smoothed value (so a rewind needs no state)
+        average = self.smooth[-1] * (1 - beta**n) if n else 0.0
+        average = beta * average + (1 - beta) * loss
         self.steps.append(step)
         self.raw.append(loss)
-        self.smooth.append((1 - SMOOTHING) * previous + SMOOTHING * loss)
+        self.smooth.append(average / (1 - beta ** (n + 1)))
         return self.last
 
     def rewind(self, start_step: int) -> None:

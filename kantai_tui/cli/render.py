@@ -26,7 +26,18 @@ if TYPE_CHECKING:
     from kantai_tui.core.device import DeviceSnapshot
     from kantai_tui.core.training.events import Event
 
-from kantai_tui.format import NA, Smoother, eta, human_bytes, length_text, loss_text, number, quality_text, row_progress
+from kantai_tui.format import (
+    NA,
+    Smoother,
+    eta,
+    human_bytes,
+    length_text,
+    loss_text,
+    number,
+    quality_text,
+    row_progress,
+    state_text,
+)
 
 
 def _console() -> Console:
@@ -206,7 +217,8 @@ def print_runs(runs: list, runs_dir: str) -> None:
     for r in runs:
         step = "—" if r.step is None else f"{r.step:,}" + (f"/{r.total_steps:,}" if r.total_steps else "")
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "—"
-        table.add_row(r.name, r.state, step, loss_text(r.last_loss), r.preset or "—", r.recipe or "—", updated)
+        state = state_text(r.state, r.stalled_s)
+        table.add_row(r.name, state, step, loss_text(r.last_loss), r.preset or "—", r.recipe or "—", updated)
     out.print(table)
 
 

@@ -32,6 +32,7 @@ from kantai_tui.core.training.presets import PRESETS
 from kantai_tui.format import duration
 
 if TYPE_CHECKING:
+    from kantai_tui.cli.render import EventPrinter
     from kantai_tui.core.training.distributed import Dist
 
 
@@ -321,13 +322,31 @@ def cmd_follow(args: argparse.Namespace) -> int:
     if not (run_dir / "run.json").is_file():
         raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
     printer = cli_render.EventPrinter(json_lines=args.json, runs_dir=args.runs_dir)
-    state = "unknown"
+    state, stalled = "unknown", False
     for rows, state in process.follow(run_dir):  # noqa: B007 - the state after the last poll is read below
         for row in rows:
             printer.row(row)
+        stalled = _say_stall(printer, run_dir, stalled)
     unreadable = " (its status.json is missing or unreadable)" if state == "unknown" else ""
     printer.note(f"run {args.run}: {state}{unreadable}")
     return EXIT_OK if state in ("finished", "stopped") else EXIT_RUN_DID_NOT_FINISH
+
+
+def _say_stall(printer: EventPrinter, run_dir: Path, was: bool) -> bool:
+    """One note when a running trainer stops making steps (frozen, or a hung disk), one when it goes on."""
+    from kantai_tui.core.runs.folder import lock_holder, stalled_for
+    from kantai_tui.format import state_text
+
+    seconds = stalled_for(run_dir)
+    if seconds is not None and not was:
+        pid = lock_holder(run_dir)
+        printer.note(
+            f"run {run_dir.name}: {state_text('running', seconds)}; its trainer (pid {pid}) is alive but not "
+            f"training: if it was stopped (Ctrl-Z, SIGSTOP), 'kill -CONT {pid}' lets it go on"
+        )
+    elif seconds is None and was:
+        printer.note(f"run {run_dir.name}: training again")
+    return seconds is not None
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -155,3 +155,41 @@ def test_ctrl_c_in_tokenizer_training_stops_it_and_leaves_no_folder(tmp_path: Pa
     assert trainer.returncode == 130, err
     assert "kantai: interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]
+
+
+def test_the_training_clock_leaves_out_a_pause_ended_by_sigcont() -> None:
+    """A trainer frozen with SIGSTOP counted the pause as training: its --time budget ended early and
+    the next tokens/s was near zero."""
+    from kantai_tui.core.training.clock import PauseAwareClock
+
+    now = [100.0]
+    clock = PauseAwareClock(lambda: now[0])
+    assert clock() == 100.0
+    now[0] = 101.0
+    assert clock() == 101.0
+    now[0] = 3701.0  # frozen for an hour, then SIGCONT
+    clock.continued()
+    assert clock() == 101.0
+    now[0] = 3702.0
+    assert clock() == 102.0 and clock.paused_s == 3600.0
+
+
+def test_a_running_trainer_without_steps_for_ten_intervals_reads_stalled(tmp_path: Path, small_corpus: Path) -> None:
+    """A frozen trainer showed "running" forever in runs, follow and the TUI."""
+    from kantai_tui.core.runs.folder import RunLock, list_runs, stalled_for, write_status
+    from kantai_tui.format import state_text
+
+    run = process.create_run(tmp_path / "runs", "s", _config(small_corpus), None)  # log_every 10
+    with RunLock(run):
+        status = write_status(run, "running", step=100, elapsed_s=50.0)  # 5 s per log interval
+        assert stalled_for(run, now=status["updated"] + 49) is None
+        assert stalled_for(run, now=status["updated"] + 59) is None  # never under a minute
+        assert stalled_for(run, now=status["updated"] + 61) == pytest.approx(61)
+        write_status(run, "running", step=100, elapsed_s=500.0)  # 50 s per interval: ten is 500 s
+        assert stalled_for(run, now=time.time() + 400) is None
+        write_status(run, "stopping")
+        assert stalled_for(run, now=time.time() + 10_000) is None
+        write_status(run, "running", step=100, elapsed_s=50.0)
+        assert list_runs(tmp_path / "runs")[0].stalled_s is None
+    assert stalled_for(run, now=time.time() + 10_000) is None  # the lock is free: crashed, not stalled
+    assert state_text("running", 125.0) == "running · stalled — no step for 2m05s"

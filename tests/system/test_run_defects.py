@@ -108,7 +108,7 @@ def _stopped_trainer(tmp_path: Path, corpus: Path, tokenizer: Path) -> tuple[Pat
     started = _kantai([*args, "--max-steps", "100000", "--log-every", "5", "--checkpoint-every", "100000", *SMALL])
     assert started.returncode == 0, started.stderr
     run = runs / "st"
-    _wait(lambda: (read_json(run / "status.json") or {}).get("state") == "running", "the trainer to run")
+    _wait(lambda: "elapsed_s" in (read_json(run / "status.json") or {}), "the trainer to log a step")
     pid = lock_holder(run)
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
@@ -186,3 +186,21 @@ def test_runs_on_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     done = _kantai(["runs", "--runs-dir", str(tmp_path / "a-file")])
     assert done.returncode == 2 and "is a file, not a folder" in done.stderr
+
+
+def test_a_frozen_trainers_pause_is_not_training_time(
+    tmp_path: Path, small_corpus: Path, small_tokenizer: Path
+) -> None:
+    """The pause counted as training time: tokens/s and the ETA were wrong after it, a --time budget ended early."""
+    run, pid = _stopped_trainer(tmp_path, small_corpus, small_tokenizer)
+    try:
+        before = read_json(run / "status.json") or {}
+        time.sleep(3.0)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _wait(lambda: (read_json(run / "status.json") or {}).get("step", 0) > before["step"] + 5, "steps after the pause")
+    after = read_json(run / "status.json") or {}
+    trained, wall = after["elapsed_s"] - before["elapsed_s"], after["updated"] - before["updated"]
+    assert trained < wall - 2.5, (trained, wall)  # the 3 s frozen are not in elapsed_s
+    stop = _kantai(["stop", "st", "--runs-dir", str(run.parent), "--wait", "30"])
+    assert stop.returncode == 0 and "stopped" in stop.stdout

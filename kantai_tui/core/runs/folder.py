@@ -278,6 +278,32 @@ def trajectory(rows: list[dict]) -> list[dict]:
     return kept
 
 
+STALL_AFTER_S = 60.0  # never sooner: one log interval of a big model on a CPU can be long
+FIRST_STEP_S = 300.0  # before any step has a pace to judge by (torch.compile's first step takes minutes)
+STALL_INTERVALS = 10
+
+
+def stalled_for(run_dir: Path, now: float | None = None) -> float | None:
+    """Seconds since a live trainer last logged a step, when that is far past its pace; else None.
+
+    A trainer frozen with SIGSTOP, or blocked on a hung filesystem, holds its lock and reads "running"
+    forever: this is how its observers tell. Its pace is the seconds per log interval so far
+    (status.json's elapsed_s and step, run.json's log_every); stalled means ten of those have passed
+    with no step, and at least a minute.
+    """
+    status = read_status(run_dir)
+    updated = status.get("updated")
+    if status.get("state") != "running" or updated is None or not lock_is_held(run_dir):
+        return None
+    quiet = (time.time() if now is None else now) - updated
+    step, elapsed, log_every = status.get("step"), status.get("elapsed_s"), read_run_config(run_dir).get("log_every")
+    if step and elapsed and isinstance(log_every, int) and not isinstance(log_every, bool) and log_every > 0:
+        limit = max(STALL_AFTER_S, STALL_INTERVALS * elapsed / step * log_every)
+    else:
+        limit = FIRST_STEP_S
+    return quiet if quiet >= limit else None
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """One line of ``kantai runs``."""
@@ -292,6 +318,7 @@ class RunSummary:
     last_loss: float | None
     updated: float | None
     error: str | None
+    stalled_s: float | None = None  # running, but no step for this long (``stalled_for``)
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -310,6 +337,7 @@ def summarize(run_dir: Path) -> RunSummary:
         last_loss=status.get("loss"),
         updated=status.get("updated"),
         error=status.get("error"),
+        stalled_s=stalled_for(run_dir),
     )
 
 

@@ -182,11 +182,13 @@ class _Signals:
     def __init__(self, log_path: Path) -> None:
         self.stop_signal: int | None = None
         self.log_path = log_path
+        self.on_continue: Callable[[], None] = lambda: None  # the trainer's clock, once there is one
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._hangup)
+        signal.signal(signal.SIGCONT, lambda signum, frame: self.on_continue())
 
     def _stop(self, signum: int, frame: object) -> None:
         self.stop_signal = signum
@@ -266,6 +268,7 @@ def execute(
                 dist=dist,
                 probe=Prober(load_probes(cfg.probes), cfg.tokenizer_dir),
             )
+            signals.on_continue = trainer.clock.continued  # a frozen trainer's pause is not training time
             write_status(run_dir, "running", total_steps=trainer.total, time_s=cfg.time_s, step=trainer.state.step)
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
@@ -306,6 +309,7 @@ def _execute_rank(run_dir: Path, cfg: TrainConfig, dist: distributed.Dist, signa
     signals.install()
     distributed.barrier()  # rank 0 has the lock and the tokenizer
     trainer = Trainer(cfg, run_dir, dist=dist)
+    signals.on_continue = trainer.clock.continued
     stopped = False
     for event in trainer.events(lambda: signals.stop_signal is not None):
         stopped = isinstance(event, RunFinished) and event.stopped

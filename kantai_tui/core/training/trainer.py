@@ -23,6 +23,7 @@ from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, O
 from kantai_tui.core.files import commit_folder, staging_path, sweep_stale
 from kantai_tui.core.tokenizer.bpe import EXPORTED_FILES, load_tokenizer, special_id
 from kantai_tui.core.training import checkpoint, distributed
+from kantai_tui.core.training.clock import PauseAwareClock
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
 from kantai_tui.core.training.events import (
@@ -77,7 +78,8 @@ class Trainer:
         from transformers import RobertaForMaskedLM
 
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
-        self._now = clock
+        self.clock = PauseAwareClock(clock)  # process.execute tells it of a SIGCONT
+        self._now = self.clock
         self.world = dist.world if dist else 1
         self.main = dist is None or dist.main  # the one process that writes the run folder
         self.device = distributed.device_for(dist, pick_device(cfg.device))
