@@ -62,7 +62,7 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--corpus", metavar="PATH", type=corpus_arg, help=f"{CORPUS_HELP} (default: {BUNDLED_NAME})")
     serve.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder")
-    serve.add_argument("--runs-dir", metavar="DIR", default="runs", help="where runs are kept (default ./runs)")
+    serve.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (default: as last time, else ./runs)")
 
 
 class _HangUp(BaseException):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_serve(port: int, *options: str, log: Path | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    """``kantai serve`` on 127.0.0.1:``port`` with the tiny corpus, in its own session (tests signal it)."""
+    out = log.open("w") if log is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kantai_tui", "serve", "--port", str(port), "--corpus", str(TINY), *options],
+            stdout=out,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+
+
 def _wait_for_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -51,6 +69,43 @@ def _wait_for_port(port: int, timeout: float = 30.0) -> None:
         except OSError:
             assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{port}"
             time.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def tunnel(target_port: int) -> AsyncIterator[int]:
+    """What ``ssh -L OTHER:127.0.0.1:PORT`` does: a local port whose connections go to ``target_port``.
+
+    The page is then loaded from an address the server was never told about, so anything in it that
+    names the bind address (host or port) breaks, as it did through a real tunnel."""
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:  # the other side went: so does this one (finally)
+            return
+        finally:
+            writer.close()
+
+    writers: set[asyncio.StreamWriter] = set()
+    forwarding: set[asyncio.Task] = set()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        forwarding.add(asyncio.current_task())  # type: ignore[arg-type]
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        writers.update((writer, upstream_writer))
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    listener = await asyncio.start_server(forward, "127.0.0.1", 0)
+    try:
+        yield listener.sockets[0].getsockname()[1]
+    finally:
+        listener.close()
+        for writer in writers:  # the tunnel goes, with its connections (as when ssh ends)
+            writer.close()
+        if forwarding:  # each ends with its connections, before the loop goes
+            await asyncio.wait(forwarding)
 
 
 async def _load_in_chromium(url: str, profile: Path) -> tuple[str, bytes]:
@@ -87,7 +142,9 @@ async def _load_in_chromium(url: str, profile: Path) -> tuple[str, bytes]:
                 classes, deadline = "", time.monotonic() + 30
                 while "-first-byte" not in classes and time.monotonic() < deadline:
                     await asyncio.sleep(0.25)
-                    classes = (await call("Runtime.evaluate", expression="document.body.className"))["result"]["value"]
+                    # no body yet while the new document loads (seen through the tunnel's extra hop)
+                    body = "document.body ? document.body.className : ''"
+                    classes = (await call("Runtime.evaluate", expression=body))["result"]["value"]
                 await asyncio.sleep(2.0)  # the first frames
                 shot = await call("Page.captureScreenshot", format="png")
                 return classes, base64.b64decode(shot["data"])
@@ -103,23 +160,7 @@ def test_kantai_serve_renders_the_app_in_headless_chromium(tmp_path: Path) -> No
     from PIL import Image
 
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kantai_tui",
-            "serve",
-            "--port",
-            str(port),
-            "--corpus",
-            str(TINY),
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    server = start_serve(port, "--runs-dir", str(tmp_path / "runs"))
     try:
         _wait_for_port(port)
         import psutil
@@ -128,7 +169,7 @@ def test_kantai_serve_renders_the_app_in_headless_chromium(tmp_path: Path) -> No
         assert bound == {"127.0.0.1"}  # this machine only, by default
         classes, png = asyncio.run(_load_in_chromium(f"http://127.0.0.1:{port}/", tmp_path / "profile"))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the app process it started for the page
+        os.killpg(server.pid, signal.SIGTERM)  # serve ends the app process it started for the page
         server.wait(timeout=20)
     assert "-first-byte" in classes  # the app's output reached the page
     image = Image.open(io.BytesIO(png)).convert("RGB")
@@ -137,6 +178,29 @@ def test_kantai_serve_renders_the_app_in_headless_chromium(tmp_path: Path) -> No
     drawn = 1 - colours[0][0] / (image.width * image.height)
     assert colours[0][1] != (12, 24, 31), "still the waiting page's background"
     assert len(colours) > 16 and drawn > 0.05, f"looks blank: {len(colours)} colours, {drawn:.1%} drawn"
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install chromium; .ci/run does)"
+)
+def test_the_page_works_in_chromium_through_a_tunnel_to_another_port(tmp_path: Path) -> None:
+    """``ssh -L 9000:127.0.0.1:8000``: the page, its script and its websocket all come through port 9000
+    (before, the page named http://127.0.0.1:8000/static/... and ws://127.0.0.1:8000/ws)."""
+    port = _free_port()
+    server = start_serve(port, "--runs-dir", str(tmp_path / "runs"))
+
+    async def through_a_tunnel() -> str:
+        async with tunnel(port) as other_port:
+            classes, _ = await _load_in_chromium(f"http://127.0.0.1:{other_port}/", tmp_path / "profile")
+            return classes
+
+    try:
+        _wait_for_port(port)
+        classes = asyncio.run(through_a_tunnel())
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    assert "-first-byte" in classes  # the app's output reached the page, through the other port
 
 
 def test_serve_binds_loopback_unless_told_and_quotes_its_command(tmp_path: Path) -> None:
