@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Footer, Header, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.device import DeviceSnapshot
@@ -34,7 +34,7 @@ from kantai_tui.tui.focus import bindings_first
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.hangup import on_hangup, watch_terminal
 from kantai_tui.tui.help_screen import HelpScreen
-from kantai_tui.tui.panes.base import Pane, failure_message
+from kantai_tui.tui.panes.base import FailureNotices, Pane, failure_message
 from kantai_tui.tui.panes.corpus import CorpusPane
 from kantai_tui.tui.panes.device import DevicePane
 from kantai_tui.tui.panes.fillmask import FillMaskPane
@@ -107,7 +107,7 @@ class KantaiApp(App[int]):
         # marks the trainers it lists
         self.runs_polled: Signal[RunsListing] = Signal(self, "runs-polled")
         self._trainers: dict[int, str] = {}
-        self._last_failure: str | None = None
+        self._notices = FailureNotices()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,10 +130,7 @@ class KantaiApp(App[int]):
         if self.prefs.theme in self.available_themes:
             self.theme = self.prefs.theme
         self.watch(self, "theme", lambda theme: self._remember(theme=theme), init=False)
-        self._remember(
-            last_corpus=str(self.corpus.resolve()) if self.corpus and self.corpus.exists() else None,
-            runs_dir=str(self.runs_dir.resolve()),
-        )
+        self._remember(runs_dir=str(self.runs_dir.resolve()))  # the corpus once it scanned (_corpus_scanned)
         self._focus_pane(PANES[0].id)
         self.set_interval(RUNS_POLL_S, self._poll_runs)
         self.call_after_refresh(self._poll_runs)  # once the panes have subscribed
@@ -163,13 +160,10 @@ class KantaiApp(App[int]):
         self.runs_polled.publish(listing)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The app's own workers (runs poll, device probe; panes handle theirs): a failure is a notification,
-        once per distinct message (the poll repeats every few seconds), never a crash."""
-        if event.state is WorkerState.ERROR and event.worker.node is self:
-            message = failure_message(event.worker.error)
-            if message != self._last_failure:
-                self._last_failure = message
-                self.notify(message, title="kantai", severity="error")
+        """The app's own workers (runs poll, device probe; panes handle theirs, by the same rule): a failure is
+        a plain-text notification, once until that worker succeeds again (the polls repeat), never a crash."""
+        if event.worker.node is self and self._notices.is_news(event):
+            self.notify(failure_message(event.worker.error), title="kantai", severity="error", markup=False)
 
     def _probe_devices(self) -> None:
         self._take_snapshot(dict(self._trainers))
@@ -191,6 +185,13 @@ class KantaiApp(App[int]):
 
     @on(CorpusPane.Scanned)
     def _corpus_scanned(self, event: CorpusPane.Scanned) -> None:
+        """The corpus pane's corpus scanned: every pane follows it, and it is the one remembered (a corpus
+        that fails to open is never the app's corpus, so the next launch does not open on an error)."""
+        if event.corpus != self.corpus:  # another corpus was opened
+            self.corpus, self.corpus_error = event.corpus, None
+            self.tokenizer_override = None  # a --tokenizer belonged to the corpus it was given with
+            self.sub_title = str(event.corpus)
+        self._remember(last_corpus=str(event.corpus.resolve()))
         tokenizer = self.tokenizer_override or tokenizer_dir_for(event.stats.fingerprint)
         if self.tokenizer_override is None:
             self.query_one(TokenizerPane).set_source(self.corpus, tokenizer)
@@ -198,13 +199,8 @@ class KantaiApp(App[int]):
 
     @on(CorpusPane.OpenRequested)
     def _open_corpus(self, event: CorpusPane.OpenRequested) -> None:
-        """Another corpus: every pane follows it once it is scanned (Scanned sets the tokenizer source)."""
-        self.corpus, self.corpus_error = event.path, None
-        self.tokenizer_override = None  # a --tokenizer belonged to the corpus it was given with
-        self.sub_title = str(event.path)
+        """Another corpus: every pane follows it once it scanned (``_corpus_scanned``)."""
         self.query_one(CorpusPane).open(event.path)
-        if event.path.exists():
-            self._remember(last_corpus=str(event.path.resolve()))
 
     @on(TrainingPane.Attached)
     def _run_attached(self, event: TrainingPane.Attached) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from kantai_tui.format import (
     Smoother,
     default_run_name,
@@ -45,13 +47,34 @@ def test_smoother_skips_missing_losses_and_rewinds_like_the_trajectory() -> None
     loss = Smoother()
     assert loss.add(1, 10.0) == 10.0
     assert loss.add(2, None) == 10.0 and loss.add(3, math.nan) == 10.0  # skipped, not reset
-    assert loss.add(4, 0.0) == 9.0
+    assert loss.add(4, 0.0) == pytest.approx(0.9 / 0.19)  # debiased: 0.9 * 0.1 * 10 / (1 - 0.9**2)
     loss.add(5, 100.0)
     loss.rewind(4)
-    assert loss.steps == [1, 4] and loss.last == 9.0
+    assert loss.steps == [1, 4] and loss.last == pytest.approx(0.9 / 0.19)
 
 
 def test_labels() -> None:
     assert default_run_name("tiny", "packed", now=0).startswith("tiny-packed-19")
     assert model_label("kant/step-00000018") == "kant · step 18" and model_label("kant/final") == "kant · final"
     assert gib_of(None, 2**30) == "—" and gib_of(2**30, 2 * 2**30) == "1.0/2 GiB"
+
+
+def test_the_smoothed_loss_is_a_debiased_ema_of_the_logged_points() -> None:
+    """Issue 14, item 22: one rule for the TUI (chart, status line) and `kantai follow`: an exponential moving
+    average started from zero and divided by (1 - beta^n), so the early values are not held at the first point
+    (the old EMA started at the first loss: 9.8 here where the points say 8.9)."""
+    from kantai_tui.format import SMOOTHING
+
+    losses = [10.0, 8.0, 7.5, 6.0, 6.5, 5.0]
+    beta, average, expected = 1 - SMOOTHING, 0.0, []
+    for n, value in enumerate(losses, 1):
+        average = beta * average + (1 - beta) * value
+        expected.append(average / (1 - beta**n))
+    smoother = Smoother()
+    for step, value in enumerate(losses, 1):
+        smoother.add(step * 10, value)
+    assert smoother.smooth == [pytest.approx(v, rel=1e-12) for v in expected]
+    smoother.rewind(30)  # a resume from step 30: the later points are trained again and smoothed the same way
+    for step, value in ((40, 6.0), (50, 6.5), (60, 5.0)):
+        smoother.add(step, value)
+    assert smoother.smooth == [pytest.approx(v, rel=1e-12) for v in expected]

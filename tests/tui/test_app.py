@@ -310,3 +310,83 @@ async def test_keys_typed_ahead_land_where_the_first_key_sent_them(small_corpus:
         await settle(pilot)
         assert app.query_one("#vocab-search", Input).value == "reason"
         assert app.query_one("#encode-input", Input).value == ""
+
+
+async def test_a_worker_error_is_shown_as_plain_text_once_even_with_brackets_and_repeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 14, item 10): the one handler of failed workers showed the message as markup, so an
+    OSError naming a path with '[/]' in it raised MarkupError in the handler and ended the app; and a poll that
+    fails every 0.5 s raised a notification every 0.5 s. Now: plain text in the pane that started the worker,
+    one notification per distinct message, the app lives on."""
+    import errno
+
+    from kantai_tui.core.runs import process
+    from kantai_tui.tui.panes import training
+    from kantai_tui.tui.panes.training import TrainingPane
+
+    def failing_create_run(*args: object, **kwargs: object) -> Path:
+        raise OSError(errno.EACCES, "Permission denied", "/runs/[/]odd [b]name")
+
+    def failing_read(*args: object, **kwargs: object) -> tuple[list[dict], int]:
+        raise RuntimeError("disk went away [/]")
+
+    monkeypatch.setattr(process, "create_run", failing_create_run)
+    app = KantaiApp(corpus=TINY, runs_dir=tmp_path / "runs", watch_devices=False)
+    notified: list[str] = []
+    real_notify = app.notify
+    monkeypatch.setattr(app, "notify", lambda message, **kw: (notified.append(message), real_notify(message, **kw)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        app.query_one("#train-corpus", Input).value = str(TINY)
+        await pilot.press("s")
+        await settle(pilot)
+        pane = app.query_one(TrainingPane)
+        expected = (
+            "internal error in a background task: PermissionError: [Errno 13] Permission denied: '/runs/[/]odd [b]name'"
+        )
+        assert pane.has_class("-failed") and text_of(app, "#train-error") == expected
+        assert notified == [expected] and "Permission denied" in screen_text(app)  # the toast drew, as typed
+        monkeypatch.setattr(training, "read_json_lines", failing_read)
+        (tmp_path / "runs" / "demo").mkdir(parents=True)
+        pane.attach(tmp_path / "runs" / "demo")
+        await pilot.pause(1.6)  # three or four polls, each failing
+        await settle(pilot)
+        assert text_of(app, "#train-error") == "internal error in a background task: RuntimeError: disk went away [/]"
+        assert notified.count("internal error in a background task: RuntimeError: disk went away [/]") == 1
+        assert app.is_running
+
+
+async def test_a_corpus_that_fails_to_open_leaves_the_good_one_open_and_unremembered(tmp_path: Path) -> None:
+    """Regression (issue 14, item 21): opening a bad corpus replaced the good one (the statistics vanished, the
+    tokenizer pane said there was no corpus) and the preferences kept the bad one, so the next launch opened on
+    the error. Now the pane says the new one failed and keeps showing and using the one that scanned; only a
+    corpus that scanned is remembered. (A path with '[/]' in it is text, not markup.)"""
+    from kantai_tui.core.prefs import load_preferences
+    from kantai_tui.tui.app import starting_point
+
+    binary = tmp_path / "dir[" / "]weights.txt"  # its path holds '[/]'
+    binary.parent.mkdir()
+    binary.write_bytes(b"\x00\x01\x02")
+    app = KantaiApp(corpus=TINY, watch_devices=False, prefs_folder=tmp_path / "config")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        good = app.query_one(CorpusPane).stats
+        for bad in (binary, tmp_path / "missing.txt"):
+            await pilot.press("o")
+            app.query_one("#corpus-open", Input).value = str(bad)
+            await pilot.press("enter")
+            await settle(pilot)
+            pane = app.query_one(CorpusPane)
+            assert bad.name in text_of(app, "#corpus-error") and str(TINY) in text_of(app, "#corpus-error")
+            assert app.query_one("#corpus-error").display and app.query_one("#corpus-body").display
+            assert pane.corpus == TINY and pane.stats is good and app.corpus == TINY
+            assert text_of(app, "#corpus-path") == str(TINY)
+            assert not app.query_one(TokenizerPane).has_class("-failed")
+        await pilot.press("r")  # the kept corpus is the one rescanned; the error line goes
+        await settle(pilot)
+        assert not app.query_one("#corpus-error").display and app.query_one(CorpusPane).stats == good
+    prefs = load_preferences(tmp_path / "config")
+    assert prefs.last_corpus == str(TINY.resolve())
+    assert starting_point(None, None, prefs)[0] == str(TINY.resolve())

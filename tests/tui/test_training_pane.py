@@ -169,3 +169,69 @@ async def test_the_pane_and_follow_show_the_same_smoothed_loss_across_a_resume(t
         pane_smooth = str(status.render()).split("smoothed ")[1].split()[0]
         assert app.query_one(LossChart).steps[-4:] == [210, 220, 230, 240] and 20.0 not in app.query_one(LossChart).raw
     assert follow_smooth == pane_smooth
+
+
+async def test_attaching_another_run_shows_only_its_own_figures(tmp_path: Path) -> None:
+    """Regression (issue 14, item 22): after attaching to another run the pane kept the previous run's
+    held-out line ("held-out @ step 200") under a run that has no evaluation. Names, presets and errors
+    from hand-edited files are shown as text: a '[/]' in one raised MarkupError and ended the app."""
+    import json
+
+    from tests.helpers import recorded_run
+
+    runs = recorded_run(tmp_path)
+    other = runs / "other"
+    other.mkdir()
+    (other / "run.json").write_text(json.dumps({"name": "other", "config": {"preset": "[/]odd", "recipe": "padded"}}))
+    (other / "status.json").write_text(json.dumps({"state": "failed", "step": 4, "error": "it broke [/]"}))
+    (other / "metrics.jsonl").write_text(
+        json.dumps({"kind": "step", "step": 4, "loss": 7.0, "lr": 1e-3, "tokens_per_s": 1.0, "elapsed_s": 1.0}) + "\n"
+    )
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        evals = app.query_one("#train-evals")
+        pane.attach(runs / "demo")
+        await until(pilot, lambda: "held-out @ step 200" in str(evals.render()), timeout=30)
+        pane.attach(other)
+        status = app.query_one("#train-status")
+        await until(pilot, lambda: "step 4" in str(status.render()), timeout=30)
+        assert str(evals.render()) == ""
+        assert "it broke [/]" in str(status.render()) and "[/]odd preset" in str(app.query_one("#train-run").render())
+        assert app.query_one(LossChart).steps == [4] and app.is_running
+
+
+async def test_reads_that_overlap_apply_each_metrics_row_once(tmp_path: Path, monkeypatch) -> None:
+    """Regression (issue 14, item 22): attaching reads the run at once and the 0.5 s timer reads it again; a
+    read that started from the offset another read had already moved past was applied too, so its rows were
+    charted twice and the smoothed loss (an average over the points) was not `kantai follow`'s. Now a read
+    applies only from the offset the pane is at. (The first read is held until the second is applied.)"""
+    import threading
+
+    from kantai_tui.tui.panes import training
+    from tests.helpers import recorded_run
+
+    gate, calls = threading.Event(), []
+    real_read_status = training.read_status
+
+    def first_read_waits(run_dir: Path) -> dict:
+        calls.append(run_dir)
+        if len(calls) == 1:
+            gate.wait(10)
+        return real_read_status(run_dir)
+
+    monkeypatch.setattr(training, "read_status", first_read_waits)
+    runs = recorded_run(tmp_path)
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        chart = app.query_one(LossChart)
+        pane.attach(runs / "demo")
+        await until(pilot, lambda: len(calls) == 1, timeout=30)
+        pane._poll_attached()  # what the timer does meanwhile
+        await until(pilot, lambda: len(chart.steps) >= 20, timeout=30)
+        gate.set()  # the first read, from offset 0, comes in late
+        await pilot.pause(0.3)
+        await workers_settled(app)
+        await pilot.pause(0.2)
+        assert chart.steps == list(range(10, 201, 10)) and [s for s, _ in chart.evals] == [50, 100, 150, 200]

@@ -84,7 +84,7 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
 
         pick_device(cfg.device)  # and a device this machine does not have
     if tokenizer is not None:
-        _check_tokenizer(Path(tokenizer).expanduser())
+        _check_tokenizer(Path(tokenizer).expanduser(), cfg.corpus)
     resolved = TrainConfig.from_dict(
         {
             **cfg.to_dict(),
@@ -98,19 +98,19 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
     return run_dir
 
 
-def _check_tokenizer(folder: Path) -> None:
+def _check_tokenizer(folder: Path, corpus: str) -> None:
     """A --tokenizer folder must hold everything the run and its ``final/`` export read, checked now."""
     missing = missing_files(folder)
+    if not missing:
+        return
     if "tokenizer.json" in missing:
-        raise BadInputError(
-            f"{folder}: not a tokenizer folder (no tokenizer.json); train one with "
-            "'kantai tokenizer train' or leave out --tokenizer to train one into the run"
-        )
-    if missing:
-        raise BadInputError(
-            f"{folder}: an incomplete tokenizer folder (no {', '.join(missing)}); train it again with "
-            "'kantai tokenizer train' or leave out --tokenizer to train one into the run"
-        )
+        what = "not a tokenizer folder (no tokenizer.json)"
+    else:
+        what = f"an incomplete tokenizer folder (no {', '.join(missing)})"
+    command = kantai_command("tokenizer", "train", corpus, "--out", folder)
+    raise BadInputError(
+        f"{folder}: {what}; train it with '{command}', or leave out --tokenizer to train one into the run"
+    )
 
 
 def _make_runs_folder(root: Path) -> None:

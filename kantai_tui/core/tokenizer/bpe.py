@@ -13,6 +13,7 @@ clear UTF-8/binary errors as ``kantai stats``, and no extra pass.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -28,9 +29,11 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, require_text
 from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
+from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
 from kantai_tui.core.files import commit_folder, fsync_dir, fsync_file, staging_path, sweep_stale, write_json_atomic
+from kantai_tui.core.paths import kantai_command
 
 if TYPE_CHECKING:
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
@@ -99,6 +102,8 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     probe = out if out.is_dir() else out.parent
+    if probe.exists() and not probe.is_dir():  # mkdir would say "File exists" of the file in the way
+        raise OutputError(f"{out}: cannot write the tokenizer there ({os.strerror(errno.ENOTDIR)})")
     try:
         probe.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=probe):
@@ -338,7 +343,7 @@ def load_tokenizer(tokenizer_dir: str | Path) -> Tokenizer:
         raise TokenizerError(f"{folder}: no such folder")
     if not path.is_file():
         raise TokenizerError(
-            f"{folder}: not a tokenizer folder (no tokenizer.json); train one with 'kantai tokenizer train'"
+            f"{folder}: not a tokenizer folder (no tokenizer.json); train one with '{kantai_command('tokenizer', 'train', BUNDLED_NAME, '--out', folder)}' (or your corpus for kant)"
         )
     try:
         return Tokenizer.from_file(str(path))
@@ -350,7 +355,10 @@ def special_id(tokenizer: Tokenizer, token: str) -> int:
     """The id of a special token (``<mask>``, ``<s>``...); a tokenizer without it is not one kantai trained."""
     found = tokenizer.token_to_id(token)
     if found is None:
-        raise TokenizerError(f"the tokenizer has no {token} token; train one with 'kantai tokenizer train'")
+        raise TokenizerError(
+            f"the tokenizer has no {token} token; train one with "
+            f"'{kantai_command('tokenizer', 'train', BUNDLED_NAME, '--out', 'tokenizer')}' (or your corpus for kant)"
+        )
     return found
 
 

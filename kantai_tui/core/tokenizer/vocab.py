@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.errors import BadInputError, TokenizerError
+from kantai_tui.core.paths import kantai_command
 from kantai_tui.core.tokenizer.bpe import SPECIAL_TOKENS, ensure_token_counts
 
 SEARCH_MODES = ("substring", "prefix", "regex")
@@ -149,7 +151,7 @@ def _read_vocab(folder: Path) -> dict[str, int]:
     path = folder / "vocab.json"
     if not path.is_file():
         raise TokenizerError(
-            f"{folder}: not a tokenizer folder (no vocab.json); train one with 'kantai tokenizer train'"
+            f"{folder}: not a tokenizer folder (no vocab.json); train one with '{kantai_command('tokenizer', 'train', BUNDLED_NAME, '--out', folder)}' (or your corpus for kant)"
         )
     try:
         vocab = json.loads(path.read_text(encoding="utf-8"))

@@ -3,6 +3,10 @@
 The scan runs in a thread worker; the worker only stores its progress in an
 attribute, and a 10 Hz timer copies it to the progress bar, so a fast scan
 never floods the event loop with messages.
+
+Opening another corpus scans it first: the pane (and the app) switch to it only once it scanned, so a
+bad path is one line above the statistics of the corpus still open, never a pane of errors that the
+preferences would remember for the next launch.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Label, ProgressBar, Static
@@ -25,6 +30,8 @@ from kantai_tui.core.tokenizer.bpe import TokenStats, token_stats
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
+from kantai_tui.tui.widgets.path_suggester import PathSuggester
+from kantai_tui.tui.widgets.text_box import TextBox
 
 
 class CorpusPane(Pane, can_focus=True):
@@ -50,9 +57,11 @@ class CorpusPane(Pane, can_focus=True):
             super().__init__()
 
     class Scanned(Message):
-        """The corpus was scanned; ``stats`` is the result."""
+        """``corpus`` was scanned and is now the pane's corpus (another one, when it was opened); ``stats`` is
+        the result."""
 
-        def __init__(self, stats: CorpusStats) -> None:
+        def __init__(self, corpus: Path, stats: CorpusStats) -> None:
+            self.corpus = corpus
             self.stats = stats
             super().__init__()
 
@@ -72,16 +81,19 @@ class CorpusPane(Pane, can_focus=True):
         self.stats: CorpusStats | None = None
         self.tokens: TokenStats | None = None
         self._startup_error = error
+        self._scanning: Path | None = None  # the corpus being scanned: this one, or another being opened
         self._progress: tuple[int, int] = (0, 1)
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label(str(self.corpus or "no corpus"), id="corpus-path", classes="pane-title")
-        yield Input(
-            placeholder="open: a .txt file or a folder of them, then enter (escape cancels)",
-            id="corpus-open",
-            compact=True,
-        )
+        yield Label(Content(str(self.corpus or "no corpus")), id="corpus-path", classes="pane-title")
+        with Horizontal(id="corpus-open-row"):
+            yield Label("open corpus", id="corpus-open-label")
+            yield TextBox(
+                placeholder="a .txt file or a folder of them (→ completes), enter opens, escape cancels",
+                id="corpus-open",
+                suggester=PathSuggester(),
+            )
         yield ProgressBar(id="corpus-progress", show_eta=False)
         yield Static("", id="corpus-error", classes="error")
         with VerticalScroll(id="corpus-body"):
@@ -125,12 +137,9 @@ class CorpusPane(Pane, can_focus=True):
             self.post_message(self.OpenRequested(Path(path).expanduser()))
 
     def open(self, corpus: Path) -> None:
-        """Switch to another corpus and scan it (a path that cannot be read shows its error here)."""
-        self.corpus, self.stats, self.tokens = corpus, None, None
-        self.query_one("#corpus-path", Label).update(str(corpus))
-        for part in ("#corpus-tokens", "#corpus-files"):
-            self.query_one(part, Static).update("")
-        self.action_rescan()
+        """Scan another corpus; the pane switches to it once it scanned (``_scan_done``). One that cannot be
+        read says so here, and the corpus that is open stays open (``_scan_failed``)."""
+        self._scan(corpus)
 
     def show_error(self, message: str, notify: bool = False) -> None:
         """Show a one-line error in the pane (and hide what is stale; the pane keeps the focus so o works)."""
@@ -140,23 +149,27 @@ class CorpusPane(Pane, can_focus=True):
         if had_focus or self.app.focused is None:
             focus_now(self)
 
-    def worker_failed(self, group: str, message: str) -> None:
+    def worker_failed(self, group: str, message: str, notify: bool = True) -> None:
         if group == "corpus-scan":  # the progress timer stops and the other panes hear of it
-            self._scan_failed(message)
+            self._scan_failed(message, notify)
         else:
-            super().worker_failed(group, message)
+            super().worker_failed(group, message, notify)
 
     def action_rescan(self) -> None:
         """Scan the corpus again (files may have changed)."""
-        if self.corpus is None:
-            return
+        if self.corpus is not None:
+            self._scan(self.corpus)
+
+    def _scan(self, corpus: Path) -> None:
+        self._scanning = corpus
         self.set_class(False, "-failed")
+        self.set_class(False, "-open-failed")
         self.set_class(True, "-scanning")
         self._progress = (0, 1)
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_interval(0.1, self._show_progress)
-        self._scan_corpus(self.corpus)
+        self._scan_corpus(corpus)
 
     def _show_progress(self) -> None:
         done, total = self._progress
@@ -185,15 +198,32 @@ class CorpusPane(Pane, can_focus=True):
             self._timer = None
 
     @from_worker
-    def _scan_failed(self, message: str) -> None:
+    def _scan_failed(self, message: str, notify: bool = True) -> None:
         self._stop_timer()
-        self.show_error(message)
-        self.notify(message, title="Corpus", severity="error")
+        if self._scanning != self.corpus and self.stats is not None:  # another corpus: keep the one open
+            self.set_class(False, "-scanning")
+            self.set_class(True, "-open-failed")
+            self.query_one(self.ERROR, Static).update(Content(f"{message} (still open: {self.corpus})"))
+            if notify:
+                self.notify(message, title=self.TITLE, severity="error", markup=False)
+            return
+        self._switch_to(self._scanning)
+        self.show_error(message, notify)
         self.post_message(self.ScanFailed(message))
+
+    def _switch_to(self, corpus: Path | None) -> None:
+        """Make ``corpus`` the pane's corpus (what was shown of the previous one goes)."""
+        if corpus is None or corpus == self.corpus:
+            return
+        self.corpus, self.stats, self.tokens = corpus, None, None
+        self.query_one("#corpus-path", Label).update(Content(str(corpus)))
+        for part in ("#corpus-tokens", "#corpus-files"):
+            self.query_one(part, Static).update("")
 
     @from_worker
     def _scan_done(self, stats: CorpusStats) -> None:
         self._stop_timer()
+        self._switch_to(self._scanning)
         self.stats = stats
         self.set_class(False, "-scanning")
         self.query_one("#corpus-summary", Static).update(views.summary_table(stats))
@@ -202,7 +232,8 @@ class CorpusPane(Pane, can_focus=True):
             views.distribution_table(stats.line_length, "line length in characters (non-empty lines, trimmed)")
         )
         self._show_files()
-        self.post_message(self.Scanned(stats))
+        assert self.corpus is not None
+        self.post_message(self.Scanned(self.corpus, stats))
 
     def _show_files(self) -> None:
         files = self.query_one("#corpus-files", Static)

@@ -29,6 +29,7 @@ from kantai_tui.format import checkpoint_label, model_label
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
+from kantai_tui.tui.widgets.text_box import TextBox
 
 if TYPE_CHECKING:
     from kantai_tui.core.fillmask import FillMask, FillResult
@@ -37,7 +38,7 @@ NONE = "none"
 DEFAULT_PROMPT = "Human thinking involves human <mask>."
 
 
-class PromptInput(Input):
+class PromptInput(TextBox):
     """An Input with history: up and down walk through earlier prompts."""
 
     BINDINGS = [
@@ -83,7 +84,11 @@ class FillMaskPane(Pane):
     BODY = "#fill-model"
     ERROR = "#fill-error"
 
-    BINDINGS = [Binding("p", "focus_prompt", "Prompt"), Binding("c", "focus_compare", "Compare")]
+    BINDINGS = [
+        Binding("m", "focus_model", "Model"),
+        Binding("p", "focus_prompt", "Prompt"),
+        Binding("c", "focus_compare", "Compare"),
+    ]
 
     def __init__(self, runs_dir: Path, runs_polled: Signal[RunsListing], *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -97,9 +102,7 @@ class FillMaskPane(Pane):
         with Horizontal(id="fill-pickers"):
             yield Select([], prompt="model", id="fill-model", compact=True)
             yield Select([(f"compare: {NONE}", NONE)], value=NONE, allow_blank=False, id="fill-compare", compact=True)
-        yield PromptInput(
-            DEFAULT_PROMPT, placeholder="a sentence with <mask>  (↑/↓ history)", id="fill-prompt", compact=True
-        )
+        yield PromptInput(DEFAULT_PROMPT, placeholder="a sentence with <mask>  (↑/↓ history)", id="fill-prompt")
         yield Static("", id="fill-error", classes="error")
         with Horizontal(id="fill-results"):
             yield Static("no model yet: train a run in the Training pane (3)", id="fill-a")
@@ -112,6 +115,9 @@ class FillMaskPane(Pane):
 
     def action_focus_prompt(self) -> None:
         focus_now(self.query_one(PromptInput))
+
+    def action_focus_model(self) -> None:
+        focus_now(self.query_one("#fill-model", Select))
 
     def action_focus_compare(self) -> None:
         focus_now(self.query_one("#fill-compare", Select))

@@ -34,11 +34,13 @@ from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS, VocabEntry,
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
+from kantai_tui.tui.widgets.text_box import TextBox
 from kantai_tui.tui.widgets.vocab_table import HEADER, VocabTable
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
+PICKERS = {"mode": SEARCH_MODES, "sort": SORT_KEYS}  # the vocabulary's pickers, by the key that cycles them
 EMPTY_STATE = (
     "no tokenizer yet — press [b]t[/] to train one (vocab {vocab:,}, min frequency {freq}, as in the tutorial)"
 )
@@ -55,6 +57,8 @@ class TokenizerPane(Pane):
         Binding("t", "train", "Train tokenizer"),
         Binding("slash", "focus_search", "Search", key_display="/"),
         Binding("e", "focus_encode", "Encode"),
+        Binding("m", "cycle('mode')", "Search mode"),
+        Binding("s", "cycle('sort')", "Sort"),
         Binding("escape", "focus_table", "Back to the table", show=False),
     ]
 
@@ -82,7 +86,7 @@ class TokenizerPane(Pane):
             yield Label("", id="tok-phase")
         yield Static("", id="tok-error", classes="error")
         with Horizontal(id="vocab-search-row"):
-            yield Input(placeholder="/ search tokens (␣ = leading space)", id="vocab-search", compact=True)
+            yield TextBox(placeholder="/ search tokens (␣ = leading space)", id="vocab-search")
             yield Select(
                 [(m, m) for m in SEARCH_MODES], value="substring", allow_blank=False, id="vocab-mode", compact=True
             )
@@ -93,7 +97,7 @@ class TokenizerPane(Pane):
         yield VocabTable(id="vocab-table")
         yield Label("", id="vocab-count")
         yield Static("", id="vocab-detail")
-        yield Input(placeholder="e  type text to encode", id="encode-input", compact=True)
+        yield TextBox(placeholder="e  type text to encode", id="encode-input")
         yield Static("", id="encode-result")
 
     # --- attributes down -------------------------------------------------------------
@@ -117,11 +121,11 @@ class TokenizerPane(Pane):
         self._set_status("no corpus to train on")
         self.show_error(message)
 
-    def worker_failed(self, group: str, message: str) -> None:
+    def worker_failed(self, group: str, message: str, notify: bool = True) -> None:
         if group == "tokenizer-train":  # the progress timer stops and the train key works again
-            self._train_finished(None, message)
+            self._train_finished(None, message, notify)
         else:
-            super().worker_failed(group, message)
+            super().worker_failed(group, message, notify)
 
     # --- training ----------------------------------------------------------------------
 
@@ -159,12 +163,14 @@ class TokenizerPane(Pane):
         self.app.call_from_thread(self._train_finished, loaded, None)
 
     @from_worker
-    def _train_finished(self, loaded: tuple[Vocabulary, Tokenizer, dict] | None, error: str | None) -> None:
+    def _train_finished(
+        self, loaded: tuple[Vocabulary, Tokenizer, dict] | None, error: str | None, notify: bool = True
+    ) -> None:
         if self._timer is not None:
             self._timer.stop()
         self.set_class(False, "-training")
         if error is not None:
-            self.show_error(error, notify=True)
+            self.show_error(error, notify=notify)
             return
         assert loaded is not None
         self._show_loaded(*loaded)
@@ -279,3 +285,10 @@ class TokenizerPane(Pane):
 
     def action_focus_table(self) -> None:
         focus_now(self.query_one(VocabTable))
+
+    def action_cycle(self, picker: str) -> None:
+        """The next choice of the ``mode`` or ``sort`` picker, round again after the last: one key, no menu."""
+        choices = PICKERS[picker]
+        select = self.query_one(f"#vocab-{picker}", Select)
+        current = str(select.value)
+        select.value = choices[(choices.index(current) + 1) % len(choices)] if current in choices else choices[0]

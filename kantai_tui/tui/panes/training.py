@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.signal import Signal
 from textual.widgets import Input, Label, OptionList, Select, Static
@@ -38,6 +39,8 @@ from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
 from kantai_tui.tui.widgets.loss_chart import LossChart
+from kantai_tui.tui.widgets.runs_list import RunsList
+from kantai_tui.tui.widgets.text_box import TextBox
 from kantai_tui.views import quality_history
 
 DEFAULT_LENGTH = f"default: {duration(DEFAULT_TIME_S)} or {DEFAULT_EPOCHS:g} epochs"
@@ -64,6 +67,7 @@ class TrainingPane(Pane):
         Binding("x", "stop", "Stop run"),
         Binding("R", "resume", "Resume run", key_display="R"),
         Binding("l", "log_scale", "Log scale"),
+        Binding("a", "attach_highlighted", "Attach run"),
         Binding("escape", "focus_runs", "Runs list", show=False),
     ]
 
@@ -107,10 +111,10 @@ class TrainingPane(Pane):
                     yield Label("new run", classes="pane-title")
                     with Horizontal(classes="form-row"):
                         yield Label("corpus")
-                        yield Input("", placeholder="file or folder of .txt", id="train-corpus", compact=True)
+                        yield TextBox("", placeholder="file or folder of .txt", id="train-corpus")
                     with Horizontal(classes="form-row"):
                         yield Label("tokenizer")
-                        yield Input("", placeholder="none: train one into the run", id="train-tokenizer", compact=True)
+                        yield TextBox("", placeholder="none: train one into the run", id="train-tokenizer")
                     yield Select(
                         [(f"preset: {p}", p) for p in PRESETS],
                         value="tiny",
@@ -128,13 +132,13 @@ class TrainingPane(Pane):
                     for name, default, hint in FIELDS:
                         with Horizontal(classes="form-row"):
                             yield Label(name)
-                            yield Input(default, placeholder=hint, id=f"train-{name}", compact=True)
+                            yield TextBox(default, placeholder=hint, id=f"train-{name}")
                     with Horizontal(classes="form-row"):
                         yield Label("run name")
-                        yield Input("", placeholder="automatic", id="train-name", compact=True)
+                        yield TextBox("", placeholder="automatic", id="train-name")
                     yield Static("", id="train-size")
                 yield Label("runs  (enter to attach)", classes="pane-title")
-                yield OptionList(id="train-runs")
+                yield RunsList(id="train-runs")
             with Vertical(id="train-right"):
                 yield Label(
                     "no run attached — press s to start one, or pick one on the left",
@@ -272,6 +276,15 @@ class TrainingPane(Pane):
     def action_focus_runs(self) -> None:
         focus_now(self.query_one("#train-runs", OptionList))
 
+    def action_attach_highlighted(self) -> None:
+        """Attach to the run highlighted in the list, from anywhere in the pane (the list keeps the focus, so
+        up/down and enter pick another)."""
+        runs = self.query_one("#train-runs", OptionList)
+        focus_now(runs)
+        option = runs.highlighted_option
+        if option is not None and option.id:
+            self.attach(self.runs_dir / option.id)
+
     # --- runs list and attaching ------------------------------------------------------
 
     def _runs_polled(self, listing: RunsListing) -> None:
@@ -305,10 +318,12 @@ class TrainingPane(Pane):
         self._first_step, self._last_step, self._evals, self._total = None, {}, [], None
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear()
+        self.query_one("#train-evals", Static).update("")  # the previous run's evaluations are not this one's
         config = read_run_config(run_dir)
         self.post_message(self.Attached(run_dir))
+        preset, recipe = (escape(str(config.get(key, "?"))) for key in ("preset", "recipe"))  # hand-editable
         self.query_one("#train-run", Label).update(
-            f"run [b]{run_dir.name}[/] · {config.get('preset', '?')} preset · {config.get('recipe', '?')} recipe"
+            f"run [b]{escape(run_dir.name)}[/] · {preset} preset · {recipe} recipe"
         )
         self._poll_attached()
 
@@ -323,12 +338,15 @@ class TrainingPane(Pane):
         rows, new_offset = read_json_lines(run_dir / "metrics.jsonl", offset)
         status = read_status(run_dir)
         status["state"] = effective_state(run_dir)
-        self.app.call_from_thread(self._apply, run_dir, rows, new_offset, status)
+        self.app.call_from_thread(self._apply, run_dir, offset, rows, new_offset, status)
 
     @from_worker
-    def _apply(self, run_dir: Path, rows: list[dict], offset: int, status: dict) -> None:
-        """Fold new metrics rows into the chart and the status line (one UI update per poll)."""
-        if run_dir != self.attached:
+    def _apply(self, run_dir: Path, start: int, rows: list[dict], offset: int, status: dict) -> None:
+        """Fold new metrics rows into the chart and the status line (one UI update per poll).
+
+        Only a read from where the pane is (``start``): the attach's read and the timer's can both start at
+        the same offset, and the later one would chart the same rows again."""
+        if run_dir != self.attached or start != self._offset:
             return
         self._offset = offset
         chart = self.query_one(LossChart)
@@ -367,7 +385,6 @@ class TrainingPane(Pane):
         self.query_one("#train-status", Static).update(
             f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {number(row.get('lr'), '.2e')} · "
             f"{number(row.get('tokens_per_s'), ',.0f')} tok/s{time_left}"
-            + (f"\n[red]{status['error']}[/]" if status.get("error") else "")
+            + (f"\n[red]{escape(str(status['error']))}[/]" if status.get("error") else "")
         )
-        if self._evals:
-            self.query_one("#train-evals", Static).update(quality_history(self._evals))
+        self.query_one("#train-evals", Static).update(quality_history(self._evals) if self._evals else "")
