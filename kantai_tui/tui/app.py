@@ -130,7 +130,8 @@ class KantaiApp(App[int]):
         if self.prefs.theme in self.available_themes:
             self.theme = self.prefs.theme
         self.watch(self, "theme", lambda theme: self._remember(theme=theme), init=False)
-        self._remember(runs_dir=str(self.runs_dir.resolve()))  # the corpus once it scanned (_corpus_scanned)
+        if self.runs_dir.is_dir():  # a folder that worked; a new one once a run is made in it (_run_attached)
+            self._remember(runs_dir=str(self.runs_dir.resolve()))  # the corpus once it scanned (_corpus_scanned)
         self._focus_pane(PANES[0].id)
         self.set_interval(RUNS_POLL_S, self._poll_runs)
         self.call_after_refresh(self._poll_runs)  # once the panes have subscribed
@@ -205,7 +206,7 @@ class KantaiApp(App[int]):
     @on(TrainingPane.Attached)
     def _run_attached(self, event: TrainingPane.Attached) -> None:
         if event.run_dir.parent.resolve() == self.runs_dir.resolve():
-            self._remember(last_run=event.run_dir.name)
+            self._remember(runs_dir=str(self.runs_dir.resolve()), last_run=event.run_dir.name)
 
     def _remember(self, **changes: str | None) -> None:
         """Keep a preference for next time (never required: a failed write changes nothing here)."""

@@ -72,3 +72,23 @@ async def test_without_a_preferences_folder_nothing_is_written(tmp_path: Path, m
         app.theme = "nord"
         await pilot.pause()
     assert not (tmp_path / "config").exists()
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/runs"])
+async def test_a_runs_folder_that_cannot_hold_runs_is_shown_in_the_pane_and_not_remembered(
+    tmp_path: Path, small_corpus: Path, where: str
+) -> None:
+    """`s` with such a folder ended the app (an OSError the pane did not catch) after the folder had been
+    saved in the preferences, so the next bare `kantai` failed again."""
+    from tests.tui.test_training_pane import until
+
+    (tmp_path / "a-file").write_text("x")
+    config = tmp_path / "config"
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / where, watch_devices=False, prefs_folder=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3", "escape", "s")
+        error = app.query_one("#train-error")
+        await until(pilot, lambda: "a-file" in str(error.render()))
+        assert app.is_running
+        assert "not a folder" in str(error.render()) or "cannot create runs there" in str(error.render())
+    assert load_preferences(config).runs_dir is None

@@ -235,3 +235,25 @@ async def test_reads_that_overlap_apply_each_metrics_row_once(tmp_path: Path, mo
         await workers_settled(app)
         await pilot.pause(0.2)
         assert chart.steps == list(range(10, 201, 10)) and [s for s, _ in chart.evals] == [50, 100, 150, 200]
+
+
+async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> None:
+    """Regression (issue 14, item 14): a trainer stopped with SIGSTOP showed "running" forever."""
+    import json
+
+    from kantai_tui.core.runs.folder import RunLock
+    from tests.helpers import recorded_run
+
+    runs = recorded_run(tmp_path)
+    run = runs / "demo"
+    (run / "run.json").write_text(json.dumps({"name": "demo", "config": {"preset": "tiny", "log_every": 10}}))
+    status = {"state": "running", "step": 200, "elapsed_s": 40.0, "updated": time.time() - 300}
+    (run / "status.json").write_text(json.dumps(status))
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    with RunLock(run):  # held, as the frozen trainer holds it
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one(TrainingPane).attach(run)
+            line = app.query_one("#train-status")
+            await until(pilot, lambda: "stalled — no step for" in str(line.render()), timeout=30)
+            assert "running · stalled — no step for 5m0" in str(line.render())
+            assert "ETA" not in str(line.render())

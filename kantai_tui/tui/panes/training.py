@@ -34,7 +34,7 @@ from kantai_tui.core.training.config import (
     run_length,
 )
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, number, row_progress
+from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, number, row_progress, state_text
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
@@ -297,7 +297,8 @@ class TrainingPane(Pane):
         options = self.query_one("#train-runs", OptionList)
         highlighted = options.highlighted
         options.set_options(
-            Option(f"{r.name}  {r.state}  {r.step or 0}/{r.total_steps or '?'}", id=r.name) for r in runs
+            Option(f"{r.name}  {state_text(r.state, r.stalled_s)}  {r.step or 0}/{r.total_steps or '?'}", id=r.name)
+            for r in runs
         )
         if runs:
             options.highlighted = highlighted if highlighted is not None and highlighted < len(runs) else 0
@@ -333,11 +334,11 @@ class TrainingPane(Pane):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="run-follow", description="follow run")
     def _read_run(self, run_dir: Path, offset: int) -> None:
-        from kantai_tui.core.runs.folder import effective_state
+        from kantai_tui.core.runs.folder import effective_state, stalled_for
 
         rows, new_offset = read_json_lines(run_dir / "metrics.jsonl", offset)
         status = read_status(run_dir)
-        status["state"] = effective_state(run_dir)
+        status["state"] = state_text(effective_state(run_dir), stalled_for(run_dir))
         self.app.call_from_thread(self._apply, run_dir, offset, rows, new_offset, status)
 
     @from_worker
@@ -377,7 +378,7 @@ class TrainingPane(Pane):
         usable = isinstance(elapsed, (int, float)) and done is not None
         left = eta(self._first_step, (done, elapsed)) if usable else NA  # type: ignore[arg-type]
         label = "time left" if status.get("time_s") and not total else "ETA"
-        time_left = f" · {label} {left}" if state in ACTIVE and left != NA else ""
+        time_left = f" · {label} {left}" if state in ACTIVE and left != NA else ""  # not while stalled
         smooth = f"{chart.smooth[-1]:.4f}" if chart.smooth else "—"
         loss = f"{chart.raw[-1]:.4f}" if chart.raw else "—"
         share = f" ({done:.0%})" if done is not None else ""
