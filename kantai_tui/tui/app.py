@@ -232,7 +232,8 @@ class KantaiApp(App[int]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        pane = self._pane(event.pane.id) if event.pane.id else None
+        found = self.query(f"#{event.pane.id}-pane").results(Pane) if event.pane.id else iter(())
+        pane = next(found, None)  # none yet while the tabs are still being mounted at start-up
         # a tab clicked with the mouse; after a pane key the focus is already inside, maybe moved on by the
         # keys typed after it ("2/reason"), and stays where they put it
         if pane is not None and not (self.focused is not None and pane in self.focused.ancestors_with_self):

@@ -115,24 +115,38 @@ def _stopped_trainer(tmp_path: Path, corpus: Path, tokenizer: Path) -> tuple[Pat
     return run, pid
 
 
-def test_a_second_stop_signals_the_trainer_and_a_second_detach_is_refused(
+def test_a_frozen_trainer_second_stop_second_detach_and_its_pause(
     tmp_path: Path, small_corpus: Path, small_tokenizer: Path
 ) -> None:
-    """`kantai stop` wrote its own pid into status.json, so a second stop signalled a dead process
-    (ProcessLookupError traceback; a reused pid would have been SIGTERMed); `--detach` on a training run
-    said "training in the background" and exited 0 while the new trainer died with exit 3."""
+    """One trainer frozen with SIGSTOP, three defects:
+    - `kantai stop` wrote its own pid into status.json, so a second stop signalled a dead process
+      (ProcessLookupError traceback; a reused pid would have been SIGTERMed);
+    - `--detach` on a training run said "training in the background" and exited 0 while the new trainer
+      died with exit 3;
+    - the pause counted as training time (tokens/s and the ETA wrong after it, a --time budget ended early).
+    """
     run, pid = _stopped_trainer(tmp_path, small_corpus, small_tokenizer)
     runs = str(run.parent)
+    before = read_json(run / "status.json") or {}
+    try:
+        detach = _kantai(["train", "--resume", "st", "--runs-dir", runs, "--detach"])
+        assert detach.returncode == 3, detach.stdout + detach.stderr
+        assert f"run st is already being trained (pid {pid}" in detach.stderr
+        assert "background" not in detach.stdout
+        time.sleep(max(0.0, 3.0 - (time.time() - before["updated"])))  # frozen for at least 3 s
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _wait(lambda: (read_json(run / "status.json") or {}).get("step", 0) > before["step"] + 5, "steps after the pause")
+    after = read_json(run / "status.json") or {}
+    trained, wall = after["elapsed_s"] - before["elapsed_s"], after["updated"] - before["updated"]
+    assert trained < wall - 2.5, (trained, wall)  # the frozen seconds are not in elapsed_s
+    os.kill(pid, signal.SIGSTOP)
     try:
         for _ in range(2):
             stop = _kantai(["stop", "st", "--runs-dir", runs, "--wait", "1"])
             assert stop.returncode == 0, stop.stderr
             assert "run st: stopping" in stop.stdout
             assert read_json(run / "status.json")["pid"] == pid  # type: ignore[index]
-        detach = _kantai(["train", "--resume", "st", "--runs-dir", runs, "--detach"])
-        assert detach.returncode == 3, detach.stdout + detach.stderr
-        assert f"run st is already being trained (pid {pid}" in detach.stderr
-        assert "background" not in detach.stdout
     finally:
         os.kill(pid, signal.SIGCONT)
     _wait(lambda: not lock_is_held(run), "the trainer to stop")
@@ -186,21 +200,3 @@ def test_runs_on_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     done = _kantai(["runs", "--runs-dir", str(tmp_path / "a-file")])
     assert done.returncode == 2 and "is a file, not a folder" in done.stderr
-
-
-def test_a_frozen_trainers_pause_is_not_training_time(
-    tmp_path: Path, small_corpus: Path, small_tokenizer: Path
-) -> None:
-    """The pause counted as training time: tokens/s and the ETA were wrong after it, a --time budget ended early."""
-    run, pid = _stopped_trainer(tmp_path, small_corpus, small_tokenizer)
-    try:
-        before = read_json(run / "status.json") or {}
-        time.sleep(3.0)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    _wait(lambda: (read_json(run / "status.json") or {}).get("step", 0) > before["step"] + 5, "steps after the pause")
-    after = read_json(run / "status.json") or {}
-    trained, wall = after["elapsed_s"] - before["elapsed_s"], after["updated"] - before["updated"]
-    assert trained < wall - 2.5, (trained, wall)  # the 3 s frozen are not in elapsed_s
-    stop = _kantai(["stop", "st", "--runs-dir", str(run.parent), "--wait", "30"])
-    assert stop.returncode == 0 and "stopped" in stop.stdout
