@@ -227,7 +227,7 @@ async def test_reads_that_overlap_apply_each_metrics_row_once(tmp_path: Path, mo
         pane = app.query_one(TrainingPane)
         chart = app.query_one(LossChart)
         pane.attach(runs / "demo")
-        await until(pilot, lambda: len(calls) == 1, timeout=30)
+        await until(pilot, lambda: len(calls) >= 1, timeout=30)  # the timer may have read again already
         pane._poll_attached()  # what the timer does meanwhile
         await until(pilot, lambda: len(chart.steps) >= 20, timeout=30)
         gate.set()  # the first read, from offset 0, comes in late
