@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -133,6 +134,14 @@ def commit_folder(staging: Path, target: Path) -> None:
     fsync_dir(target.parent)
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
+
+
+def make_writable_dir(folder: Path) -> None:
+    """Create ``folder`` (and its parents) and prove a file can be written in it, before long work starts;
+    the OSError says why not, for the caller to name the option it came from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def fsync_tree(folder: Path) -> None:

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +40,7 @@ from kantai_tui.core.files import (
     JsonLinesWriter,
     fsync_dir,
     fsync_tree,
+    make_writable_dir,
     read_json,
     read_json_lines,
     staging_path,
@@ -116,9 +116,7 @@ def _check_tokenizer(folder: Path, corpus: str) -> None:
 def _make_runs_folder(root: Path) -> None:
     """Create the runs folder, or say in one line why it cannot hold runs (exit 2)."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
+        make_writable_dir(root)
     except OSError as err:
         raise OutputError(f"--runs-dir {root}: cannot create runs there ({err.strerror or err})") from err
 

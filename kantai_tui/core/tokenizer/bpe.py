@@ -17,7 +17,6 @@ import errno
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -32,7 +31,15 @@ from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
 from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
-from kantai_tui.core.files import commit_folder, fsync_dir, fsync_file, staging_path, sweep_stale, write_json_atomic
+from kantai_tui.core.files import (
+    commit_folder,
+    fsync_dir,
+    fsync_file,
+    make_writable_dir,
+    staging_path,
+    sweep_stale,
+    write_json_atomic,
+)
 from kantai_tui.core.paths import kantai_command
 
 if TYPE_CHECKING:
@@ -105,9 +112,7 @@ def prepare_output_dir(out_dir: str | Path) -> Path:
     if probe.exists() and not probe.is_dir():  # mkdir would say "File exists" of the file in the way
         raise OutputError(f"{out}: cannot write the tokenizer there ({os.strerror(errno.ENOTDIR)})")
     try:
-        probe.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=probe):
-            pass
+        make_writable_dir(probe)
     except OSError as err:
         raise OutputError(f"{out}: cannot write the tokenizer there ({err.strerror or err})") from err
     return out
