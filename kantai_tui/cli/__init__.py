@@ -10,6 +10,7 @@ Only argparse and the light core modules are imported at start-up, so
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -71,11 +72,21 @@ class _HangUp(BaseException):
 
 def _on_hangup(signum: int, frame: object) -> None:
     """Nothing can be shown any more: point stdout/stderr at /dev/null, then unwind to main()."""
+    _on_hangup_quietly()
+    raise _HangUp
+
+
+def _terminal_alive() -> bool:
+    """Whether stdout and stderr that were terminals still are (a hung-up tty stops being one)."""
+    return all(os.isatty(fd) for fd in (1, 2))
+
+
+def _on_hangup_quietly() -> None:
+    """Output to /dev/null, as after SIGHUP, without unwinding (we are already leaving)."""
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
-    raise _HangUp
 
 
 def _leave_on_hangup(args: argparse.Namespace) -> object:
@@ -119,6 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader went away (kantai stats --json | head): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except OSError as err:
+        if err.errno != errno.EIO or _terminal_alive():
+            raise  # a disk's I/O error, not a terminal's
+        # a write to a terminal that just hung up fails with EIO, sometimes before its SIGHUP is handled:
+        # the same event, the same exit (follow's test saw exit 1 under load)
+        _on_hangup_quietly()
+        return EXIT_HANGUP
     finally:
         if previous is not None:  # None: set outside Python, nothing to put back
             signal.signal(signal.SIGHUP, previous)  # type: ignore[arg-type]

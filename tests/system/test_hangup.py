@@ -4,6 +4,7 @@ is its controlling terminal, and the terminal is hung up for real by closing its
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -100,3 +101,54 @@ def test_foreground_trainer_keeps_training_when_its_terminal_goes(
     finally:
         if trainer.process.poll() is None:
             trainer.process.kill()
+
+
+def test_a_write_to_a_hung_up_terminal_is_a_hangup_not_an_error(tmp_path: Path, monkeypatch) -> None:
+    """Regression: when the terminal goes, a write can fail with EIO before the SIGHUP is handled; that
+    OSError ended `kantai follow` with exit 1 (seen once in CI under load). The race, made certain: the
+    printer raises EIO, and stdout is no terminal."""
+    import errno
+
+    from kantai_tui.cli import main
+    from kantai_tui.cli.render import EventPrinter
+    from tests.helpers import recorded_run
+
+    runs = recorded_run(tmp_path)
+
+    def hung_up(self: object, row: dict) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(EventPrinter, "row", hung_up)
+    saved = os.dup(1), os.dup(2)
+    try:
+        assert main(["follow", "demo", "--runs-dir", str(runs)]) == HANGUP_EXIT
+    finally:  # main pointed stdout and stderr at /dev/null, as for a real hangup: put pytest's back
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+
+
+def test_a_trainers_printer_on_a_hung_up_terminal_moves_to_the_log(tmp_path: Path, monkeypatch) -> None:
+    """The same race in a foreground trainer would have failed the run ("internal error: OSError")."""
+    import errno
+
+    from kantai_tui.core.runs.process import _Signals
+
+    moved: list[tuple[int, ...]] = []
+    monkeypatch.setattr(_Signals, "to_log", lambda self, *fds: moved.append(fds))
+    calls = []
+
+    def printer(item: str) -> None:
+        calls.append(item)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+
+    printing = _Signals(tmp_path / "train.log").keep_printing(printer, "r")
+    printing("a")
+    printing("b")
+    assert calls == ["a", "b"] and moved and moved[0] == (1,)
+    with pytest.raises(OSError, match="No space"):
+        _Signals(tmp_path / "train.log").keep_printing(lambda item: _raise(OSError(errno.ENOSPC, "No space")), "r")("x")
+
+
+def _raise(err: BaseException) -> None:
+    raise err

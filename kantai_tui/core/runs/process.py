@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -213,7 +214,10 @@ class _Signals:
         def printing(item: T) -> None:
             try:
                 call(item)
-            except BrokenPipeError:
+            except OSError as err:
+                if err.errno not in (errno.EPIPE, errno.EIO):
+                    raise
+                # EPIPE: the reader went away; EIO: the terminal hung up (its SIGHUP may not be handled yet)
                 self.to_log(1)
                 try:
                     print(
@@ -223,7 +227,7 @@ class _Signals:
                         file=sys.stderr,
                         flush=True,
                     )
-                except BrokenPipeError:
+                except OSError:  # stderr is gone too
                     self.to_log(2)
 
         return printing
