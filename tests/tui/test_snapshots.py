@@ -93,7 +93,8 @@ def test_tokenizer_pane_with_a_trained_tokenizer(snap_compare, size: tuple[int, 
 
     from kantai_tui.core.tokenizer.bpe import train_tokenizer
 
-    folder = Path("/tmp/kantai-snapshot-tokenizer")
+    # one folder per size: the two sizes run at once on two test workers, and one emptied the other's folder
+    folder = Path(f"/tmp/kantai-snapshot-tokenizer-{size[0]}x{size[1]}")
     shutil.rmtree(folder, ignore_errors=True)
     train_tokenizer(ROOT / TINY, folder, vocab_size=400)
     meta = json.loads((folder / "kantai.json").read_text())
