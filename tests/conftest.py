@@ -100,3 +100,9 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, sm
         run = create_run(runs, "probe-run", cfg, small_tokenizer)
         execute(run, lambda e: None, lambda n: None)
     return run
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow end-to-end tests (real trainers, tmux, a browser) first: the two test workers then end
+    together on the many short ones, instead of one waiting while the other runs a long test last."""
+    items.sort(key=lambda item: 0 if "tests/system/" in item.nodeid or item.nodeid.startswith("system/") else 1)

@@ -68,7 +68,8 @@ def test_follow_leaves_on_sighup(training) -> None:
     follow = Terminal([sys.executable, "-m", "kantai_tui", "follow", "steady", "--runs-dir", str(runs)])
     follow.read_until(b"step")
     follow.hang_up()
-    assert follow.exit_code() == HANGUP_EXIT
+    code = follow.exit_code()
+    assert code == HANGUP_EXIT, (follow.screen[-1500:], read_json(run / "status.json"), effective_state(run))
     _still_training(run)
 
 

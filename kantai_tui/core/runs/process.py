@@ -437,6 +437,7 @@ def follow(run_dir: Path, poll_s: float = 0.5, from_start: bool = True) -> Itera
         state = effective_state(run_dir)
         rows, offset = read_json_lines(run_dir / "metrics.jsonl", offset)
         yield rows, state
-        if state not in ACTIVE and state != "created":
+        # ends when no trainer holds the lock: a status.json read as unknown while one does is followed on
+        if state not in ACTIVE and state != "created" and not lock_is_held(run_dir):
             return
         time.sleep(poll_s)
