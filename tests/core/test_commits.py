@@ -20,19 +20,11 @@ from kantai_tui.core.runs import process
 from kantai_tui.core.runs.folder import list_runs, trajectory
 from kantai_tui.core.training.checkpoint import what_is_kept
 from kantai_tui.core.training.config import TrainConfig
-from tests.helpers import SAMPLE
+from tests.helpers import SAMPLE, tiny_config
 
 
 def _config(corpus: Path) -> TrainConfig:
-    return TrainConfig(
-        corpus=str(corpus),
-        tokenizer_dir="",
-        max_steps=4,
-        batch_size=8,
-        block_size=32,
-        eval_every=1000,
-        checkpoint_every=2,
-    )
+    return tiny_config(corpus, checkpoint_every=2)
 
 
 def test_a_writer_starts_on_a_fresh_line_after_a_cut_one(tmp_path: Path) -> None:

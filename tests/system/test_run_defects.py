@@ -20,6 +20,7 @@ from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.core.runs import process
 from kantai_tui.core.runs.folder import lock_holder, lock_is_held, trajectory
 from kantai_tui.core.training.config import TrainConfig
+from tests.helpers import tiny_config
 
 KANTAI = [sys.executable, "-m", "kantai_tui"]
 SMALL = ["--batch-size", "8", "--block-size", "32", "--eval-every", "1000"]
@@ -30,8 +31,7 @@ def _kantai(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
 
 
 def _config(corpus: Path, **fields: object) -> TrainConfig:
-    base: dict[str, object] = {"max_steps": 8, "batch_size": 8, "block_size": 32, "log_every": 1}
-    return TrainConfig(corpus=str(corpus), tokenizer_dir="", eval_every=1000, checkpoint_every=4, **{**base, **fields})
+    return tiny_config(corpus, **{"max_steps": 8, "log_every": 1, "checkpoint_every": 4, **fields})
 
 
 def _wait(predicate, what: str, timeout: float = 60.0) -> None:

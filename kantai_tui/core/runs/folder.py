@@ -283,7 +283,9 @@ FIRST_STEP_S = 300.0  # before any step has a pace to judge by (torch.compile's 
 STALL_INTERVALS = 10
 
 
-def stalled_for(run_dir: Path, now: float | None = None) -> float | None:
+def stalled_for(
+    run_dir: Path, now: float | None = None, status: dict | None = None, config: dict | None = None
+) -> float | None:
     """Seconds since a live trainer last logged a step, when that is far past its pace; else None.
 
     A trainer frozen with SIGSTOP, or blocked on a hung filesystem, holds its lock and reads "running"
@@ -291,12 +293,13 @@ def stalled_for(run_dir: Path, now: float | None = None) -> float | None:
     (status.json's elapsed_s and step, run.json's log_every); stalled means ten of those have passed
     with no step, and at least a minute.
     """
-    status = read_status(run_dir)
+    status = read_status(run_dir) if status is None else status  # a caller that read them passes them
     updated = status.get("updated")
     if status.get("state") != "running" or updated is None or not lock_is_held(run_dir):
         return None
     quiet = (time.time() if now is None else now) - updated
-    step, elapsed, log_every = status.get("step"), status.get("elapsed_s"), read_run_config(run_dir).get("log_every")
+    config = read_run_config(run_dir) if config is None else config
+    step, elapsed, log_every = status.get("step"), status.get("elapsed_s"), config.get("log_every")
     if step and elapsed and isinstance(log_every, int) and not isinstance(log_every, bool) and log_every > 0:
         limit = max(STALL_AFTER_S, STALL_INTERVALS * elapsed / step * log_every)
     else:
@@ -337,7 +340,7 @@ def summarize(run_dir: Path) -> RunSummary:
         last_loss=status.get("loss"),
         updated=status.get("updated"),
         error=status.get("error"),
-        stalled_s=stalled_for(run_dir),
+        stalled_s=stalled_for(run_dir, status=status, config=config),
     )
 
 

@@ -338,7 +338,7 @@ class TrainingPane(Pane):
 
         rows, new_offset = read_json_lines(run_dir / "metrics.jsonl", offset)
         status = read_status(run_dir)
-        status["state"] = state_text(effective_state(run_dir), stalled_for(run_dir))
+        status["state"] = state_text(effective_state(run_dir), stalled_for(run_dir, status=status))
         self.app.call_from_thread(self._apply, run_dir, offset, rows, new_offset, status)
 
     @from_worker
