@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from kantai_tui import __version__
 from kantai_tui.cli import corpus as cli_corpus
+from kantai_tui.cli import export as cli_export
 from kantai_tui.cli import infer as cli_infer
 from kantai_tui.cli import tokenizer as cli_tokenizer
 from kantai_tui.cli import train as cli_train
@@ -26,7 +27,8 @@ from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_HANGUP, EXIT_INTERRUPTED, KantaiError, one_line
 
-GROUPS = (cli_corpus, cli_tokenizer, cli_train, cli_infer)  # each: add_commands() and COMMANDS, in --help's order
+# each: add_commands() and COMMANDS, in --help's order
+GROUPS = (cli_corpus, cli_tokenizer, cli_train, cli_export, cli_infer)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_corpus.add_commands(commands)
     cli_tokenizer.add_commands(commands)
     cli_train.add_commands(commands, positive)
+    cli_export.add_commands(commands, positive)
     cli_infer.add_commands(commands, positive)
     return parser
 
