@@ -8,27 +8,17 @@ rich, no textual, no IO.
 
 from __future__ import annotations
 
-import math
 import re
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kantai_tui.core.runs.folder import kept_after_resume
+from kantai_tui.core.runs.smoothing import SMOOTHING, Smoother  # noqa: F401 - one rule, kept in core
+from kantai_tui.core.training.config import duration
 
 if TYPE_CHECKING:
     from kantai_tui.core.device import DeviceSnapshot
 
 NA = "—"
-SMOOTHING = 0.1  # weight of the newest loss in the moving average
-
-
-def duration(seconds: float) -> str:
-    """3,725 s -> '1h02m'; 125 s -> '2m05s' (never more precision than a person reads)."""
-    whole = max(int(seconds), 0)
-    if whole >= 3600:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 60}m{whole % 60:02d}s"
 
 
 def state_text(state: str, stalled_s: float | None) -> str:
@@ -79,49 +69,6 @@ def quality_text(row: dict) -> str:
     return " · ".join(parts)
 
 
-@dataclass
-class Smoother:
-    """The smoothed training loss: a debiased exponential moving average over the logged losses, in step order.
-
-    The average starts from zero and is divided by (1 - beta^n) after n points (as Adam debiases its
-    moments), so the first values follow the points instead of staying near the first loss. It is a
-    function of the logged points only, never of how many are drawn or how wide the chart is, and
-    it keeps its points so a resume can rewind it (``rewind``) by the same rule the run folder's
-    readers use: the TUI's chart and status line and ``kantai follow`` agree at every step.
-    """
-
-    steps: list[int] = field(default_factory=list)
-    raw: list[float] = field(default_factory=list)
-    smooth: list[float] = field(default_factory=list)
-
-    def add(self, step: int, loss: float | None) -> float | None:
-        """Fold in one logged loss; a missing or non-finite one is skipped. Returns the smoothed value."""
-        if loss is None or not math.isfinite(loss):
-            return self.last
-        beta, n = 1 - SMOOTHING, len(self.smooth)
-        # the running average before debiasing, recovered from the last smoothed value (so a rewind needs no state)
-        average = self.smooth[-1] * (1 - beta**n) if n else 0.0
-        average = beta * average + (1 - beta) * loss
-        self.steps.append(step)
-        self.raw.append(loss)
-        self.smooth.append(average / (1 - beta ** (n + 1)))
-        return self.last
-
-    def rewind(self, start_step: int) -> None:
-        """Forget points a resume from ``start_step`` trains again."""
-        keep = sum(1 for s in self.steps if kept_after_resume(s, start_step))
-        del self.steps[keep:], self.raw[keep:], self.smooth[keep:]
-
-    def clear(self) -> None:
-        self.steps.clear()
-        self.raw.clear()
-        self.smooth.clear()
-
-    @property
-    def last(self) -> float | None:
-        return self.smooth[-1] if self.smooth else None
-
-
 def loss_text(value: float | None, digits: int = 4) -> str:
     return NA if value is None else f"{value:.{digits}f}"
 
@@ -129,6 +76,41 @@ def loss_text(value: float | None, digits: int = 4) -> str:
 def number(value: float | None, spec: str) -> str:
     """A figure a metrics row may lack (a null, a hand edit): formatted by ``spec``, or '—'."""
     return NA if value is None else format(value, spec)
+
+
+def count(value: float | None) -> str:
+    """12,345 -> '12.3k', 4,560,000 -> '4.56M': tokens and steps where a column or an axis tick is narrow."""
+    if value is None:
+        return NA
+    for limit, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"{scaled:.3g}{unit}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def time_tick(seconds: float | None) -> str:
+    """Training seconds on an axis or in a column: '4.2s' under a minute (a short run is all under one),
+    else as ``duration`` says it."""
+    if seconds is None:
+        return NA
+    return f"{seconds:.1f}s" if seconds < 60 else duration(seconds)
+
+
+def setting_text(value: object) -> str:
+    """A run setting as the runs table and compare show it: numbers short (lr 0.002, not 0.0020000), paths by name."""
+    if value is None:
+        return NA
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str) and "/" in value:
+        return value.rstrip("/").rsplit("/", 1)[-1]
+    return str(value)
+
+
+def lineage_text(parent: dict | None) -> str:
+    """'base@500': the run and step a fork started from."""
+    return NA if not parent else f"{parent.get('run')}@{parent.get('step')}"
 
 
 def human_bytes(size: int) -> str:
@@ -185,4 +167,46 @@ def device_summary(snapshot: DeviceSnapshot) -> str:
     for gpu in snapshot.gpus:
         util = f" {pct(gpu.driver.utilization_pct)}" if gpu.driver else ""
         parts.append(f"GPU{gpu.index}{util} {gib_of(gpu.used_bytes, gpu.total_bytes)}")
+    return " · ".join(parts)
+
+
+def tflops_text(value: float) -> str:
+    """Three significant figures: 0.00312 on an fp32 CPU, 0.262 on a bf16 one, 423 on an H200."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
+def _share(value: float) -> str:
+    """A share as a percentage, with a decimal below 10% (where MFU on a CPU and data waits live)."""
+    return f"{value:.1%}" if value < 0.1 else f"{value:.0%}"
+
+
+def _figure(row: dict, key: str) -> float | None:
+    value = row.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def peak_label(started: dict) -> str:
+    """The peak MFU is measured against, short: '0.44 TFLOP/s measured bf16 matmul', '989 TFLOP/s NVIDIA
+    H200 nominal dense bf16'; '—' for a run without one (an unknown GPU, a run from before speed figures)."""
+    peak, source = _figure(started, "peak_tflops"), started.get("peak_source")
+    if peak is None:
+        return NA
+    where = source.split(",")[0] if isinstance(source, str) else "source unknown"
+    return f"{tflops_text(peak)} TFLOP/s {where}"
+
+
+def speed_text(step: dict, started: dict | None = None, peak: bool = True) -> str:
+    """A step row's speed: '42.1k tok/s · 0.31 TFLOP/s · MFU 12% of 2.5 TFLOP/s measured fp32 matmul · data
+    3%'. ``started`` is the run's started row (the peak); ``peak`` False leaves the peak out (a line that
+    said it once already). '—' for what the row lacks: rows written before kantai logged speed have only
+    tokens/s, and a GPU kantai has no figure for has no MFU."""
+    tokens, tflops = _figure(step, "tokens_per_s"), _figure(step, "tflops")
+    mfu, wait = _figure(step, "mfu"), _figure(step, "data_wait")
+    parts = [
+        f"{count(tokens)} tok/s",
+        f"{NA if tflops is None else tflops_text(tflops)} TFLOP/s",
+        f"MFU {NA if mfu is None else _share(mfu)}"
+        + (f" of {peak_label(started)}" if peak and mfu is not None and started else ""),
+        f"data {NA if wait is None else _share(wait)}",
+    ]
     return " · ".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,14 +30,20 @@ if TYPE_CHECKING:
 from kantai_tui.format import (
     NA,
     Smoother,
+    count,
     eta,
     human_bytes,
     length_text,
+    lineage_text,
     loss_text,
     number,
     quality_text,
     row_progress,
+    setting_text,
+    speed_text,
     state_text,
+    tflops_text,
+    time_tick,
 )
 
 
@@ -124,7 +131,7 @@ def phase_reporter(quiet: bool) -> Iterator[TrainProgressFn]:
 
 
 class EventPrinter:
-    """Prints training events (live or followed) one line each: step, loss, smoothed loss, lr, tokens/s, ETA."""
+    """Prints training events (live or followed) one line each: step, loss, smoothed loss, lr, speed, ETA."""
 
     def __init__(self, json_lines: bool = False, runs_dir: str | Path | None = None) -> None:
         self.json_lines = json_lines
@@ -133,6 +140,8 @@ class EventPrinter:
         self.total: int | None = None
         self.start: tuple[int, float] | None = None
         self.run = "RUN"
+        self.started: dict = {}  # the latest started row: its peak is what the step lines' MFU is of
+        self.epoch: float | None = None  # the latest step row's, for the eval lines
 
     def event(self, event: Event) -> None:
         from kantai_tui.core.training.events import event_to_json
@@ -165,30 +174,48 @@ class EventPrinter:
         self.loss.rewind(row["start_step"])  # steps past the checkpoint are trained (and logged) again
         self.start = None
         self.run = row.get("run", self.run)
+        self.started = row
         where = "from the start" if row["start_step"] == 0 else f"resuming after step {row['start_step']}"
         return (
             f"run {self.run}: {length_text(self.total, row.get('time_s'))} {where} on {row.get('device', NA)}; "
             f"{number(row.get('parameters'), ',')} parameters; {number(row.get('train_examples'), ',')} training "
             f"examples, {number(row.get('eval_examples'), ',')} held-out lines; "
-            f"{number(row.get('tokens_per_step'), ',')} tokens per step"
+            f"{number(row.get('tokens_per_step'), ',')} tokens per step{self._speed_model(row)}"
         )
+
+    @staticmethod
+    def _speed_model(row: dict) -> str:
+        """What the step lines' TFLOP/s and MFU mean, said once: the FLOP model and the peak (none in the
+        started row of a run from before kantai logged speed)."""
+        flops = row.get("flops_per_token")
+        if flops is None:
+            return ""
+        peak = row.get("peak_tflops")
+        against = (
+            f"MFU of {tflops_text(peak)} TFLOP/s, {row.get('peak_source', NA)}"
+            if peak is not None
+            else "no MFU: no peak known for this device"
+        )
+        return f"\n  speed: {flops / 1e6:,.1f} MFLOP/token, {row.get('flop_model', NA)}; {against}"
 
     def _step(self, row: dict) -> str:
         loss, elapsed = row.get("loss"), row.get("elapsed_s")
         smoothed = self.loss.add(row["step"], loss)
+        self.epoch = row.get("epoch")
         done = row_progress(row, self.total)
         if self.start is None and done is not None and elapsed is not None:
             self.start = (done, elapsed)
         total = f"/{self.total:,}" if self.total else ""
         left = eta(self.start, (done, elapsed)) if done is not None and elapsed is not None else NA
         return (
-            f"step {row['step']:>6,}{total}  epoch {number(row.get('epoch'), '.2f')}  loss {loss_text(loss)}  smooth "
-            f"{loss_text(smoothed)}  lr {number(row.get('lr'), '.2e')}  {number(row.get('tokens_per_s'), ',.0f')} "
-            f"tok/s  ETA {left}"
+            # 120 columns with the speed figures: the epoch is on the eval lines, beside the held-out loss
+            f"step {row['step']:>6,}{total}  loss {loss_text(loss)}  smooth {loss_text(smoothed)}  "
+            f"lr {number(row.get('lr'), '.2e')}  {speed_text(row, self.started, peak=False)}  ETA {left}"
         )
 
     def _eval(self, row: dict) -> str:
-        return f"  eval @ step {row['step']:,}: {quality_text(row)}"
+        epoch = f" (epoch {self.epoch:.2f})" if self.epoch is not None else ""
+        return f"  eval @ step {row['step']:,}{epoch}: {quality_text(row)}"
 
     def _batch_split(self, row: dict) -> str:
         return f"  {row['message']}"
@@ -204,22 +231,182 @@ class EventPrinter:
         return f"finished at step {step}; model and tokenizer in {row.get('final_dir', NA)}"
 
 
-def print_runs(runs: list, runs_dir: str) -> None:
-    """A table of runs: name, state, progress, last loss, preset and recipe."""
+def print_runs(rows: list[dict], stalled: dict[str, float | None], runs_dir: str) -> None:
+    """The runs table (state, progress, tokens, training time, speed, held-out quality, lineage), then the
+    settings that differ between the listed runs, one column each (the others are the same for all)."""
     out = _console()
-    if not runs:
+    if not rows:
         start = kantai_command("train", BUNDLED_NAME, "--preset", "tiny", runs_dir=runs_dir)
         out.print(Text(f"no runs in {runs_dir}; start one with: {start}"))
         return
-    table = Table(box=None, padding=(0, 1))
-    for name in ("run", "state", "step", "loss", "preset", "recipe", "updated"):
-        table.add_column(name, justify="right" if name in ("step", "loss") else "left", no_wrap=name == "run")
-    for r in runs:
-        step = "—" if r.step is None else f"{r.step:,}" + (f"/{r.total_steps:,}" if r.total_steps else "")
-        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.updated)) if r.updated else "—"
-        state = state_text(r.state, r.stalled_s)
-        table.add_row(r.name, state, step, loss_text(r.last_loss), r.preset or "—", r.recipe or "—", updated)
+    if not out.is_terminal:
+        out.width = 160  # a file or a pipe gets whole lines, for grep
+    forks = any(r["parent"] or r["extensions"] for r in rows)
+    table = Table(box=None, padding=(0, 1, 0, 0))
+    table.caption = (
+        "loss: held-out, at the last evaluation · masked, content: its accuracy at masked tokens, content words"
+    )
+    table.caption_justify = "left"
+    columns = ["run", "state", "step", "tokens", "time", "tok/s", "loss", "masked", "content"]
+    for name in [*columns, *(["lineage"] if forks else [])]:
+        table.add_column(
+            name,
+            justify="left" if name in ("run", "state", "lineage") else "right",
+            no_wrap=name not in ("run", "lineage"),
+            overflow="fold",
+        )
+    for r in rows:
+        step = NA if r["step"] is None else f"{r['step']:,}" + (f"/{r['total_steps']:,}" if r["total_steps"] else "")
+        cells = [
+            r["run"],
+            state_text(r["state"], stalled.get(r["run"])),
+            step,
+            count(r["tokens"]),
+            time_tick(r["elapsed_s"]),
+            count(r["tokens_per_s"]),
+            loss_text(r["eval_loss"], 2),
+            number(r["mask_acc"], ".0%"),
+            number(r["content_acc"], ".0%"),
+        ]
+        if forks:
+            cells.append(_lineage(r))
+        table.add_row(*(Text(c) for c in cells))
     out.print(table)
+    settings = [key for key in rows[0]["settings"]]
+    if settings:
+        diff = Table(title="settings that differ", title_justify="left", box=None, padding=(0, 1))
+        diff.add_column("run", no_wrap=True)
+        for key in settings:
+            diff.add_column(key, justify="right")
+        for r in rows:
+            diff.add_row(Text(r["run"]), *(Text(setting_text(r["settings"][k])) for k in settings))
+        out.print(diff)
+
+
+def _lineage(row: dict) -> str:
+    """'from base@500', 'extended ×2', or both."""
+    parts = [f"from {lineage_text(row['parent'])}"] if row["parent"] else []
+    if row["extensions"]:
+        parts.append("extended" + (f" ×{row['extensions']}" if row["extensions"] > 1 else ""))
+    return ", ".join(parts)
+
+
+def print_compare(report: dict) -> None:
+    """``kantai compare``: settings that differ, held-out loss at equal tokens and time, time to the target
+    loss, final quality and the probes' answers, one column per run."""
+    out = _console()
+    out.width = max(out.width, 100)
+    runs = report["runs"]
+    names = [r["run"] for r in runs]
+    out.print(_compare_settings(report, names))
+    for key, label, fmt in (
+        ("at_equal_tokens", "tokens", count),
+        ("at_equal_time", "training time", time_tick),
+    ):
+        out.print(_at_equal(report[key], key.removeprefix("at_equal_").replace("time", "elapsed_s"), label, fmt, names))
+    out.print(_to_target(report, names))
+    out.print(_finals(runs, names))
+    probes = _probes_table(runs, names)
+    if probes is not None:
+        out.print(probes)
+
+
+def _table(title: str, names: list[str], first: str) -> Table:
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
+    table.add_column(first, no_wrap=True)
+    for name in names:
+        table.add_column(name, justify="right", overflow="fold")
+    return table
+
+
+def _compare_settings(report: dict, names: list[str]) -> Table:
+    table = _table("settings that differ (run.json)", names, "setting")
+    for key, values in report["config_diff"].items():
+        table.add_row(Text(key), *(Text(setting_text(v)) for v in values))
+    lineage = [lineage_text(r["parent"]) if r["parent"] else "" for r in report["runs"]]
+    if any(lineage):
+        table.add_row("from", *lineage)
+    if not report["config_diff"]:
+        table.caption = "none: the runs were made with the same settings"
+    return table
+
+
+def _best(values: list[float | None], low: bool = True) -> int | None:
+    known = [(v, i) for i, v in enumerate(values) if v is not None]
+    return (min(known) if low else max(known))[1] if known else None
+
+
+def _at_equal(points: list[dict], key: str, label: str, fmt: Callable, names: list[str]) -> Table:
+    table = _table(f"held-out loss at equal {label}", names, label)
+    for point in points:
+        best = _best(point["eval_loss"])
+        cells = [Text(loss_text(v, 3), style="bold" if i == best else "") for i, v in enumerate(point["eval_loss"])]
+        table.add_row(fmt(point[key]), *cells)
+    table.caption = "lowest in bold" if points else "the runs share no span of held-out evaluations yet"
+    return table
+
+
+def _to_target(report: dict, names: list[str]) -> Table:
+    target = report["target"]
+    title = f"to reach held-out loss {loss_text(target, 3)}" if target is not None else "no held-out loss yet"
+    table = _table(title, names, "")
+    reached = [r["to_target"] or {} for r in report["runs"]]
+    for key, label, fmt in (
+        ("elapsed_s", "training time", time_tick),
+        ("tokens", "tokens", count),
+        ("step", "steps", _steps),
+    ):
+        values = [r.get(key) for r in reached]
+        best = _best(values)
+        table.add_row(
+            label,
+            *(Text("never" if v is None else fmt(v), style="bold" if i == best else "") for i, v in enumerate(values)),
+        )
+    first = report["first_to_target"]
+    if first:
+        table.caption = f"first there: {first['by_time']} by training time, {first['by_tokens']} by tokens"
+    return table
+
+
+def _steps(value: float) -> str:
+    """A step where a loss was first reached, between two evaluations: the step it was reached by."""
+    return f"{math.ceil(value):,}"
+
+
+def _finals(runs: list[dict], names: list[str]) -> Table:
+    table = _table("where each run is", names, "")
+    rows = (
+        ("state", lambda r: r["state"]),
+        ("step", lambda r: number(r["step"], ",")),
+        ("tokens", lambda r: count(r["tokens"])),
+        ("training time", lambda r: time_tick(r["elapsed_s"])),
+        ("tokens/s", lambda r: count(r["tokens_per_s"])),
+        ("train loss, smoothed", lambda r: loss_text(r["train_loss_smoothed"], 3)),
+        ("held-out loss", lambda r: loss_text(r["final"]["eval_loss"], 3)),
+        ("masked accuracy", lambda r: number(r["final"]["mask_acc"], ".1%")),
+        ("content-word accuracy", lambda r: number(r["final"]["content_acc"], ".1%")),
+        (
+            "cloze @1 / @5",
+            lambda r: f"{number(r['final']['cloze_hits1'], '.0%')} / {number(r['final']['cloze_hits5'], '.0%')}",
+        ),
+    )
+    for label, cell in rows:
+        table.add_row(label, *(Text(cell(r)) for r in runs))
+    return table
+
+
+def _probes_table(runs: list[dict], names: list[str]) -> Table | None:
+    sentences = list(dict.fromkeys(s for r in runs for s in r["probes"]))
+    if not sentences:
+        return None
+    table = _table("probes: top answers at each run's latest checkpoint", names, "sentence")
+    for sentence in sentences:
+        answers = [r["probes"].get(sentence) for r in runs]
+        table.add_row(
+            Text(sentence),
+            *(Text("  ".join(f"{t.strip()} {p:.0%}" for t, p in a[:3]) if a else NA) for a in answers),
+        )
+    return table
 
 
 def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:

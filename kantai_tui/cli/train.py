@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.cli.args import CORPUS_HELP, corpus_arg
+from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.paths import DEFAULT_RUNS_DIR, kantai_command
@@ -46,8 +46,13 @@ def _time_budget(text: str | None) -> float | None:
         raise BadInputError(f"--time: {err}") from None
 
 
-# what --resume may be given with: where the run is and how to watch it; everything else is the run's own
+# what --resume may be given with: where the run is, how to watch it, and a new length (an extension);
+# everything else is the run's own
 RESUME_OPTIONS = frozenset({"resume", "runs_dir", "detach", "json", "help"})
+LENGTH_OPTIONS = frozenset({"epochs", "max_steps", "time"})
+# options that are not settings of the run a fork trains
+NOT_SETTINGS = frozenset({"corpus", "tokenizer", "run", "fork", "reset_optimizer"})
+FIELD_OF = {"time": "time_s", "mask_rate": "mlm_probability"}  # option dest -> TrainConfig field, where they differ
 
 
 def _new_run_options(train: argparse.ArgumentParser) -> dict[str, tuple[str, object]]:
@@ -59,22 +64,27 @@ def _new_run_options(train: argparse.ArgumentParser) -> dict[str, tuple[str, obj
     }
 
 
-def _refuse_new_settings(args: argparse.Namespace, run_dir: Path) -> None:
-    """--resume continues a run exactly as it was created: a setting given with it is refused, not ignored."""
-    given = [
-        (option, getattr(args, dest))
+def _given(args: argparse.Namespace) -> dict[str, str]:
+    """dest -> option as spelled, for the run settings given on the command line (not at their default)."""
+    return {
+        dest: option
         for dest, (option, default) in args.new_run_options.items()
         if getattr(args, dest, default) != default
-    ]
+    }
+
+
+def _refuse_new_settings(args: argparse.Namespace, run_dir: Path) -> None:
+    """--resume continues a run exactly as it was created, with one exception, a new length (an extension):
+    any other setting given with it is refused, not ignored, with the command that forks a run with it."""
+    given = {d: o for d, o in _given(args).items() if d not in LENGTH_OPTIONS}
     if not given:
         return
-    from kantai_tui.core.runs import process
-
-    words = [w for option, value in given for w in ([option] if value is True else [option, str(value)])]
-    command = kantai_command("train", process.load_config(run_dir).corpus, *words, runs_dir=args.runs_dir)
+    words = [w for d, o in given.items() for w in ([o] if getattr(args, d) is True else [o, str(getattr(args, d))])]
+    command = kantai_command("train", "--from", run_dir.name, *words, runs_dir=args.runs_dir)
     raise BadInputError(
-        f"{', '.join(o for o, _ in given)}: a run resumes with the settings it was created with (run.json), "
-        f"and a longer run cannot be added on yet; start a new run with them: {command}"
+        f"{', '.join(given.values())}: a run resumes with the settings it was created with (run.json); only "
+        f"its length (--epochs, --max-steps, --time) can change; to go on from it with new settings, fork it: "
+        f"{command}"
     )
 
 
@@ -84,7 +94,24 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument(
         "corpus", nargs="?", metavar="CORPUS", type=corpus_arg, help=f"{CORPUS_HELP} (not with --resume)"
     )
-    train.add_argument("--resume", metavar="RUN", help="continue a run from its newest verified checkpoint")
+    train.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue a run from its newest verified checkpoint; with --epochs, --max-steps or --time, "
+        "extend it to that length (the lr re-warms, then decays to the new end)",
+    )
+    train.add_argument(
+        "--from",
+        dest="fork",
+        metavar="RUN[@STEP]",
+        help="fork: a new run starting from RUN's checkpoint at STEP (default: its newest), with RUN's settings "
+        "except those given; CORPUS defaults to RUN's",
+    )
+    train.add_argument(
+        "--reset-optimizer",
+        action="store_true",
+        help="with --from: start AdamW's moments afresh instead of taking RUN's",
+    )
     train.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: train one into the run)")
     train.add_argument("--preset", choices=list(PRESETS), default="tiny")
     train.add_argument("--recipe", choices=RECIPES, default="packed", help="seed = the tutorial's pipeline exactly")
@@ -161,9 +188,32 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     presets.add_argument("--batch-size", type=positive, default=32, metavar="N")
     presets.add_argument("--block-size", type=positive, default=128, metavar="N")
     presets.add_argument("--json", action="store_true")
-    runs = commands.add_parser("runs", help="list runs")
+    from kantai_tui.core.runs.history import SORTS
+
+    runs = commands.add_parser(
+        "runs", help="list runs: progress, speed, held-out quality and the settings that differ between them"
+    )
     runs.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
+    runs.add_argument(
+        "--sort",
+        choices=list(SORTS),
+        default="updated",
+        help="order of the rows, best or newest first: loss lowest first, accuracies and speed highest first "
+        "(default: updated)",
+    )
     runs.add_argument("--json", action="store_true")
+    compare = commands.add_parser(
+        "compare", help="compare runs: settings that differ, held-out loss at equal tokens and time, time to a loss"
+    )
+    compare.add_argument("runs", nargs="+", metavar="RUN")
+    compare.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
+    compare.add_argument(
+        "--target",
+        type=float,
+        metavar="LOSS",
+        help="held-out loss to time the runs to (default: the worst final held-out loss among them)",
+    )
+    compare.add_argument("--json", action="store_true")
     follow = commands.add_parser("follow", help="watch a run live until it ends")
     follow.add_argument("run", metavar="RUN")
     follow.add_argument("--runs-dir", metavar="DIR", default=DEFAULT_RUNS_DIR)
@@ -248,15 +298,20 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
     from kantai_tui.core.runs import process
 
     if args.resume:
-        if args.corpus:
-            raise BadInputError("give either CORPUS (a new run) or --resume RUN, not both")
+        if args.corpus or args.fork:
+            raise BadInputError("give either CORPUS (a new run), --from RUN (a fork) or --resume RUN, not two")
         run_dir = process.run_path(args.runs_dir, args.resume)
         if not (run_dir / "run.json").is_file():
             raise BadInputError(f"no run named {args.resume!r} in {run_dir.parent}")
         _refuse_new_settings(args, run_dir)
+        _extend(args, run_dir)
         return args.resume, run_dir
+    if args.reset_optimizer and not args.fork:
+        raise BadInputError("--reset-optimizer goes with --from RUN (a fork)")
+    if args.fork:
+        return _fork(args)
     if not args.corpus:
-        raise BadInputError("give a CORPUS to train on (or --resume RUN)")
+        raise BadInputError("give a CORPUS to train on (or --resume RUN, or --from RUN)")
     from kantai_tui.format import default_run_name
 
     name = args.run or default_run_name(args.preset, args.recipe)
@@ -270,9 +325,72 @@ def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
     return name, run_dir
 
 
-def _config(args: argparse.Namespace) -> TrainConfig:
+def _length(args: argparse.Namespace) -> dict[str, object] | None:
+    """The run length the command line gives, as config fields, or None if it gives none."""
+    if args.epochs is None and args.max_steps is None and args.time is None:
+        return None
+    return run_length(args.epochs, args.max_steps, _time_budget(args.time))
+
+
+def _extend(args: argparse.Namespace, run_dir: Path) -> None:
+    """--resume RUN with a length: the run's length becomes it (lineage.extend_run), said in one line."""
+    from kantai_tui.core.runs.lineage import extend_run
+
+    length = _length(args)
+    if length is not None and extend_run(run_dir, length, args.runs_dir) and not args.json:
+        print(
+            f"kantai: run {run_dir.name} extended: {_length_words(length)} from its start; the lr warms up again "
+            "from where it was, then decays to the new end",
+            file=sys.stderr,
+        )
+
+
+def _length_words(length: dict[str, object]) -> str:
+    words = []
+    if length.get("epochs") is not None:
+        words.append(f"{length['epochs']:g} epochs")
+    if length.get("max_steps") is not None:
+        words.append(f"{length['max_steps']:,} steps")
+    if isinstance(length.get("time_s"), (int, float)):
+        words.append(duration(float(length["time_s"])))  # type: ignore[arg-type]
+    return " or ".join(words) + (", whichever comes first," if len(words) > 1 else "")
+
+
+def _fork(args: argparse.Namespace) -> tuple[str, Path]:
+    """--from RUN[@STEP]: a new run from the parent's checkpoint, the parent's settings but those given."""
+    from kantai_tui.core.runs import process
+    from kantai_tui.core.runs.lineage import find_fork, fork_config
+
+    if args.tokenizer:
+        raise BadInputError("--tokenizer: a fork uses its parent's tokenizer (its weights were trained with it)")
+    fork = find_fork(args.runs_dir, args.fork, keep_optimizer=not args.reset_optimizer)
+    full = _config(args, corpus=args.corpus or "")
+    changes = {FIELD_OF.get(d, d): getattr(full, FIELD_OF.get(d, d)) for d in _given(args) if d not in NOT_SETTINGS}
+    length = _length(args)
+    if length is not None:
+        changes.update(length)
+    if args.corpus:
+        changes["corpus"] = args.corpus
+    cfg = fork_config(fork, changes)
+    name = args.run or _fork_name(args.runs_dir, fork.run_dir.name, fork.at.step)
+    run_dir = process.create_run(args.runs_dir, name, cfg, None, parent=fork)
+    if not args.json:
+        print(f"kantai: run {name} starts from {fork.run_dir.name} at step {fork.at.step:,}", file=sys.stderr)
+    return name, run_dir
+
+
+def _fork_name(runs_dir: str, parent: str, step: int) -> str:
+    """'base-from-500', or 'base-from-500-2'… when that name is taken (trying lrs from one checkpoint)."""
+    from kantai_tui.core.runs.folder import runs_root
+
+    stem = f"{parent[:48]}-from-{step}"
+    root = runs_root(runs_dir)
+    return next(n for n in (stem, *(f"{stem}-{i}" for i in range(2, 10_000))) if not (root / n).exists())
+
+
+def _config(args: argparse.Namespace, corpus: str | None = None) -> TrainConfig:
     return TrainConfig(
-        corpus=args.corpus,
+        corpus=args.corpus if corpus is None else corpus,
         tokenizer_dir="",
         preset=args.preset,
         recipe=args.recipe,
@@ -299,18 +417,38 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from kantai_tui.core.runs.folder import list_runs, runs_root
+    from kantai_tui.core.runs.history import load_history, runs_table
 
     runs = list_runs(runs_root(args.runs_dir))
+    rows = runs_table([load_history(Path(r.path)) for r in runs], args.sort)
     if args.json:
-        json.dump([asdict(r) for r in runs], sys.stdout, indent=1)
-        sys.stdout.write("\n")
-        return EXIT_OK
+        stalled = {r.name: r.stalled_s for r in runs}
+        return emit_json([{**row, "stalled_s": stalled.get(row["run"])} for row in rows])
     from kantai_tui.cli import render as cli_render
 
-    cli_render.print_runs(runs, args.runs_dir)
+    cli_render.print_runs(rows, {r.name: r.stalled_s for r in runs}, args.runs_dir)
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from kantai_tui.core.runs import process
+    from kantai_tui.core.runs.history import compare, load_history
+
+    if len(set(args.runs)) < 2:
+        raise BadInputError(f"compare needs two runs or more (got {', '.join(dict.fromkeys(args.runs))})")
+    histories = []
+    for name in dict.fromkeys(args.runs):
+        run_dir = process.run_path(args.runs_dir, name)
+        if not (run_dir / "run.json").is_file():
+            raise BadInputError(f"no run named {name!r} in {run_dir.parent}")
+        histories.append(load_history(run_dir, with_parent=True))
+    report = compare(histories, args.target)
+    if args.json:
+        return emit_json(report)
+    from kantai_tui.cli import render as cli_render
+
+    cli_render.print_compare(report)
     return EXIT_OK
 
 
@@ -376,4 +514,11 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"train": cmd_train, "runs": cmd_runs, "follow": cmd_follow, "stop": cmd_stop, "presets": cmd_presets}
+COMMANDS = {
+    "train": cmd_train,
+    "runs": cmd_runs,
+    "compare": cmd_compare,
+    "follow": cmd_follow,
+    "stop": cmd_stop,
+    "presets": cmd_presets,
+}

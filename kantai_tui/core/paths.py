@@ -24,6 +24,13 @@ def data_home() -> Path:
     return Path(base) / "kantai"
 
 
+def cache_home() -> Path:
+    """kantai's cache folder (``$XDG_CACHE_HOME/kantai``, default ``~/.cache/kantai``): what can be measured
+    or computed again, so deleting it loses nothing but time."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kantai"
+
+
 def tokenizer_dir_for(fingerprint: str) -> Path:
     """The default tokenizer folder of a corpus, keyed by its fingerprint."""
     return data_home() / "tokenizers" / fingerprint[:16]

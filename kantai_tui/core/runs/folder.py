@@ -27,6 +27,7 @@ from pathlib import Path
 from kantai_tui.core.errors import BadInputError, RunLockedError
 from kantai_tui.core.files import read_json, write_json_atomic
 from kantai_tui.core.paths import kantai_command
+from kantai_tui.core.training.config import TrainConfig
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ACTIVE = ("preparing", "running", "stopping")
@@ -65,6 +66,7 @@ STATUS_FIELDS: dict[str, type | tuple[type, ...]] = {
     "progress": _NUMBER,
     "loss": _NUMBER,
     "tokens_per_s": _NUMBER,
+    "mfu": _NUMBER,
     "error": str,
     "updated": _NUMBER,
     "exit_code": int,
@@ -87,6 +89,19 @@ def read_run_config(run_dir: Path) -> dict:
     """The ``config`` object of run.json for display ({} when missing or not an object)."""
     config = (read_json(run_dir / "run.json") or {}).get("config")
     return config if isinstance(config, dict) else {}
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    """The resolved config a run was created with."""
+    data = read_json(run_dir / "run.json")
+    if data is None or "config" not in data:
+        raise BadInputError(f"{run_dir}: not a run folder (no readable run.json)")
+    try:
+        config = TrainConfig.from_dict(data["config"])
+        config._check()
+    except BadInputError as err:
+        raise BadInputError(f"{run_dir / 'run.json'}: {err}; was it edited by hand?") from err
+    return config
 
 
 class RunLock:
@@ -197,6 +212,9 @@ METRIC_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "elapsed_s": _NUMBER,
         "grad_norm": _NUMBER,
         "progress": _NUMBER,
+        "tflops": _NUMBER,
+        "mfu": _NUMBER,
+        "data_wait": _NUMBER,
     },
     "eval": {
         "step": int,
@@ -217,6 +235,10 @@ METRIC_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
         "tokens_per_step": int,
         "device": str,
         "time_s": _NUMBER,
+        "flops_per_token": int,
+        "peak_tflops": _NUMBER,
+        "peak_source": str,
+        "flop_model": str,
     },
     "checkpoint": {"step": int, "path": str},
     "batch_split": {"step": int, "micro_batch": int, "split": int, "message": str},

@@ -42,7 +42,6 @@ from kantai_tui.core.files import (
     fsync_dir,
     fsync_tree,
     make_writable_dir,
-    read_json,
     read_json_lines,
     staging_path,
     sweep_stale,
@@ -54,12 +53,14 @@ from kantai_tui.core.runs.folder import (
     RunLock,
     already_training,
     effective_state,
+    load_config,
     lock_holder,
     lock_is_held,
     read_status,
     run_path,
     write_status,
 )
+from kantai_tui.core.runs.lineage import Fork
 from kantai_tui.core.runs.probes import Prober, load_probes
 from kantai_tui.core.tokenizer.bpe import TOKENIZER_FILES, missing_files, train_tokenizer
 from kantai_tui.core.training import distributed
@@ -70,8 +71,15 @@ from kantai_tui.core.training.events import Event, ProbesEvaluated, RunFinished,
 T = TypeVar("T")
 
 
-def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None) -> Path:
-    """A new run folder with its resolved config; the tokenizer is copied in now or trained by the trainer."""
+def create_run(
+    runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str | Path | None, parent: Fork | None = None
+) -> Path:
+    """A new run folder with its resolved config; the tokenizer is copied in now or trained by the trainer.
+
+    A fork (``parent``) gets the parent's tokenizer and a copy of the parent's checkpoint, so the trainer
+    resumes from it as from its own, and run.json names the parent and its step."""
+    if parent is not None:
+        tokenizer = Path(load_config(parent.run_dir).tokenizer_dir)
     run_dir = run_path(runs_dir, name)
     if run_dir.exists():
         raise BadInputError(
@@ -94,8 +102,12 @@ def create_run(runs_dir: str | Path, name: str, cfg: TrainConfig, tokenizer: str
         }
     ).resolved()
     record = {"name": name, "config": resolved.to_dict(), "created": time.time(), "versions": _versions()}
+    if parent is not None:
+        record["parent"] = parent.record()
     _make_runs_folder(run_dir.parent)
-    _commit_new_run(run_dir, record, None if tokenizer is None else Path(tokenizer).expanduser())
+    _commit_new_run(
+        run_dir, record, None if tokenizer is None else Path(tokenizer).expanduser(), parent.at.path if parent else None
+    )
     return run_dir
 
 
@@ -122,9 +134,10 @@ def _make_runs_folder(root: Path) -> None:
         raise OutputError(f"--runs-dir {root}: cannot create runs there ({err.strerror or err})") from err
 
 
-def _commit_new_run(run_dir: Path, record: dict, tokenizer: Path | None) -> None:
+def _commit_new_run(run_dir: Path, record: dict, tokenizer: Path | None, start: Path | None = None) -> None:
     """Build the run folder beside its name, then rename it into place: a kill at any moment leaves the
-    whole run (run.json, status.json, its tokenizer) or nothing under that name."""
+    whole run (run.json, status.json, its tokenizer, a fork's first checkpoint ``start``) or nothing under
+    that name."""
     sweep_stale(run_dir.parent)
     staging = staging_path(run_dir, "creating")
     try:
@@ -134,8 +147,11 @@ def _commit_new_run(run_dir: Path, record: dict, tokenizer: Path | None) -> None
             for file in TOKENIZER_FILES:
                 if (tokenizer / file).is_file():
                     shutil.copy2(tokenizer / file, staging / "tokenizer" / file)
+        if start is not None:  # verified by its manifest, which the copy keeps
+            shutil.copytree(start, staging / "checkpoints" / start.name)
         write_json_atomic(staging / "run.json", record)
-        write_status(staging, "created", step=0, total_steps=None, error=None)
+        step = record.get("parent", {}).get("step", 0)
+        write_status(staging, "created", step=step, total_steps=None, error=None)
         fsync_tree(staging)
         os.rename(staging, run_dir)  # fails if another process made a run of this name meanwhile
         fsync_dir(run_dir.parent)
@@ -160,19 +176,6 @@ def _versions() -> dict:
         except PackageNotFoundError:
             found[package] = None
     return found
-
-
-def load_config(run_dir: Path) -> TrainConfig:
-    """The resolved config a run was created with."""
-    data = read_json(run_dir / "run.json")
-    if data is None or "config" not in data:
-        raise BadInputError(f"{run_dir}: not a run folder (no readable run.json)")
-    try:
-        config = TrainConfig.from_dict(data["config"])
-        config._check()
-    except BadInputError as err:
-        raise BadInputError(f"{run_dir / 'run.json'}: {err}; was it edited by hand?") from err
-    return config
 
 
 class _Signals:
@@ -375,6 +378,7 @@ def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:
             step=event.step,
             loss=event.loss,
             tokens_per_s=event.tokens_per_s,
+            mfu=event.mfu,
             elapsed_s=event.elapsed_s,
             progress=event.progress,
         )

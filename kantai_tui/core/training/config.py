@@ -67,6 +67,15 @@ def parse_duration(text: str) -> float:
     return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value))
 
 
+def duration(seconds: float) -> str:
+    """3,725 s -> '1h02m'; 125 s -> '2m05s' (never more precision than a person reads); parse_duration reads
+    it back, so a hint may print a budget this way."""
+    whole = max(int(seconds), 0)
+    if whole >= 3600:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
 def run_length(epochs: float | None, max_steps: int | None, time_s: float | None) -> dict[str, Any]:
     """The length fields of a new run's config from what the user gave: nothing means the defaults
     (DEFAULT_EPOCHS or DEFAULT_TIME_S, whichever first); --time alone means no epoch limit."""
@@ -121,6 +130,13 @@ class TrainConfig:
     # packed: attend within each line (positions restart per line) or across the block; None: the recipe's
     # (a run.json from before the option has none: such a run resumes as it was trained, across the block)
     attention_span: str | None = None
+    # where the lr schedule's current segment starts: set when an extension (--resume RUN --epochs…) or a
+    # fork (--from RUN) gives the run a new length; None = the segment is the whole run (step.lr_at)
+    segment_step: int | None = None
+    segment_s: float | None = None  # training seconds at segment_step (a --time budget's segment)
+    segment_lr: float | None = None  # the lr when the segment began: its warm-up starts there
+    # a fork with --reset-optimizer: the parent's checkpoint at this step is loaded without its optimizer state
+    fresh_optimizer_at: int | None = None
 
     @property
     def batch(self) -> int:

@@ -28,6 +28,10 @@ class RunStarted:
     tokens_per_step: int
     device: str
     time_s: float | None  # the training time budget (--time), if any
+    flops_per_token: int  # training FLOPs per real token (speed.py: presets.model_size's model)
+    peak_tflops: float | None  # what MFU is measured against; None: a GPU kantai has no figure for
+    peak_source: str | None  # where the peak comes from: "… nominal dense bf16", "measured fp32 matmul, …"
+    flop_model: str  # the FLOP model in words
     kind: str = field(default="started", init=False)
 
 
@@ -45,6 +49,9 @@ class StepLogged:
     elapsed_s: float
     grad_norm: float
     progress: float  # 0-1: by steps or by the clock (--time), whichever is further; the ETA follows it
+    tflops: float  # achieved training TFLOP/s: tokens_per_s times the started row's flops_per_token
+    mfu: float | None  # tflops / the started row's peak_tflops; None without a peak
+    data_wait: float  # 0-1: share of the window the host spent fetching and masking batches (on CUDA an upper bound)
     kind: str = field(default="step", init=False)
 
 

@@ -59,6 +59,7 @@ class LoopState:
     loss_sum: float = 0.0  # since the last log step
     loss_steps: int = 0
     split: int = 1  # each batch runs as this many chunks (raised by --auto-batch-size after out-of-memory)
+    lr: float = 0.0  # the lr of the last step: where an extension's or a fork's new schedule segment starts
 
 
 class Batches:
@@ -301,22 +302,49 @@ class Evaluator:
 def progress(step: int, elapsed_s: float, cfg: TrainConfig, total: int | None) -> float:
     """How far the run is, 0 to 1: by steps, by the clock (``--time``), whichever is further.
 
-    Why one number: the lr schedule, the end of the run and the ETA all follow it, so a time
-    budget bends the schedule to the wall clock the same way a step count does to steps.
+    Why one number: the end of the run and the ETA follow it, and (within the schedule's segment,
+    ``segment_progress``) the lr, so a time budget bends the schedule to the wall clock the same way a
+    step count does to steps.
     """
     by_steps = step / total if total else 0.0
     by_time = elapsed_s / cfg.time_s if cfg.time_s else 0.0
     return min(1.0, max(by_steps, by_time))
 
 
+def segment_progress(step: int, elapsed_s: float, cfg: TrainConfig, total: int | None) -> float:
+    """How far the run is through its current schedule segment, 0 to 1.
+
+    A run's length can grow (``--resume RUN --epochs N``) or be set anew by a fork (``--from RUN``):
+    the lr schedule then starts a new segment at that step (``segment_step``, ``segment_s``), which
+    runs to the run's new end. Without one, the segment is the whole run. A pure function of the step,
+    the training clock and run.json, so a resume inside a segment stays exact.
+    """
+    start_step, start_s = cfg.segment_step, cfg.segment_s
+    if start_step is None:
+        return progress(step, elapsed_s, cfg, total)
+    by_steps = (step - start_step) / (total - start_step) if total and total > start_step else 0.0
+    start = start_s or 0.0
+    by_time = (elapsed_s - start) / (cfg.time_s - start) if cfg.time_s and cfg.time_s > start else 0.0
+    if not total and not cfg.time_s:
+        return 0.0
+    return min(1.0, max(0.0, by_steps, by_time))
+
+
 def lr_at(done: float, cfg: TrainConfig) -> float:
-    """The lr at progress ``done``: linear warm-up over the first warmup_ratio of the run, then
-    ``linear`` decay to 0 (the Trainer's schedule), ``wsd`` (hold the peak, decay over the last
-    WSD_DECAY) or ``cosine`` (half a cosine to 0)."""
+    """The lr at progress ``done`` through the schedule's segment: linear warm-up over the first
+    warmup_ratio of it, then ``linear`` decay to 0 (the Trainer's schedule), ``wsd`` (hold the peak,
+    decay over the last WSD_DECAY) or ``cosine`` (half a cosine to 0).
+
+    The first segment warms up from 0. A later one (an extension or a fork that set a new length) warms
+    up from the lr the run had when it began (``segment_lr``: 0 after a finished run, whose lr had
+    decayed) back to the peak, then decays to 0 at the new end: re-warming, as continued pretraining
+    does, instead of training on at a decayed lr or jumping back to the peak in one step.
+    """
     warmup = cfg.warmup
+    start = cfg.segment_lr or 0.0
     if done < warmup:
-        return cfg.peak_lr * done / warmup
-    after = (done - warmup) / max(1e-12, 1.0 - warmup)  # 0 → 1 over the rest of the run
+        return start + (cfg.peak_lr - start) * done / warmup
+    after = (done - warmup) / max(1e-12, 1.0 - warmup)  # 0 → 1 over the rest of the segment
     if cfg.schedule == "wsd":
         factor = min(1.0, (1.0 - after) / WSD_DECAY)
     elif cfg.schedule == "cosine":

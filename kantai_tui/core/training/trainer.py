@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ from kantai_tui.core.training.events import (
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_slots, mask_tokens
 from kantai_tui.core.training.presets import get_preset, roberta_config
 from kantai_tui.core.training.quality import cloze_prompts, content_table
+from kantai_tui.core.training.speed import RunSpeed, run_speed
 from kantai_tui.core.training.step import (
     Batches,
     Evaluator,
@@ -48,6 +50,7 @@ from kantai_tui.core.training.step import (
     lr_at,
     pick_device,
     progress,
+    segment_progress,
     use_bf16,
     use_compile,
 )
@@ -149,9 +152,14 @@ class Trainer:
             f"{', compiled' if self.compiled else ''}"
             f"{f', {self.world} processes (DDP)' if self.dist else ''})",
             cfg.time_s,
+            self.speed.flops_per_token,
+            self.speed.peak.tflops if self.speed.peak else None,
+            self.speed.peak.source if self.speed.peak else None,
+            self.speed.flop_model,
         )
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
         self._window = (self._now(), state.tokens, state.samples)
+        self._data_s = 0.0  # host seconds fetching and masking batches in this window
         self._agreed_s = state.elapsed_s
         done = self._progress() >= 1.0
         stopping = not done and self._agree_stop(should_stop, True)
@@ -166,6 +174,7 @@ class Trainer:
                 yield self._log(loss_sum)
                 loss_sum.zero_()
                 self._window = (self._now(), state.tokens, state.samples)
+                self._data_s = 0.0
             stopping = self._agree_stop(should_stop, log_step)
             if state.step % cfg.eval_every == 0 or done:
                 yield from self._eval()
@@ -200,6 +209,10 @@ class Trainer:
             # every rank takes the slowest clock, at log steps only (a collective, and on CUDA a sync)
             self._agreed_s = distributed.max_across(self._clock_local(), self.device)
         return self._progress() >= 1.0
+
+    def _lr(self, step: int, elapsed_s: float) -> float:
+        """The lr at ``step``: the schedule over its current segment (step.segment_progress, step.lr_at)."""
+        return lr_at(segment_progress(step, elapsed_s, self.cfg, self.total), self.cfg)
 
     def _clock_local(self) -> float:
         return self.state.elapsed_s + self._now() - self._window[0]
@@ -291,29 +304,12 @@ class Trainer:
         import torch
 
         cfg, state = self.cfg, self.state
-        lr = lr_at(progress(state.step + 1, self._clock(), cfg, self.total), cfg)
+        lr = state.lr = self._lr(state.step + 1, self._clock())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         step_loss = torch.zeros((), device=self.device)
         for accum in range(cfg.grad_accum):
-            ids = torch.from_numpy(self._next_batch())  # [B, T], the global batch
-            positions = None
-            if self.slots:
-                inputs, positions, labels = mask_slots(
-                    ids,
-                    mask_id=self.mask_id,
-                    vocab_size=self.vocab,
-                    generator=self.mask_generator,
-                    probability=cfg.mask_rate,
-                )
-            else:
-                inputs, labels = mask_tokens(
-                    ids,
-                    mask_id=self.mask_id,
-                    vocab_size=self.vocab,
-                    generator=self.mask_generator,
-                    probability=cfg.mask_rate,
-                )
+            ids, inputs, labels, positions = self._masked_batch()  # [B, T]: the global batch
             step_loss += self._batch_loss(ids, inputs, labels, positions, last=accum == cfg.grad_accum - 1)
             state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
             state.samples += len(ids)
@@ -363,6 +359,33 @@ class Trainer:
             total += loss.detach() / scale
         return total
 
+    def _masked_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The next global batch [B, T] and its masking: (ids, inputs, labels, positions or None). The host
+        seconds this takes add to the window's data wait (``_speed_figures``)."""
+        import torch
+
+        began = self._now()
+        ids = torch.from_numpy(self._next_batch())
+        positions = None
+        if self.slots:
+            inputs, positions, labels = mask_slots(
+                ids,
+                mask_id=self.mask_id,
+                vocab_size=self.vocab,
+                generator=self.mask_generator,
+                probability=self.cfg.mask_rate,
+            )
+        else:
+            inputs, labels = mask_tokens(
+                ids,
+                mask_id=self.mask_id,
+                vocab_size=self.vocab,
+                generator=self.mask_generator,
+                probability=self.cfg.mask_rate,
+            )
+        self._data_s += self._now() - began
+        return ids, inputs, labels, positions
+
     def _next_batch(self) -> np.ndarray:
         state = self.state
         if state.position >= self.batches.per_epoch():
@@ -400,14 +423,34 @@ class Trainer:
             state.step,
             round(epoch, 4),
             loss,
-            lr_at(done, self.cfg),
+            self._lr(state.step, state.elapsed_s),
             state.tokens,
             (state.tokens - window[1]) / seconds,
             (state.samples - window[2]) / seconds,
             round(state.elapsed_s, 3),
             float(self._grad_norm),
             round(done, 6),
+            *self._speed_figures((state.tokens - window[1]) / seconds, seconds),
         )
+
+    def _speed_figures(self, tokens_per_s: float, seconds: float) -> tuple[float, float | None, float]:
+        """(achieved TFLOP/s, MFU, data wait) of a log window. Data wait is the host's seconds in
+        ``_masked_batch`` over the window's: exact on a CPU, where the host does the compute too; on CUDA
+        an upper bound, since the host prepares the next batch while the device still runs queued kernels
+        (telling the two apart would take a device sync per step, which the loop never makes)."""
+        return (
+            self.speed.tflops(tokens_per_s),
+            self.speed.mfu(tokens_per_s),
+            round(min(max(self._data_s / seconds, 0.0), 1.0), 4),
+        )
+
+    @cached_property
+    def speed(self) -> RunSpeed:
+        """FLOPs per token and the peak MFU is measured against, found once, when the loop starts (on a CPU
+        the peak is measured once per machine, about 0.3 s, then read from the cache). Only the process
+        that writes the run folder looks for a peak: under torchrun, ranks measuring at once would compete
+        for the same cores."""
+        return run_speed(self.cfg, self.vocab, self.device, self.bf16, self.world, with_peak=self.main)
 
     def _eval(self) -> Iterator[EvalLogged]:
         if not self.main:
@@ -484,13 +527,17 @@ class Trainer:
         from safetensors.torch import load_file, load_model
 
         load_model(self.model, str(folder / "model.safetensors"), device=self.device)
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location=self.device))
+        state = json.loads((folder / "state.json").read_text())
+        if state.get("step") != self.cfg.fresh_optimizer_at:  # a fork's --reset-optimizer: fresh AdamW moments
+            self.optimizer.load_state_dict(
+                torch.load(folder / "optimizer.pt", weights_only=True, map_location=self.device)
+            )
         rng = load_file(str(folder / "rng.safetensors"))
         self.mask_generator.set_state(rng["mask"])
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.startswith("cuda"):
             torch.cuda.set_rng_state(rng["cuda"])
-        self.state = LoopState(**json.loads((folder / "state.json").read_text()))
+        self.state = LoopState(**state)
 
     def _export(self) -> Path:
         """``final/``: save_pretrained (safetensors) and the tokenizer, so pipeline("fill-mask") loads it."""
