@@ -48,7 +48,7 @@ def _time_budget(text: str | None) -> float | None:
 
 # what --resume may be given with: where the run is, how to watch it, and a new length (an extension);
 # everything else is the run's own
-RESUME_OPTIONS = frozenset({"resume", "runs_dir", "detach", "json", "help"})
+RESUME_OPTIONS = frozenset({"resume", "runs_dir", "detach", "json", "help", "tensorboard"})
 LENGTH_OPTIONS = frozenset({"epochs", "max_steps", "time"})
 # options that are not settings of the run a fork trains
 NOT_SETTINGS = frozenset({"corpus", "tokenizer", "run", "fork", "reset_optimizer"})
@@ -178,6 +178,12 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
     train.add_argument(
         "--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint"
     )
+    train.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write TensorBoard event files into DIR/RUN while training (kept for resumes; needs the "
+        "tensorboard extra)",
+    )
     train.add_argument("--detach", action="store_true", help="train in the background; follow with 'kantai follow RUN'")
     train.add_argument("--json", action="store_true", help="print events as JSON lines")
     train.set_defaults(new_run_options=_new_run_options(train))
@@ -278,6 +284,8 @@ def _train(args: argparse.Namespace, dist: Dist | None) -> int:
         raise
     if dist is not None:
         distributed.share_text(dist, name)
+    if args.tensorboard:
+        process.write_tensorboard_dir(run_dir, args.tensorboard)
     if args.detach:
         pid = process.start_detached(args.runs_dir, name)
         if args.json:

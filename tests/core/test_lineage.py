@@ -165,3 +165,16 @@ def test_a_segment_rewarms_from_its_start_lr_then_decays_to_its_end(small_corpus
     assert at(105) == pytest.approx(1e-3)  # warmed up over 5% of the segment
     assert at(150) == pytest.approx(1e-3 * (1 - (0.5 - 0.05) / 0.95))
     assert at(200) == 0.0
+
+
+def test_tensorboard_events_are_written_while_training_and_on_resume(base: Path, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = tmp_path / "board"
+    assert _train(base, "--resume", "base", "--max-steps", "16", "--tensorboard", str(board), "--json") == 0
+    assert json.loads((base / "base" / "run.json").read_text())["tensorboard"] == str(board.resolve())
+    events = EventAccumulator(str(board / "base"))
+    events.Reload()
+    logged = {r["step"]: r["loss"] for r in _rows(base / "base", "step") if r["step"] > 12}
+    assert {e.step: pytest.approx(e.value) for e in events.Scalars("train/loss")} == logged
+    assert [e.step for e in events.Scalars("eval/loss")] == [16]  # evaluated at the run's (new) last step

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from kantai_tui import __version__
 from kantai_tui.core.corpus.files import require_text
@@ -42,6 +42,7 @@ from kantai_tui.core.files import (
     fsync_dir,
     fsync_tree,
     make_writable_dir,
+    read_json,
     read_json_lines,
     staging_path,
     sweep_stale,
@@ -67,6 +68,9 @@ from kantai_tui.core.training import distributed
 from kantai_tui.core.training.checkpoint import list_checkpoints, what_is_kept
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.events import Event, ProbesEvaluated, RunFinished, StepLogged, event_to_json
+
+if TYPE_CHECKING:
+    from kantai_tui.core.runs.export import TensorBoardSink
 
 T = TypeVar("T")
 
@@ -166,6 +170,32 @@ def _commit_new_run(run_dir: Path, record: dict, tokenizer: Path | None, start: 
         ) from err
 
 
+def write_tensorboard_dir(run_dir: Path, folder: str | Path) -> Path:
+    """Record in run.json where the trainer writes TensorBoard events (DIR/RUN), so a detached or resumed
+    trainer writes there too; the tensorboard package is checked now, before any training."""
+    from kantai_tui.core.runs.export import require_tensorboard
+
+    require_tensorboard()
+    target = Path(folder).expanduser().resolve()
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"--tensorboard {folder}: {target} is a file, not a folder")
+    with RunLock(run_dir):
+        record = read_json(run_dir / "run.json") or {}
+        record["tensorboard"] = str(target)
+        write_json_atomic(run_dir / "run.json", record)
+    return target
+
+
+def _tensorboard_sink(run_dir: Path) -> TensorBoardSink | None:
+    """The run's live TensorBoard writer (run.json's "tensorboard" folder), or None."""
+    folder = (read_json(run_dir / "run.json") or {}).get("tensorboard")
+    if not isinstance(folder, str):
+        return None
+    from kantai_tui.core.runs.export import TensorBoardSink
+
+    return TensorBoardSink(Path(folder) / run_dir.name)
+
+
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -262,7 +292,9 @@ def execute(
         signals.install()
         write_status(run_dir, "preparing", error=None)
         metrics = JsonLinesWriter(run_dir / "metrics.jsonl")
+        sink = None
         try:
+            sink = _tensorboard_sink(run_dir)
             _ensure_tokenizer(cfg, run_dir, on_note)
             if dist is not None:
                 distributed.barrier()  # the other ranks wait for the tokenizer
@@ -277,6 +309,8 @@ def execute(
             write_status(run_dir, "running", total_steps=trainer.total, time_s=cfg.time_s, step=trainer.state.step)
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
+                if sink is not None and not isinstance(event, ProbesEvaluated):
+                    sink.write(event_to_json(event))
                 on_event(event)
         except KantaiError as err:
             _record_failure(run_dir, str(err), err.exit_code, on_note)
@@ -297,6 +331,8 @@ def execute(
             raise failure from err
         finally:
             metrics.close()
+            if sink is not None:
+                sink.close()
     return EXIT_OK if signals.stop_signal is None else _stop_code(signals.stop_signal)
 
 
