@@ -178,3 +178,12 @@ def test_tensorboard_events_are_written_while_training_and_on_resume(base: Path,
     logged = {r["step"]: r["loss"] for r in _rows(base / "base", "step") if r["step"] > 12}
     assert {e.step: pytest.approx(e.value) for e in events.Scalars("train/loss")} == logged
     assert [e.step for e in events.Scalars("eval/loss")] == [16]  # evaluated at the run's (new) last step
+
+
+def test_a_run_that_is_training_is_not_extended_under_it(base: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kantai_tui.core.runs.folder import RunLock
+
+    with RunLock(base / "base"):  # a live trainer holds this
+        assert _train(base, "--resume", "base", "--max-steps", "20") == 3
+    assert "run base is already being trained" in capsys.readouterr().err
+    assert json.loads((base / "base" / "run.json").read_text())["config"]["max_steps"] == 12
