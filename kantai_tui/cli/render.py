@@ -32,7 +32,6 @@ from kantai_tui.format import (
     Smoother,
     count,
     eta,
-    human_bytes,
     length_text,
     lineage_text,
     loss_text,
@@ -295,7 +294,8 @@ def print_compare(report: dict) -> None:
     """``kantai compare``: settings that differ, held-out loss at equal tokens and time, time to the target
     loss, final quality and the probes' answers, one column per run."""
     out = _console()
-    out.width = max(out.width, 100)
+    if not out.is_terminal:
+        out.width = 160  # a file or a pipe gets whole lines
     runs = report["runs"]
     names = [r["run"] for r in runs]
     out.print(_compare_settings(report, names))
@@ -305,6 +305,15 @@ def print_compare(report: dict) -> None:
     ):
         out.print(_at_equal(report[key], key.removeprefix("at_equal_").replace("time", "elapsed_s"), label, fmt, names))
     out.print(_to_target(report, names))
+    first = report["first_to_target"]
+    if first:
+        out.print(
+            Text(
+                f"first to {loss_text(report['target'], 3)}: {first['by_time']} by training time, "
+                f"{first['by_tokens']} by tokens",
+                style="bold",
+            )
+        )
     out.print(_finals(runs, names))
     probes = _probes_table(runs, names)
     if probes is not None:
@@ -362,9 +371,6 @@ def _to_target(report: dict, names: list[str]) -> Table:
             label,
             *(Text("never" if v is None else fmt(v), style="bold" if i == best else "") for i, v in enumerate(values)),
         )
-    first = report["first_to_target"]
-    if first:
-        table.caption = f"first there: {first['by_time']} by training time, {first['by_tokens']} by tokens"
     return table
 
 
@@ -396,93 +402,20 @@ def _finals(runs: list[dict], names: list[str]) -> Table:
 
 
 def _probes_table(runs: list[dict], names: list[str]) -> Table | None:
+    """Each probe sentence, then each run's top three answers to it on a line of its own (runs side by
+    side would not fit 80 columns)."""
     sentences = list(dict.fromkeys(s for r in runs for s in r["probes"]))
     if not sentences:
         return None
-    table = _table("probes: top answers at each run's latest checkpoint", names, "sentence")
+    table = Table(title="probes: top answers at each run's latest checkpoint", title_justify="left", box=None)
+    table.add_column("run", no_wrap=True, style="dim")
+    table.add_column("answers")
     for sentence in sentences:
-        answers = [r["probes"].get(sentence) for r in runs]
-        table.add_row(
-            Text(sentence),
-            *(Text("  ".join(f"{t.strip()} {p:.0%}" for t, p in a[:3]) if a else NA) for a in answers),
-        )
+        table.add_row("", Text(sentence, style="bold"))
+        for name, run in zip(names, runs, strict=True):
+            answers = run["probes"].get(sentence)
+            table.add_row(Text(name), Text("  ".join(f"{t} {p:.0%}" for t, p in answers[:3]) if answers else NA))
     return table
-
-
-def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:
-    """One row per preset: parameters by part, memory to train, FLOPs per token."""
-    from kantai_tui.core.training.presets import POOLER_PARAMS, TUTORIAL_PARAMS
-
-    out = _console()
-    out.width = max(out.width, 90)  # nine numeric columns: wrap the prose, never the numbers
-    table = Table(
-        box=None,
-        padding=(0, 1),
-        title=f"tokenizer vocabulary {vocab:,}; batch {batch} × block {block}",
-        title_justify="left",
-    )
-    for name in ("preset", "vocab", "unused", "embed", "encoder", "head", "parameters", "memory", "MFLOP/tok"):
-        table.add_column(name, justify="left" if name == "preset" else "right", no_wrap=True)
-    for s in sizes:
-        table.add_row(
-            s.preset,
-            f"{s.vocab_size:,}",
-            f"{s.unused_rows:,}",
-            _millions(s.embeddings),
-            _millions(s.encoder),
-            _millions(s.lm_head),
-            f"{s.total:,}",
-            human_bytes(s.train_memory_bytes),
-            f"{s.train_flops_per_token / 1e6:,.1f}",
-        )
-    out.print(table)
-    out.print(
-        f"kantai = the tutorial's RobertaConfig; the tutorial printed {TUTORIAL_PARAMS:,} parameters because its "
-        f"transformers also built a {POOLER_PARAMS:,}-parameter pooler that masked-LM training never uses. "
-        "Memory: fp32 weights, gradients and AdamW moments plus activations; FLOPs with the LM head at masked "
-        "positions only."
-    )
-
-
-def _millions(count: int) -> str:
-    return f"{count / 1e6:.2f}M"
-
-
-def print_fill(result) -> None:
-    """Each mask's ranked list with probability bars and the completed sentence."""
-    out = _console()
-    out.print(f"[dim]model: {result.source}[/]")
-    if len(result.masks) > 1:
-        out.print("[dim]several masks: each list is predicted on its own, with the other masks still masked[/]")
-    for mask in result.masks:
-        table = Table(
-            box=None,
-            padding=(0, 1),
-            title=f"<mask> #{mask.index + 1}" if len(result.masks) > 1 else None,
-            title_justify="left",
-        )
-        for name in ("#", "token", "probability", "", "sequence"):
-            table.add_column(name, justify="right" if name in ("#", "probability") else "left")
-        for rank, c in enumerate(mask.candidates, 1):
-            table.add_row(str(rank), c.text, f"{c.score:.2%}", "█" * max(1, round(20 * c.score)), c.sequence)
-        out.print(table)
-
-
-def print_probes(timeline: dict) -> None:
-    """For each probe sentence: the top predictions at each checkpoint step."""
-    out = _console()
-    if not timeline["probes"]:
-        out.print("no probe results yet: they are written at each checkpoint")
-        return
-    for probe in timeline["probes"]:  # probes and answers are text, not markup: "[/b]" is a word a corpus may hold
-        out.print(Text(probe["text"], style="bold"))
-        table = Table(box=None, padding=(0, 1))
-        table.add_column("step", justify="right")
-        table.add_column("top predictions")
-        for point in probe["points"]:
-            first = " ← first content word" if point["step"] == probe.get("first_content_step") else ""
-            table.add_row(f"{point['step']:,}", Text("  ".join(f"{t} {p:.0%}" for t, p in point["top"]) + first))
-        out.print(table)
 
 
 def show_devices(take: Callable[[], DeviceSnapshot], watch: bool, json_lines: bool) -> None:
