@@ -82,7 +82,7 @@ def test_compare_reads_equal_tokens_equal_time_and_the_time_to_the_target(
 def test_compare_prints_the_winner_and_refuses_bad_input(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", "fast", "slow", "wide", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
-    assert "settings that differ" in out and "batch_size" in out and "first there: fast by training time" in out
+    assert "settings that differ" in out and "batch_size" in out and "first to 7.500: fast by training time" in out
     assert main(["compare", "fast", "--runs-dir", str(runs)]) == 2
     assert "kantai: error: compare needs two runs or more (got fast)" in capsys.readouterr().err
     assert main(["compare", "fast", "nope", "--runs-dir", str(runs)]) == 2
