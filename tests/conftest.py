@@ -39,13 +39,23 @@ def long_run(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--long"))
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per test process: the CPU's matmul peak is measured once there (0.3 s), not per run."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _session_cache: Path
+) -> None:
     """Keep tokenizers the TUI trains out of the real ~/.local/share, and the preferences it remembers
     (last corpus, runs folder, last run) out of the real ~/.config: before, a TUI test left its temporary
-    corpus in the user's preferences, and the next real `kantai` opened a vanished pytest folder."""
+    corpus in the user's preferences, and the next real `kantai` opened a vanished pytest folder. The
+    cache (the measured matmul peak) stays out of the real ~/.cache."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_session_cache))
 
 
 @pytest.fixture(scope="session")

@@ -78,3 +78,68 @@ def test_the_smoothed_loss_is_a_debiased_ema_of_the_logged_points() -> None:
     for step, value in ((40, 6.0), (50, 6.5), (60, 5.0)):
         smoother.add(step, value)
     assert smoother.smooth == [pytest.approx(v, rel=1e-12) for v in expected]
+
+
+STARTED = {
+    "kind": "started",
+    "run": "r",
+    "total_steps": 9_300,
+    "start_step": 0,
+    "flops_per_token": 5_400_000,
+    "peak_tflops": 0.44,
+    "peak_source": "measured bf16 matmul, 2 threads, AMD EPYC",
+    "flop_model": "6·N + 12·L·T·H per token (N: encoder and LM-head weights), LM head at masked positions only",
+}
+STEP = {"kind": "step", "step": 1_200, "loss": 6.1234, "lr": 4.12e-4, "tokens_per_s": 28_912.0, "progress": 0.129}
+
+
+def test_speed_text_names_the_peak_and_shows_what_an_old_row_lacks_as_unknown() -> None:
+    from kantai_tui.format import speed_text
+
+    row = {**STEP, "tflops": 0.1561, "mfu": 0.3548, "data_wait": 0.0312}
+    assert speed_text(row, STARTED) == (
+        "28.9k tok/s · 0.156 TFLOP/s · MFU 35% of 0.44 TFLOP/s measured bf16 matmul · data 3.1%"
+    )
+    assert speed_text(row, STARTED, peak=False) == "28.9k tok/s · 0.156 TFLOP/s · MFU 35% · data 3.1%"
+    gpu = {**row, "tflops": 423.4, "mfu": 0.428, "data_wait": 0.2}
+    h200 = {"peak_tflops": 989.0, "peak_source": "NVIDIA H200 nominal dense bf16"}
+    assert (
+        speed_text(gpu, h200)
+        == "28.9k tok/s · 423 TFLOP/s · MFU 43% of 989 TFLOP/s NVIDIA H200 nominal dense bf16 · data 20%"
+    )
+    # a row from before kantai logged speed, and one from a GPU without a known peak
+    assert speed_text(STEP, {"kind": "started"}) == "28.9k tok/s · — TFLOP/s · MFU — · data —"
+    assert speed_text({**row, "mfu": None}, {}) == "28.9k tok/s · 0.156 TFLOP/s · MFU — · data 3.1%"
+    assert speed_text({"kind": "step", "step": 1}) == "— tok/s · — TFLOP/s · MFU — · data —"
+
+
+def test_the_follow_line_carries_the_speed_and_fits_120_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    from kantai_tui.cli.render import EventPrinter
+
+    printer = EventPrinter()
+    printer.row({**STARTED, "device": "cpu (bf16 autocast)", "parameters": 1_982_080, "tokens_per_step": 4_096})
+    printer.row({**STEP, "epoch": 12.9, "tflops": 0.1561, "mfu": 0.3548, "data_wait": 0.0312, "elapsed_s": 60.0})
+    printer.row({"kind": "eval", "step": 1_200, "eval_loss": 6.5})
+    started, speed, step, evaluation = capsys.readouterr().out.splitlines()
+    assert started.startswith("run r: 9,300 steps from the start on cpu (bf16 autocast)")
+    assert speed == (
+        "  speed: 5.4 MFLOP/token, 6·N + 12·L·T·H per token (N: encoder and LM-head weights), LM head at masked "
+        "positions only; MFU of 0.44 TFLOP/s, measured bf16 matmul, 2 threads, AMD EPYC"
+    )
+    assert step == (
+        "step  1,200/9,300  loss 6.1234  smooth 6.1234  lr 4.12e-04  28.9k tok/s · 0.156 TFLOP/s · MFU 35% · "
+        "data 3.1%  ETA —"
+    )
+    assert len(step.replace("ETA —", "ETA 1h02m")) <= 120
+    assert evaluation == "  eval @ step 1,200 (epoch 12.90): loss 6.5000"
+
+
+def test_an_old_runs_started_row_says_nothing_of_speed(capsys: pytest.CaptureFixture[str]) -> None:
+    from kantai_tui.cli.render import EventPrinter
+
+    printer = EventPrinter()
+    printer.row({"kind": "started", "run": "old", "total_steps": 10, "start_step": 0})
+    printer.row({"kind": "step", "step": 5, "loss": 7.0, "tokens_per_s": 900.0})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "speed" not in lines[0]
+    assert "900 tok/s · — TFLOP/s · MFU — · data —" in lines[1]
