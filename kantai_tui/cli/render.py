@@ -32,6 +32,7 @@ from kantai_tui.format import (
     Smoother,
     count,
     eta,
+    human_bytes,
     length_text,
     lineage_text,
     loss_text,
@@ -416,6 +417,82 @@ def _probes_table(runs: list[dict], names: list[str]) -> Table | None:
             answers = run["probes"].get(sentence)
             table.add_row(Text(name), Text("  ".join(f"{t} {p:.0%}" for t, p in answers[:3]) if answers else NA))
     return table
+
+
+def print_presets(sizes: list, vocab: int, batch: int, block: int) -> None:
+    """One row per preset: parameters by part, memory to train, FLOPs per token."""
+    from kantai_tui.core.training.presets import POOLER_PARAMS, TUTORIAL_PARAMS
+
+    out = _console()
+    out.width = max(out.width, 90)  # nine numeric columns: wrap the prose, never the numbers
+    table = Table(
+        box=None,
+        padding=(0, 1),
+        title=f"tokenizer vocabulary {vocab:,}; batch {batch} × block {block}",
+        title_justify="left",
+    )
+    for name in ("preset", "vocab", "unused", "embed", "encoder", "head", "parameters", "memory", "MFLOP/tok"):
+        table.add_column(name, justify="left" if name == "preset" else "right", no_wrap=True)
+    for s in sizes:
+        table.add_row(
+            s.preset,
+            f"{s.vocab_size:,}",
+            f"{s.unused_rows:,}",
+            _millions(s.embeddings),
+            _millions(s.encoder),
+            _millions(s.lm_head),
+            f"{s.total:,}",
+            human_bytes(s.train_memory_bytes),
+            f"{s.train_flops_per_token / 1e6:,.1f}",
+        )
+    out.print(table)
+    out.print(
+        f"kantai = the tutorial's RobertaConfig; the tutorial printed {TUTORIAL_PARAMS:,} parameters because its "
+        f"transformers also built a {POOLER_PARAMS:,}-parameter pooler that masked-LM training never uses. "
+        "Memory: fp32 weights, gradients and AdamW moments plus activations; FLOPs with the LM head at masked "
+        "positions only."
+    )
+
+
+def _millions(count: int) -> str:
+    return f"{count / 1e6:.2f}M"
+
+
+def print_fill(result) -> None:
+    """Each mask's ranked list with probability bars and the completed sentence."""
+    out = _console()
+    out.print(f"[dim]model: {result.source}[/]")
+    if len(result.masks) > 1:
+        out.print("[dim]several masks: each list is predicted on its own, with the other masks still masked[/]")
+    for mask in result.masks:
+        table = Table(
+            box=None,
+            padding=(0, 1),
+            title=f"<mask> #{mask.index + 1}" if len(result.masks) > 1 else None,
+            title_justify="left",
+        )
+        for name in ("#", "token", "probability", "", "sequence"):
+            table.add_column(name, justify="right" if name in ("#", "probability") else "left")
+        for rank, c in enumerate(mask.candidates, 1):
+            table.add_row(str(rank), c.text, f"{c.score:.2%}", "█" * max(1, round(20 * c.score)), c.sequence)
+        out.print(table)
+
+
+def print_probes(timeline: dict) -> None:
+    """For each probe sentence: the top predictions at each checkpoint step."""
+    out = _console()
+    if not timeline["probes"]:
+        out.print("no probe results yet: they are written at each checkpoint")
+        return
+    for probe in timeline["probes"]:  # probes and answers are text, not markup: "[/b]" is a word a corpus may hold
+        out.print(Text(probe["text"], style="bold"))
+        table = Table(box=None, padding=(0, 1))
+        table.add_column("step", justify="right")
+        table.add_column("top predictions")
+        for point in probe["points"]:
+            first = " ← first content word" if point["step"] == probe.get("first_content_step") else ""
+            table.add_row(f"{point['step']:,}", Text("  ".join(f"{t} {p:.0%}" for t, p in point["top"]) + first))
+        out.print(table)
 
 
 def show_devices(take: Callable[[], DeviceSnapshot], watch: bool, json_lines: bool) -> None:
