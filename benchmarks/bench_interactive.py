@@ -10,6 +10,11 @@ start-up, ``python -c "import torch"`` for what the first frame must not wait fo
 - key press while training: a detached tiny run trains on the same 2 cores (``--epochs 50``, so
   it is still training throughout); the TUI switches panes ``--presses`` times (1 → 3 → 5 → 1 …);
   each time is from writing the key to the pty until the new pane's text arrives.
+- chart keys while training, the pane switches above as their baseline: in the Training pane,
+  attached to the training run, ``space`` marks a recorded 50,000-step run (5,000 logged points, read
+  whole in a worker) until its name shows in the chart's legend; then ``t`` cycles the x-axis, ``l``
+  the log scale and ``c`` what is charted, each until the chart's new title arrives, all with the two
+  runs overlaid; ``--chart-rounds`` times. The goal is a new frame within 100 ms of the key.
 
 Fill-mask against transformers' pipeline is ``benchmarks/bench_fillmask.py``.
 Run: ``python benchmarks/bench_interactive.py [--repeat 5] [--presses 30]``
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import math
 import os
 import pty
 import select
@@ -35,6 +41,20 @@ from pathlib import Path
 from kantai_tui.core.corpus.sample import bundled_corpus
 
 PANES = [("1", b"non-empty lines"), ("3", b"smoothed"), ("5", b"RAM")]
+# (key, what the chart shows first in the frame that answers it)
+CHART_KEYS = [
+    (" ", "━ other".encode()),  # space marks the recorded run: its curves overlaid, its name in the legend
+    ("t", b"loss by tokens"),
+    ("t", b"loss by time"),
+    ("t", b"loss by steps"),
+    ("l", "· log".encode()),
+    ("l", "· linear".encode()),
+    ("c", b"accuracy by"),
+    ("c", b"learning rate by"),
+    ("c", b"grad norm by"),
+    ("c", b"loss by"),
+]
+FRAME_GOAL_S = 0.1
 
 
 def wall(args: list[str], repeat: int) -> list[float]:
@@ -107,8 +127,28 @@ def first_frame(env: dict[str, str], runs: Path) -> dict:
     return {"seconds": round(seconds, 3), "torch_loaded_at_first_frame": loaded}
 
 
-def key_presses(env: dict[str, str], runs: Path, presses: int) -> list[float]:
-    """Pane switches answered while the detached run trains."""
+def recorded_run(runs: Path, name: str, steps: int = 50_000, log_every: int = 10) -> None:
+    """A finished run's folder with a long, fixed history (what a chart overlays): a step row every
+    ``log_every`` steps, an evaluation every 1,000, another lr than the training run's."""
+    run = runs / name
+    run.mkdir(parents=True)
+    config = {"preset": "tiny", "recipe": "packed", "lr": 3e-4, "batch_size": 32, "log_every": log_every}
+    (run / "run.json").write_text(json.dumps({"name": name, "config": config}))
+    status = {"state": "finished", "step": steps, "total_steps": steps, "updated": 1.0}
+    (run / "status.json").write_text(json.dumps(status))
+    rows = []
+    for step in range(log_every, steps + 1, log_every):
+        loss = 6 + 3 * math.exp(-step / 8000) + 0.3 * math.sin(step * 0.7)
+        lr = 3e-4 * min(1.0, step / 2500) * (1 - step / (steps + 1))
+        row = {"kind": "step", "step": step, "loss": loss, "lr": lr, "tokens": step * 4096, "elapsed_s": step * 0.05}
+        rows.append({**row, "grad_norm": 1 + 0.5 * math.cos(step), "tokens_per_s": 80_000.0, "epoch": step / 1000})
+        if step % 1000 == 0:
+            rows.append({"kind": "eval", "step": step, "eval_loss": loss - 0.2, "mask_acc": 0.3, "content_acc": 0.1})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def key_presses(env: dict[str, str], runs: Path, presses: int, chart_rounds: int) -> tuple[list[float], list[float]]:
+    """Pane switches, then chart keys with two runs overlaid, answered while the detached run trains."""
     term = Pty([sys.executable, "-m", "kantai_tui", "tui", "--runs-dir", str(runs)], env)
     try:
         term.wait_for(b"1 Corpus")
@@ -119,15 +159,26 @@ def key_presses(env: dict[str, str], runs: Path, presses: int) -> list[float]:
             key, needle = PANES[index % len(PANES)]
             times.append(term.press(key, needle))
             time.sleep(0.3)
+        term.press("3", b"smoothed")
+        os.write(term.master, b"\x1b[B")  # down: the recorded run (the training one, updated last, is first)
+        time.sleep(1.0)
+        chart = []
+        for _ in range(chart_rounds):
+            for key, needle in CHART_KEYS:
+                chart.append(term.press(key, needle))
+                time.sleep(0.3)
+            os.write(term.master, b" ")  # unmark it, for the next round's mark
+            time.sleep(1.0)
     finally:
         term.close()
-    return times
+    return times, chart
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--presses", type=int, default=30)
+    parser.add_argument("--chart-rounds", type=int, default=3, help=f"rounds of the {len(CHART_KEYS)} chart keys")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -157,8 +208,9 @@ def main() -> None:
             "--detach",
         ]
         subprocess.run(detach, check=True, env=env, capture_output=True)
+        recorded_run(runs, "other")
         try:
-            times = key_presses(env, runs, args.presses)
+            times, chart = key_presses(env, runs, args.presses, args.chart_rounds)
         finally:
             stop = [*kantai, "stop", "bench", "--runs-dir", str(runs)]
             subprocess.run(stop, env=env, capture_output=True, check=False)
@@ -166,10 +218,25 @@ def main() -> None:
             mine = times[PANES.index(next(p for p in PANES if p[0] == key)) :: len(PANES)]
             results[f"key {key}: p50 / max"] = f"{statistics.median(mine) * 1000:.0f} / {max(mine) * 1000:.0f} ms"
         results["key presses in order, ms"] = " ".join(str(round(t * 1000)) for t in times)
+        for key in dict(CHART_KEYS):
+            mine = [t for index, t in enumerate(chart) if CHART_KEYS[index % len(CHART_KEYS)][0] == key]
+            label = "space (overlay)" if key == " " else key
+            results[f"chart key {label}: p50 / max"] = (
+                f"{statistics.median(mine) * 1000:.0f} / {max(mine) * 1000:.0f} ms"
+            )
+        results["chart keys in order, ms"] = " ".join(str(round(t * 1000)) for t in chart)
+        results["chart key / pane switch, p50 ratio"] = statistics.median(chart) / statistics.median(times)
+        results[f"chart keys within {FRAME_GOAL_S * 1000:.0f} ms"] = (
+            f"{sum(t < FRAME_GOAL_S for t in chart)}/{len(chart)}"
+        )
         times.sort()
         results["key press while training, p50"] = statistics.median(times)
         results["key press while training, p90"] = times[int(0.9 * (len(times) - 1))]
         results["key press while training, max"] = times[-1]
+        chart.sort()
+        results["chart key while training, p50"] = statistics.median(chart)
+        results["chart key while training, p90"] = chart[int(0.9 * (len(chart) - 1))]
+        results["chart key while training, max"] = chart[-1]
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}, indent=1))
 
 

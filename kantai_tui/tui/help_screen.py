@@ -21,8 +21,9 @@ GENERAL_KEYS = (
 def _key_rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
     rows = []
     for binding in bindings:
-        if isinstance(binding, Binding):
-            rows.append((binding.key_display or binding.key, binding.description))
+        if isinstance(binding, Binding):  # the footer's word, then what the key does in full where it says
+            what = f"{binding.description}: {binding.tooltip}" if binding.tooltip else binding.description
+            rows.append((binding.key_display or binding.key, what))
         elif isinstance(binding, tuple):
             rows.append((binding[0], binding[2] if len(binding) > 2 else binding[1]))
     return rows

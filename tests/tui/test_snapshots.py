@@ -125,3 +125,25 @@ def test_fill_mask_pane_empty_state(snap_compare, size: tuple[int, int]) -> None
 def test_training_pane_with_a_recorded_run_80x24(snap_compare, tmp_path: Path) -> None:
     app = KantaiApp(corpus=TINY, runs_dir=recorded_run(tmp_path), watch_devices=False)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_attach_first_run)
+
+
+async def _compare_three_runs(pilot: Pilot) -> None:
+    """Attach to the newest run, mark the other two with space (each read in a worker), then settle."""
+    await _settled(pilot)
+    await pilot.press("3")
+    await pilot.pause(0.3)
+    await _settled(pilot)
+    await pilot.press("enter", "down", "space", "down", "space")
+    for _ in range(3):  # the marked runs' read, then the attached run's first poll
+        await pilot.pause(0.3)
+        await _settled(pilot)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_training_pane_overlay(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """Three recorded runs with different lr overlaid, each in its colour, the diff under the chart: at a
+    glance, lr-3e-3 learned fastest (its held-out loss is bold) and the runs differ in lr and batch size."""
+    from tests.tui.compared_runs import compared_runs
+
+    app = KantaiApp(corpus=TINY, runs_dir=compared_runs(tmp_path), watch_devices=False)
+    assert snap_compare(app, terminal_size=size, run_before=_compare_three_runs)

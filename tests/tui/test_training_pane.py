@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
@@ -15,6 +16,7 @@ from kantai_tui.tui.app import KantaiApp
 from kantai_tui.tui.panes.training import TrainingPane
 from kantai_tui.tui.widgets.loss_chart import LossChart
 from tests.helpers import workers_settled
+from tests.tui.test_app import screen_text
 
 
 async def until(pilot: Pilot, predicate, timeout: float = 90.0) -> None:
@@ -257,3 +259,163 @@ async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> Non
             await until(pilot, lambda: "stalled — no step for" in str(line.render()), timeout=30)
             assert "running · stalled — no step for 5m0" in str(line.render())
             assert "ETA" not in str(line.render())
+
+
+# --- the overlay: runs compared in the chart and the diff -------------------------------------------
+
+
+def _x_labels(chart: LossChart) -> list[str]:
+    """The x-axis tick labels as drawn (the chart's last line)."""
+    return chart.render().plain.splitlines()[-1].split()
+
+
+def _y_labels(chart: LossChart) -> list[str]:
+    """The y-axis tick labels as drawn (what stands before a ┤)."""
+    return [line.split("┤")[0].strip() for line in chart.render().plain.splitlines() if "┤" in line]
+
+
+async def _overlay(pilot: Pilot, marks: int = 2) -> None:
+    """Attach to the first run, mark the next ``marks`` ones with space, and wait until they are read."""
+    app = pilot.app
+    await pilot.press("3")
+    await until(pilot, lambda: app.query_one("#train-runs", OptionList).option_count == 3, timeout=30)
+    await pilot.press("enter")
+    for _ in range(marks):
+        await pilot.press("down", "space")
+    await until(pilot, lambda: len(app.query_one(LossChart).compared) == marks, timeout=30)
+    await until(pilot, lambda: len(app.query_one(LossChart).steps) == 20, timeout=30)
+
+
+async def test_space_marks_runs_and_the_chart_overlays_each_in_its_colour(tmp_path: Path) -> None:
+    from kantai_tui.tui.widgets.loss_chart import PALETTE
+    from tests.tui.compared_runs import compared_runs
+
+    app = KantaiApp(corpus=None, runs_dir=compared_runs(tmp_path), watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _overlay(pilot, marks=1)
+        chart = app.query_one(LossChart)
+        assert [t.name for t in chart.traces] == ["lr-1e-3", "lr-3e-4"]  # the attached run drawn last, on top
+        assert [t.colour for t in chart.traces] == [PALETTE[1], PALETTE[0]]
+        drawn = {(line.run, line.role) for line in chart.lines()}
+        assert {(run, role) for run in ("lr-3e-4", "lr-1e-3") for role in ("raw", "smoothed", "held-out")} <= drawn
+        assert all(len(line.points) == 20 for line in chart.lines() if line.role in ("raw", "smoothed"))
+        runs = app.query_one("#train-runs", OptionList)
+        prompts = [str(runs.get_option_at_index(i).prompt) for i in range(3)]
+        assert prompts[0].startswith("▶ lr-3e-4") and prompts[1].startswith("● lr-1e-3") and prompts[2][0] == " "
+        assert "━ lr-1e-3" in chart.render().plain  # the legend names it
+        await pilot.press("down", "space")  # a third run
+        await until(pilot, lambda: len(chart.compared) == 2, timeout=30)
+        assert [t.colour for t in chart.traces] == [PALETTE[1], PALETTE[2], PALETTE[0]]
+        await pilot.press("up", "space")  # unmarked again
+        await pilot.pause()
+        assert [t.name for t in chart.compared] == ["lr-3e-3"]
+        assert str(runs.get_option_at_index(1).prompt).startswith("  lr-1e-3")
+
+
+async def test_the_diff_lists_exactly_the_settings_that_differ_and_who_learned_fastest(tmp_path: Path) -> None:
+    from kantai_tui.core.runs.history import config_diff, load_history
+    from kantai_tui.tui.widgets.run_diff import RunDiff
+    from tests.tui.compared_runs import compared_runs
+
+    runs = compared_runs(tmp_path)
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _overlay(pilot)
+        diff = app.query_one(RunDiff)
+        assert diff.display and not app.query_one("#train-evals").display  # the diff takes the history's place
+        configs = [load_history(runs / name).config for name in ("lr-3e-4", "lr-1e-3", "lr-3e-3")]
+        assert diff.keys == list(config_diff(configs)) == ["lr", "batch_size"]
+        shown = screen_text(app)
+        assert "3e-4" in shown and "1e-3" in shown and "3e-3" in shown and "held-out" in shown
+        assert "preset" not in diff.keys and "seed" not in diff.keys
+        await pilot.press("t")  # by tokens: lr-3e-3 trains on half the tokens per step, so ends first
+        await pilot.pause()
+        assert "@ 410k tok" in screen_text(app)
+
+
+async def test_the_x_axis_cycles_steps_tokens_time_and_its_ticks_follow(tmp_path: Path) -> None:
+    from tests.tui.compared_runs import compared_runs
+
+    app = KantaiApp(corpus=None, runs_dir=compared_runs(tmp_path), watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _overlay(pilot)
+        chart = app.query_one(LossChart)
+        seen = []
+        for _ in range(4):
+            seen.append((chart.x_axis, _x_labels(chart)))
+            await pilot.press("t")
+            await pilot.pause()
+        assert [axis for axis, _ in seen] == ["step", "tokens", "elapsed_s", "step"]
+        assert [labels for _, labels in seen] == [
+            ["0", "50", "100", "150", "200"],
+            ["0", "200k", "400k", "600k", "800k"],  # 200 steps of 32 sequences of 128 tokens
+            ["0", "10s", "20s", "30s", "40s"],
+            ["0", "50", "100", "150", "200"],
+        ]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_every_axis_has_at_least_four_labelled_ticks(tmp_path: Path, size: tuple[int, int]) -> None:
+    from tests.tui.compared_runs import compared_runs
+
+    app = KantaiApp(corpus=None, runs_dir=compared_runs(tmp_path), watch_devices=False)
+    async with app.run_test(size=size) as pilot:
+        await _overlay(pilot)
+        chart = app.query_one(LossChart)
+        for metric in ("loss", "accuracy", "lr", "grad_norm"):
+            for x_axis in ("step", "tokens", "elapsed_s"):
+                for log in (False, True):
+                    chart.metric, chart.x_axis, chart.log_scale = metric, x_axis, log
+                    await pilot.pause()
+                    what = (metric, x_axis, log, chart.size)
+                    assert len([y for y in _y_labels(chart) if y]) >= 4, what
+                    assert len(_x_labels(chart)) >= 4, what
+
+
+async def test_log_scale_visibly_changes_a_short_chart(tmp_path: Path) -> None:
+    """A loss from 9.5 down to 5.5 reads almost the same on a linear and a log axis; the log one is
+    widened to the 1-2-5 values around it and ticked at every whole value, so the labels move."""
+    from tests.tui.compared_runs import compared_runs
+
+    app = KantaiApp(corpus=None, runs_dir=compared_runs(tmp_path), watch_devices=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _overlay(pilot, marks=0)
+        chart = app.query_one(LossChart)
+        assert chart.size.height <= 16  # a short chart
+        linear = chart.render().plain.splitlines()
+        await pilot.press("l")
+        await pilot.pause()
+        log = chart.render().plain.splitlines()
+        assert chart.log_scale and "· log" in log[0] and "· linear" in linear[0]
+        assert _y_labels(chart) != [line.split("┤")[0].strip() for line in linear if "┤" in line]
+        plot = lambda lines: [line.split("┤")[-1].split("│")[-1] for line in lines[1:-2]]  # noqa: E731
+        changed = sum(a != b for a, b in zip(plot(linear), plot(log), strict=False))
+        assert changed >= len(plot(log)) // 2  # most rows of dots moved, not a pixel or two
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_the_smoothed_curve_is_smoother_over_the_logged_points_whatever_the_width(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """One rule: the chart's smoothed loss is format.Smoother over every logged point, for the attached run
+    (read row by row) and a compared one (read whole), at any width, whatever else the chart shows."""
+    import json
+
+    from kantai_tui.format import Smoother
+    from tests.tui.compared_runs import compared_runs
+
+    runs = compared_runs(tmp_path)
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    async with app.run_test(size=size) as pilot:
+        await _overlay(pilot, marks=1)
+        chart = app.query_one(LossChart)
+        for name in ("lr-3e-4", "lr-1e-3"):
+            expected = Smoother()
+            for line in (runs / name / "metrics.jsonl").read_text().splitlines():
+                row = json.loads(line)
+                if row["kind"] == "step":
+                    expected.add(row["step"], row["loss"])
+            smoothed = next(line for line in chart.lines() if line.run == name and line.role == "smoothed")
+            assert smoothed.points == list(zip(expected.steps, expected.smooth, strict=True))
+            raw = next(line for line in chart.lines() if line.run == name and line.role == "raw")
+            assert [y for _, y in raw.points] == expected.raw

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.message import Message
 from textual.signal import Signal
@@ -25,6 +25,7 @@ from textual.widgets.option_list import Option
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, metrics_row, read_run_config, read_status
+from kantai_tui.core.runs.history import load_history
 from kantai_tui.core.training.config import (
     DEFAULT_EPOCHS,
     DEFAULT_TIME_S,
@@ -38,7 +39,8 @@ from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, 
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
-from kantai_tui.tui.widgets.loss_chart import LossChart
+from kantai_tui.tui.widgets.loss_chart import PALETTE, LossChart, Trace
+from kantai_tui.tui.widgets.run_diff import Compared, RunDiff
 from kantai_tui.tui.widgets.runs_list import RunsList
 from kantai_tui.tui.widgets.text_box import TextBox
 from kantai_tui.views import quality_history
@@ -53,6 +55,16 @@ FIELDS = (
     ("block-size", "128", ""),
     ("max-steps", "", "no limit"),
 )
+BESIDE_WIDTH = 100  # the diff goes beside the chart when the pane's right side is this wide, else under it
+
+
+class PlotArea(Container):
+    """The chart and the diff: side by side where there is room for both, else the diff under the chart."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        beside = event.size.width >= BESIDE_WIDTH
+        self.set_class(beside, "-beside")
+        self.query_one(RunDiff).fit(event.size.width // 2 - 2 if beside else event.size.width)
 
 
 class TrainingPane(Pane):
@@ -66,8 +78,17 @@ class TrainingPane(Pane):
         Binding("s", "start", "Start run"),
         Binding("x", "stop", "Stop run"),
         Binding("R", "resume", "Resume run", key_display="R"),
-        Binding("l", "log_scale", "Log scale"),
+        Binding("l", "log_scale", "Log scale", tooltip="the chart's y-axis linear ↔ log"),
         Binding("a", "attach_highlighted", "Attach run"),
+        Binding(
+            "space",
+            "mark",
+            "Compare run",
+            key_display="space",
+            tooltip="mark or unmark the highlighted run: its curves join the chart, its settings the diff",
+        ),
+        Binding("t", "x_axis", "X axis", tooltip="chart by steps → tokens → training time"),
+        Binding("c", "chart_metric", "Chart", tooltip="chart loss → held-out accuracy → learning rate → grad norm"),
         Binding("escape", "focus_runs", "Runs list", show=False),
     ]
 
@@ -103,6 +124,11 @@ class TrainingPane(Pane):
         self._runs: list[RunSummary] = []
         self._shown_tokenizer: Path | None = None
         self._vocab_sizes: dict[str, int] = {}
+        self._attached_config: dict = {}  # the attached run's resolved config (for the diff)
+        self._marked: dict[str, str] = {}  # runs marked for comparison -> their chart colour
+        self._compared: dict[str, Compared] = {}  # the marked runs read so far
+        self._read_as: dict[str, tuple] = {}  # the runs-poll summary each was read at (a new one: read again)
+        self._compare_reads = 0  # the latest read's number: an older read that ends later is dropped
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -137,7 +163,7 @@ class TrainingPane(Pane):
                         yield Label("run name")
                         yield TextBox("", placeholder="automatic", id="train-name")
                     yield Static("", id="train-size")
-                yield Label("runs  (enter to attach)", classes="pane-title")
+                yield Label("runs  (enter attach · space compare)", classes="pane-title")
                 yield RunsList(id="train-runs")
             with Vertical(id="train-right"):
                 yield Label(
@@ -147,7 +173,9 @@ class TrainingPane(Pane):
                 )
                 yield Static("", id="train-status")
                 yield Static("", id="train-error", classes="error")
-                yield LossChart(id="train-chart")
+                with PlotArea(id="train-plot"):
+                    yield LossChart(id="train-chart")
+                    yield RunDiff(id="train-diff")
                 yield Static("", id="train-evals")
 
     def on_mount(self) -> None:
@@ -273,6 +301,33 @@ class TrainingPane(Pane):
         chart = self.query_one(LossChart)
         chart.log_scale = not chart.log_scale
 
+    def action_x_axis(self) -> None:
+        """Steps → tokens → training time: the chart and the diff's held-out loss at equal x follow."""
+        self.query_one(LossChart).cycle_x_axis()
+        self._show_diff()
+
+    def action_chart_metric(self) -> None:
+        """Loss → held-out accuracy → learning rate → grad norm."""
+        self.query_one(LossChart).cycle_metric()
+
+    def action_mark(self) -> None:
+        """Mark or unmark the highlighted run for comparison: its curves join the chart in its own colour,
+        its differing settings and held-out figures the diff beside it."""
+        option = self.query_one("#train-runs", OptionList).highlighted_option
+        if option is None or not option.id:
+            return
+        if option.id in self._marked:
+            self._unmark(option.id)
+        else:
+            free = [colour for colour in PALETTE[1:] if colour not in self._marked.values()]
+            if not free:
+                self.notify(f"{len(PALETTE) - 1} runs are compared already: unmark one first", title="Training")
+                return
+            self._marked[option.id] = free[0]
+        self._show_runs_list()
+        self._read_compared_runs()
+        self._show_compare()
+
     def action_focus_runs(self) -> None:
         focus_now(self.query_one("#train-runs", OptionList))
 
@@ -294,19 +349,38 @@ class TrainingPane(Pane):
         if runs == self._runs:
             return
         self._runs = runs
-        options = self.query_one("#train-runs", OptionList)
-        highlighted = options.highlighted
-        options.set_options(
-            Option(f"{r.name}  {state_text(r.state, r.stalled_s)}  {r.step or 0}/{r.total_steps or '?'}", id=r.name)
-            for r in runs
-        )
-        if runs:
-            options.highlighted = highlighted if highlighted is not None and highlighted < len(runs) else 0
+        for gone in set(self._marked) - {r.name for r in runs}:  # deleted or renamed: nothing left to compare
+            self._unmark(gone)
+        self._show_runs_list()
+        self._read_compared_runs()  # a compared run that trained on since it was read is read again
+        self._show_compare()
         active = [r for r in runs if r.state in ACTIVE]
         if self.attached is None and active:  # reopening the TUI re-attaches to what is training
             self.attach(self.runs_dir / active[0].name)
         elif self.attached is None and self.last_run in {r.name for r in runs}:  # or to the run watched last time
             self.attach(self.runs_dir / str(self.last_run))
+
+    def _show_runs_list(self) -> None:
+        """The runs, each behind its mark: ● in its chart colour when compared, ▶ for the attached one."""
+        options = self.query_one("#train-runs", OptionList)
+        highlighted = options.highlighted
+        options.set_options(Option(self._run_line(r), id=r.name) for r in self._runs)
+        if self._runs:
+            options.highlighted = highlighted if highlighted is not None and highlighted < len(self._runs) else 0
+
+    def _run_line(self, run: RunSummary) -> Text:
+        if run.name in self._marked:
+            mark = ("● ", self._marked[run.name])
+        elif self._is_attached(run.name):
+            mark = ("▶ ", PALETTE[0])
+        else:
+            mark = ("  ", "")
+        return Text.assemble(
+            mark, f"{run.name}  {state_text(run.state, run.stalled_s)}  {run.step or 0}/{run.total_steps or '?'}"
+        )
+
+    def _is_attached(self, name: str) -> bool:
+        return self.attached == self.runs_dir / name
 
     @on(OptionList.OptionSelected, "#train-runs")
     def _picked(self, event: OptionList.OptionSelected) -> None:
@@ -318,14 +392,17 @@ class TrainingPane(Pane):
         self.attached, self._offset = run_dir, 0
         self._first_step, self._last_step, self._evals, self._total = None, {}, [], None
         self.set_class(False, "-failed")
-        self.query_one(LossChart).clear()
+        self.query_one(LossChart).clear(run_dir.name, self._live_colour())
         self.query_one("#train-evals", Static).update("")  # the previous run's evaluations are not this one's
-        config = read_run_config(run_dir)
+        config = self._attached_config = read_run_config(run_dir)
         self.post_message(self.Attached(run_dir))
         preset, recipe = (escape(str(config.get(key, "?"))) for key in ("preset", "recipe"))  # hand-editable
         self.query_one("#train-run", Label).update(
             f"run [b]{escape(run_dir.name)}[/] · {preset} preset · {recipe} recipe"
         )
+        self._show_runs_list()
+        self._read_compared_runs()  # the run attached before, if marked, is now one of the compared
+        self._show_compare()
         self._poll_attached()
 
     def _poll_attached(self) -> None:
@@ -353,13 +430,13 @@ class TrainingPane(Pane):
         chart = self.query_one(LossChart)
         for row in filter(None, map(metrics_row, rows)):  # typed: a field is a number (str...) or absent
             if row.get("kind") == "step":
-                chart.add_step(row["step"], row.get("loss"))
+                chart.add_step(row)
                 self._last_step = row
                 done = row_progress(row, self._total)
                 if self._first_step is None and done is not None and isinstance(row.get("elapsed_s"), (int, float)):
                     self._first_step = (done, row["elapsed_s"])
             elif row.get("kind") == "eval":
-                chart.add_eval(row["step"], row.get("eval_loss"))
+                chart.add_eval(row)
                 self._evals.append(row)
             elif row.get("kind") == "started" and isinstance(row.get("start_step"), int):
                 chart.rewind(row["start_step"])
@@ -368,6 +445,8 @@ class TrainingPane(Pane):
                 self._first_step = None  # the ETA's rate is this trainer process's
         chart.refresh()
         self._show_status(status, chart)
+        if rows and self._compared:
+            self._show_diff()  # the attached run's latest held-out figures
 
     def _show_status(self, status: dict, chart: LossChart) -> None:
         state = status.get("state", "?")
@@ -389,3 +468,63 @@ class TrainingPane(Pane):
             + (f"\n[red]{escape(str(status['error']))}[/]" if status.get("error") else "")
         )
         self.query_one("#train-evals", Static).update(quality_history(self._evals) if self._evals else "")
+
+    # --- comparing runs ----------------------------------------------------------------
+
+    def _unmark(self, name: str) -> None:
+        self._marked.pop(name, None)
+        self._compared.pop(name, None)
+        self._read_as.pop(name, None)
+
+    def _live_colour(self) -> str:
+        """The attached run's colour: its mark's if it is marked (so it keeps it when another is attached)."""
+        return next((colour for name, colour in self._marked.items() if self._is_attached(name)), PALETTE[0])
+
+    def _compared_names(self) -> list[str]:
+        """The marked runs other than the attached one (drawn as the live run), in marking order."""
+        return [name for name in self._marked if not self._is_attached(name)]
+
+    def _read_compared_runs(self) -> None:
+        """Read the compared runs not read yet, or whose state or step changed since (the runs poll's
+        summary), in one thread worker."""
+        summaries = {r.name: (r.state, r.step, r.updated) for r in self._runs}
+        stale = {
+            n: summaries.get(n, ()) for n in self._compared_names() if self._read_as.get(n) != summaries.get(n, ())
+        }
+        if stale:
+            self._compare_reads += 1
+            self._read_compared(self._compare_reads, stale, {n: self._marked[n] for n in stale})
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="run-compare", description="read compared runs")
+    def _read_compared(self, read: int, stale: dict[str, tuple], colours: dict[str, str]) -> None:
+        found = {}
+        for name in stale:
+            # rewound at its resumes, evals placed on every x-axis; a fork with its parent's history before
+            # its own, as `kantai compare` reads it, so it is compared over its whole training
+            history = load_history(self.runs_dir / name, with_parent=True)
+            found[name] = Compared(Trace.of_history(history, colours[name]), history.config)
+        self.app.call_from_thread(self._compared_read, read, stale, found)
+
+    @from_worker
+    def _compared_read(self, read: int, stale: dict[str, tuple], found: dict[str, Compared]) -> None:
+        """Keep what a read found, unless a later read started meanwhile (it reads these runs again)."""
+        if read != self._compare_reads:
+            return
+        for name, compared in found.items():
+            if self._marked.get(name) == compared.trace.colour:  # still marked (and not unmarked and marked again)
+                self._compared[name], self._read_as[name] = compared, stale[name]
+        self._show_compare()
+
+    def _show_compare(self) -> None:
+        """The chart overlays the attached run and the compared ones; the diff appears once there are two."""
+        chart = self.query_one(LossChart)
+        chart.live.colour = self._live_colour()
+        chart.compare([self._compared[n].trace for n in self._compared_names() if n in self._compared])
+        self.set_class(bool(chart.compared), "-comparing")
+        self._show_diff()
+
+    def _show_diff(self) -> None:
+        chart = self.query_one(LossChart)
+        runs = [Compared(chart.live, self._attached_config)] if self.attached is not None else []
+        runs += [self._compared[n] for n in self._compared_names() if n in self._compared]
+        self.query_one(RunDiff).show(runs, chart.x_axis)
