@@ -17,7 +17,13 @@ STEP_MANTISSAS = (5.0, 2.5, 2.0, 1.0)  # the round steps of a count, largest fir
 # round steps of a duration in seconds: clock units, not powers of ten (15 s, 5 min, 6 h)
 TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 # log-axis ticks, sparse to dense: mantissas of each power of ten
-LOG_MANTISSAS = ((1.0,), (1.0, 2.0, 5.0), tuple(range(1, 10)), tuple(m / 2 for m in range(2, 20)))
+LOG_MANTISSAS = (
+    (1.0,),
+    (1.0, 2.0, 5.0),
+    tuple(float(m) for m in range(1, 10)),
+    tuple(m / 2 for m in range(2, 20)),
+    tuple(m / 10 for m in range(10, 100)),
+)
 
 
 def round_steps(span: float) -> Iterator[float]:
@@ -49,8 +55,8 @@ def linear_ticks(low: float, high: float, most: int = 2 * MIN_TICKS) -> list[flo
 
 def log_ticks(low: float, high: float, want: int = MIN_TICKS) -> list[float]:
     """Ticks for a log axis over ``low`` … ``high`` (both > 0): the axis runs between the 1-2-5 values around
-    them, ticked at the sparsest set of round values (decades; 1-2-5; every digit; every half digit) that
-    gives at least ``want``."""
+    them, ticked at the sparsest set of round values (decades; 1-2-5; every digit; every half or tenth of
+    one) that gives at least ``want``."""
     bottom = max(v for v in _log_values(low, high, LOG_MANTISSAS[1]) if v <= low * (1 + 1e-9))
     top = min(v for v in _log_values(low, high, LOG_MANTISSAS[1]) if v >= high * (1 - 1e-9))
     if top <= bottom:
