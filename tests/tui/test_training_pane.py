@@ -419,3 +419,19 @@ async def test_the_smoothed_curve_is_smoother_over_the_logged_points_whatever_th
             assert smoothed.points == list(zip(expected.steps, expected.smooth, strict=True))
             raw = next(line for line in chart.lines() if line.run == name and line.role == "raw")
             assert [y for _, y in raw.points] == expected.raw
+
+
+async def test_the_chart_keys_are_in_the_help_and_the_palette(tmp_path: Path) -> None:
+    from kantai_tui.tui.help_screen import HelpScreen, _key_rows
+
+    rows = dict(_key_rows(list(TrainingPane.BINDINGS)))
+    assert rows["t"] == "X axis: chart by steps → tokens → training time"
+    assert rows["c"] == "Chart: chart loss → held-out accuracy → learning rate → grad norm"
+    assert rows["space"].startswith("Compare run: mark or unmark the highlighted run")
+    app = KantaiApp(corpus=None, runs_dir=tmp_path / "runs", watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "X axis" in screen_text(app) and "Compare run" in screen_text(app)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Training: Compare run", "Training: X axis", "Training: Chart", "Training: Log scale"} <= titles
