@@ -10,7 +10,7 @@ points for every reader. Plain data: no rich, no textual.
 
 from __future__ import annotations
 
-import itertools
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -94,7 +94,8 @@ def _load(run_dir: Path, with_parent: bool, depth: int) -> RunHistory:
     typed = [r for r in map(metrics_row, rows) if r is not None]
     kept = trajectory(typed)
     steps = _once_per_step([r for r in kept if r.get("kind") == "step"])
-    evals = [_placed(e, steps) for e in _once_per_step([r for r in kept if r.get("kind") == "eval"])]
+    axes = {key: [(s["step"], s[key]) for s in steps if _number(s.get(key))] for key in ("tokens", "elapsed_s")}
+    evals = [_placed(e, axes) for e in _once_per_step([r for r in kept if r.get("kind") == "eval"])]
     parent = record.get("parent")
     parent = parent if isinstance(parent, dict) and isinstance(parent.get("run"), str) else None
     if with_parent and parent is not None:
@@ -135,11 +136,12 @@ def _once_per_step(rows: list[dict]) -> list[dict]:
     return [by_step[s] for s in sorted(by_step)]
 
 
-def _placed(row: dict, steps: list[dict]) -> dict:
-    """An eval row with the tokens and training seconds at its step, read from the step rows around it."""
+def _placed(row: dict, axes: dict[str, list[tuple[int, float]]]) -> dict:
+    """An eval row with the tokens and training seconds at its step, read from the step rows around it
+    (``axes``: each x-axis's (step, value) points, built once per history, not once per evaluation)."""
     placed = dict(row)
-    for key in ("tokens", "elapsed_s"):
-        value = interpolate([(s["step"], s[key]) for s in steps if _number(s.get(key))], row["step"])
+    for key, points in axes.items():
+        value = interpolate(points, row["step"])
         if value is not None:
             placed[key] = int(value) if key == "tokens" else value
     return placed
@@ -149,10 +151,12 @@ def interpolate(points: Sequence[tuple[float, float]], x: float) -> float | None
     """y at ``x`` on the polyline through ``points`` (sorted by x); None outside them."""
     if not points or x < points[0][0] or x > points[-1][0]:
         return None
-    for (x0, y0), (x1, y1) in itertools.pairwise(points):
-        if x0 <= x <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return points[-1][1]
+    right = bisect.bisect_left(points, x, key=lambda point: point[0])  # the first point at or after x
+    x1, y1 = points[right]
+    if x1 == x or right == 0:
+        return y1
+    x0, y0 = points[right - 1]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
 def crossing(points: Sequence[tuple[float, float]], target: float) -> float | None:
