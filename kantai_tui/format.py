@@ -113,6 +113,14 @@ def lineage_text(parent: dict | None) -> str:
     return NA if not parent else f"{parent.get('run')}@{parent.get('step')}"
 
 
+def lineage_words(parent: dict | None, extensions: int) -> str:
+    """'from base@500, extended ×2': where a fork came from and how often the run's length grew ('' for neither)."""
+    parts = [f"from {lineage_text(parent)}"] if parent else []
+    if extensions:
+        parts.append("extended" + (f" ×{extensions}" if extensions > 1 else ""))
+    return ", ".join(parts)
+
+
 def human_bytes(size: int) -> str:
     """1,820,953 -> '1.7 MiB'."""
     value = float(size)
@@ -199,9 +207,11 @@ def speed_text(step: dict, started: dict | None = None, peak: bool = True) -> st
     """A step row's speed: '42.1k tok/s · 0.31 TFLOP/s · MFU 12% of 2.5 TFLOP/s measured fp32 matmul · data
     3%'. ``started`` is the run's started row (the peak); ``peak`` False leaves the peak out (a line that
     said it once already). '—' for what the row lacks: rows written before kantai logged speed have only
-    tokens/s, and a GPU kantai has no figure for has no MFU."""
+    tokens/s (and only that is shown), and a GPU kantai has no figure for has no MFU."""
     tokens, tflops = _figure(step, "tokens_per_s"), _figure(step, "tflops")
     mfu, wait = _figure(step, "mfu"), _figure(step, "data_wait")
+    if "tflops" not in step and "data_wait" not in step:  # a row from before kantai logged speed: tokens/s only
+        return f"{count(tokens)} tok/s"
     parts = [
         f"{count(tokens)} tok/s",
         f"{NA if tflops is None else tflops_text(tflops)} TFLOP/s",

@@ -35,6 +35,7 @@ from kantai_tui.format import (
     human_bytes,
     length_text,
     lineage_text,
+    lineage_words,
     loss_text,
     number,
     quality_text,
@@ -269,7 +270,7 @@ def print_runs(rows: list[dict], stalled: dict[str, float | None], runs_dir: str
             number(r["content_acc"], ".0%"),
         ]
         if forks:
-            cells.append(_lineage(r))
+            cells.append(lineage_words(r["parent"], r["extensions"]))
         table.add_row(*(Text(c) for c in cells))
     out.print(table)
     settings = [key for key in rows[0]["settings"]]
@@ -281,14 +282,6 @@ def print_runs(rows: list[dict], stalled: dict[str, float | None], runs_dir: str
         for r in rows:
             diff.add_row(Text(r["run"]), *(Text(setting_text(r["settings"][k])) for k in settings))
         out.print(diff)
-
-
-def _lineage(row: dict) -> str:
-    """'from base@500', 'extended ×2', or both."""
-    parts = [f"from {lineage_text(row['parent'])}"] if row["parent"] else []
-    if row["extensions"]:
-        parts.append("extended" + (f" ×{row['extensions']}" if row["extensions"] > 1 else ""))
-    return ", ".join(parts)
 
 
 def print_compare(report: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -265,8 +266,9 @@ async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> Non
 
 
 def _x_labels(chart: LossChart) -> list[str]:
-    """The x-axis tick labels as drawn (the chart's last line)."""
-    return chart.render().plain.splitlines()[-1].split()
+    """The x-axis tick labels as drawn: the chart's last line, or, on a chart too short for a line of its own,
+    the labels set into the axis line (└0────50────100)."""
+    return re.split(r"[\s└─┬]+", chart.render().plain.splitlines()[-1].strip("└─ "))
 
 
 def _y_labels(chart: LossChart) -> list[str]:

@@ -35,7 +35,18 @@ from kantai_tui.core.training.config import (
     run_length,
 )
 from kantai_tui.core.training.presets import PRESETS, model_size
-from kantai_tui.format import NA, default_run_name, duration, eta, human_bytes, number, row_progress, state_text
+from kantai_tui.format import (
+    NA,
+    default_run_name,
+    duration,
+    eta,
+    human_bytes,
+    lineage_words,
+    number,
+    row_progress,
+    speed_text,
+    state_text,
+)
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
@@ -65,6 +76,16 @@ class PlotArea(Container):
         beside = event.size.width >= BESIDE_WIDTH
         self.set_class(beside, "-beside")
         self.query_one(RunDiff).fit(event.size.width // 2 - 2 if beside else event.size.width)
+
+
+def lineage_note(run_dir: Path) -> str:
+    """' · from base@500, extended' for the run's title (run.json's parent and extensions)."""
+    record = read_json(run_dir / "run.json") or {}
+    parent, extensions = record.get("parent"), record.get("extensions")
+    words = lineage_words(
+        parent if isinstance(parent, dict) else None, len(extensions) if isinstance(extensions, list) else 0
+    )
+    return f" · {words}" if words else ""
 
 
 class TrainingPane(Pane):
@@ -391,6 +412,7 @@ class TrainingPane(Pane):
         """Watch ``run_dir`` from its first metrics line."""
         self.attached, self._offset = run_dir, 0
         self._first_step, self._last_step, self._evals, self._total = None, {}, [], None
+        self._started: dict = {}  # the latest started row: the peak MFU is measured against
         self.set_class(False, "-failed")
         self.query_one(LossChart).clear(run_dir.name, self._live_colour())
         self.query_one("#train-evals", Static).update("")  # the previous run's evaluations are not this one's
@@ -398,7 +420,7 @@ class TrainingPane(Pane):
         self.post_message(self.Attached(run_dir))
         preset, recipe = (escape(str(config.get(key, "?"))) for key in ("preset", "recipe"))  # hand-editable
         self.query_one("#train-run", Label).update(
-            f"run [b]{escape(run_dir.name)}[/] · {preset} preset · {recipe} recipe"
+            f"run [b]{escape(run_dir.name)}[/] · {preset} preset · {recipe} recipe{escape(lineage_note(run_dir))}"
         )
         self._show_runs_list()
         self._read_compared_runs()  # the run attached before, if marked, is now one of the compared
@@ -443,6 +465,7 @@ class TrainingPane(Pane):
                 self._evals = [e for e in self._evals if e["step"] <= row["start_step"]]
                 self._total = row.get("total_steps") if isinstance(row.get("total_steps"), int) else None
                 self._first_step = None  # the ETA's rate is this trainer process's
+                self._started = row
         chart.refresh()
         self._show_status(status, chart)
         if rows and self._compared:
@@ -464,7 +487,7 @@ class TrainingPane(Pane):
         progress = f"{step:,}/{total:,}{share}" if total else f"{step:,}{share}"
         self.query_one("#train-status", Static).update(
             f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {number(row.get('lr'), '.2e')} · "
-            f"{number(row.get('tokens_per_s'), ',.0f')} tok/s{time_left}"
+            f"{escape(speed_text(row, self._started))}{time_left}"
             + (f"\n[red]{escape(str(status['error']))}[/]" if status.get("error") else "")
         )
         self.query_one("#train-evals", Static).update(quality_history(self._evals) if self._evals else "")
