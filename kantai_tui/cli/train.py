@@ -76,10 +76,13 @@ def _given(args: argparse.Namespace) -> dict[str, str]:
 def _refuse_new_settings(args: argparse.Namespace, run_dir: Path) -> None:
     """--resume continues a run exactly as it was created, with one exception, a new length (an extension):
     any other setting given with it is refused, not ignored, with the command that forks a run with it."""
-    given = {d: o for d, o in _given(args).items() if d not in LENGTH_OPTIONS}
-    if not given:
+    everything = _given(args)
+    if not any(d not in LENGTH_OPTIONS for d in everything):
         return
-    words = [w for d, o in given.items() for w in ([o] if getattr(args, d) is True else [o, str(getattr(args, d))])]
+    given = {d: o for d, o in everything.items() if d not in LENGTH_OPTIONS}
+    words = [  # the fork that does what was asked: every setting given, the length too
+        w for d, o in everything.items() for w in ([o] if getattr(args, d) is True else [o, str(getattr(args, d))])
+    ]
     command = kantai_command("train", "--from", run_dir.name, *words, runs_dir=args.runs_dir)
     raise BadInputError(
         f"{', '.join(given.values())}: a run resumes with the settings it was created with (run.json); only "

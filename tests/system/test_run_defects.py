@@ -164,12 +164,10 @@ def test_settings_given_with_resume_are_refused_not_ignored(
     assert done.returncode == 2
     line = done.stderr.strip()
     assert line.startswith(
-        "kantai: error: --epochs, --batch-size, --lr: a run resumes with the settings it was created with"
+        "kantai: error: --batch-size, --lr: a run resumes with the settings it was created with (run.json); only "
+        "its length (--epochs, --max-steps, --time) can change"
     )
-    assert (
-        f"start a new run with them: kantai train {small_corpus} --epochs 1.0 --batch-size 8 --lr 0.5 --runs-dir {runs}"
-        in line
-    )
+    assert f"fork it: kantai train --from rs --epochs 1.0 --batch-size 8 --lr 0.5 --runs-dir {runs}" in line
     assert read_json(runs / "rs" / "status.json")["state"] == "created"  # type: ignore[index]
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from kantai_tui.core.files import read_json, read_json_lines
 from kantai_tui.core.runs.folder import effective_state, metrics_row, read_status, trajectory
-from kantai_tui.core.runs.probes import probe_timeline
 from kantai_tui.core.runs.smoothing import smoothed_last
 
 X_AXES = ("step", "tokens", "elapsed_s")  # the x-axes every chart and comparison can use
@@ -188,6 +187,8 @@ def _hashable(value: object) -> object:
 
 def probe_answers(run_dir: Path) -> dict[str, list[list]]:
     """Each probe sentence's top answers at the run's latest probed checkpoint."""
+    from kantai_tui.core.runs.probes import probe_timeline  # here: probes loads numpy, the TUI's first frame must not
+
     return {p["text"]: p["points"][-1]["top"] for p in probe_timeline(run_dir)["probes"] if p["points"]}
 
 
