@@ -88,6 +88,9 @@ def lineage_note(run_dir: Path) -> str:
     return f" · {words}" if words else ""
 
 
+WIDE_STATUS = 90  # status-line columns from which it names the peak MFU is measured against
+
+
 class TrainingPane(Pane):
     """Form + runs list on the left, the attached run's live figures and loss chart on the right."""
 
@@ -471,6 +474,11 @@ class TrainingPane(Pane):
         if rows and self._compared:
             self._show_diff()  # the attached run's latest held-out figures
 
+    def _wide_status(self) -> bool:
+        """Room to name the peak MFU is measured against (at 80 columns it would cost the chart two rows;
+        ``kantai follow`` names it in any case)."""
+        return self.query_one("#train-status", Static).size.width >= WIDE_STATUS
+
     def _show_status(self, status: dict, chart: LossChart) -> None:
         state = status.get("state", "?")
         row = self._last_step
@@ -487,7 +495,7 @@ class TrainingPane(Pane):
         progress = f"{step:,}/{total:,}{share}" if total else f"{step:,}{share}"
         self.query_one("#train-status", Static).update(
             f"[b]{state}[/] · step {progress} · loss {loss} · smoothed {smooth} · lr {number(row.get('lr'), '.2e')} · "
-            f"{escape(speed_text(row, self._started))}{time_left}"
+            f"{escape(speed_text(row, self._started, peak=self._wide_status()))}{time_left}"
             + (f"\n[red]{escape(str(status['error']))}[/]" if status.get("error") else "")
         )
         self.query_one("#train-evals", Static).update(quality_history(self._evals) if self._evals else "")
