@@ -116,3 +116,27 @@ def test_a_fork_shows_its_parent_and_is_compared_over_its_whole_training(
     assert inherited == [20, 40]
     assert main(["compare", "fast", "child", "--runs-dir", str(runs)]) == 0
     assert "fast@40" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "parent",
+    [
+        {"run": "../../outside", "step": 40},
+        {"run": 5, "step": 1},
+        {"run": "fast", "step": "40"},
+        {"run": "me", "step": 1},
+    ],
+)
+def test_a_hand_edited_parent_is_shown_but_never_followed_out_of_the_runs_folder(
+    runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], parent: dict
+) -> None:
+    outside = tmp_path / "outside"
+    _run(tmp_path, "outside", 1e-3, 9.0)  # a run folder beside the runs folder, that a '../' would reach
+    _run(runs, "me", 1e-3, 0.1)
+    record = json.loads((runs / "me" / "run.json").read_text())
+    (runs / "me" / "run.json").write_text(json.dumps({**record, "parent": parent}))
+    history = load_history(runs / "me", with_parent=True)
+    assert not any(e.get("inherited") for e in history.evals) and outside.is_dir()
+    assert main(["compare", "me", "fast", "--runs-dir", str(runs)]) == 0
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    capsys.readouterr()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kantai_tui.core.files import read_json, read_json_lines
-from kantai_tui.core.runs.folder import effective_state, metrics_row, read_status, trajectory
+from kantai_tui.core.runs.folder import NAME_RE, effective_state, metrics_row, read_status, trajectory
 from kantai_tui.core.runs.smoothing import smoothed_last
 
 X_AXES = ("step", "tokens", "elapsed_s")  # the x-axes every chart and comparison can use
@@ -83,10 +83,10 @@ def load_history(run_dir: Path, with_parent: bool = False) -> RunHistory:
 
     ``with_parent``: a fork's history begins with its parent's up to the step it started from (marked
     ``"inherited": True``), as its weights do, so it is compared with other runs over its whole training."""
-    return _load(run_dir, with_parent, 0)
+    return _load(run_dir, with_parent, frozenset())
 
 
-def _load(run_dir: Path, with_parent: bool, depth: int) -> RunHistory:
+def _load(run_dir: Path, with_parent: bool, seen: frozenset[str]) -> RunHistory:
     record = read_json(run_dir / "run.json") or {}
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
     rows, _ = read_json_lines(run_dir / "metrics.jsonl")
@@ -98,7 +98,7 @@ def _load(run_dir: Path, with_parent: bool, depth: int) -> RunHistory:
     parent = record.get("parent")
     parent = parent if isinstance(parent, dict) and isinstance(parent.get("run"), str) else None
     if with_parent and parent is not None:
-        steps, evals = _inherit(run_dir, parent, steps, evals, depth)
+        steps, evals = _inherit(run_dir, parent, steps, evals, seen | {run_dir.name})
     extensions = record.get("extensions")
     return RunHistory(
         name=run_dir.name,
@@ -113,18 +113,17 @@ def _load(run_dir: Path, with_parent: bool, depth: int) -> RunHistory:
     )
 
 
-MAX_ANCESTORS = 32  # forks of forks: a run.json edited into a loop still ends
-
-
 def _inherit(
-    run_dir: Path, parent: dict, steps: list[dict], evals: list[dict], depth: int
+    run_dir: Path, parent: dict, steps: list[dict], evals: list[dict], seen: frozenset[str]
 ) -> tuple[list[dict], list[dict]]:
     """The parent's rows up to the fork step (its own parent's before those), then the run's own."""
-    step = parent.get("step")
-    folder = run_dir.parent / str(parent["run"])
-    if not isinstance(step, int) or not (folder / "run.json").is_file() or depth >= MAX_ANCESTORS:
+    step, name = parent.get("step"), str(parent["run"])
+    if not isinstance(step, int) or NAME_RE.match(name) is None or name in seen:  # seen: a run.json edited into a loop
+        return steps, evals  # a hand-edited parent that is no run's name is not followed out of the runs folder
+    folder = run_dir.parent / name
+    if not (folder / "run.json").is_file() or folder.is_symlink():
         return steps, evals
-    before = _load(folder, True, depth + 1)
+    before = _load(folder, True, seen)
     mark = lambda rows: [{**r, "inherited": True} for r in rows if r["step"] <= step]  # noqa: E731
     return mark(before.steps) + steps, mark(before.evals) + evals
 
