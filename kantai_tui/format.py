@@ -89,6 +89,13 @@ def count(value: float | None) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
+def steps_text(step: int | None, total: int | None) -> str:
+    """'1,200/3,344', or '1,200' for a run that only a time budget bounds (it has no step total)."""
+    if step is None:
+        return NA
+    return f"{step:,}/{total:,}" if total else f"{step:,}"
+
+
 def time_tick(seconds: float | None) -> str:
     """Training seconds on an axis or in a column: '4.2s' under a minute (a short run is all under one),
     else as ``duration`` says it."""

@@ -43,6 +43,7 @@ from kantai_tui.format import (
     setting_text,
     speed_text,
     state_text,
+    steps_text,
     tflops_text,
     time_tick,
 )
@@ -257,11 +258,10 @@ def print_runs(rows: list[dict], stalled: dict[str, float | None], runs_dir: str
             overflow="fold",
         )
     for r in rows:
-        step = NA if r["step"] is None else f"{r['step']:,}" + (f"/{r['total_steps']:,}" if r["total_steps"] else "")
         cells = [
             r["run"],
             state_text(r["state"], stalled.get(r["run"])),
-            step,
+            steps_text(r["step"], r["total_steps"]),
             count(r["tokens"]),
             time_tick(r["elapsed_s"]),
             count(r["tokens_per_s"]),

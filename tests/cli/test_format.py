@@ -143,3 +143,9 @@ def test_an_old_runs_started_row_says_nothing_of_speed(capsys: pytest.CaptureFix
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and "speed" not in lines[0]
     assert "900 tok/s  ETA" in lines[1]
+
+
+def test_steps_of_a_run_only_a_time_budget_bounds_have_no_total() -> None:
+    from kantai_tui.format import steps_text
+
+    assert (steps_text(363, None), steps_text(1200, 3344), steps_text(None, 10)) == ("363", "1,200/3,344", "—")

@@ -46,6 +46,7 @@ from kantai_tui.format import (
     row_progress,
     speed_text,
     state_text,
+    steps_text,
 )
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
@@ -400,7 +401,7 @@ class TrainingPane(Pane):
         else:
             mark = ("  ", "")
         return Text.assemble(
-            mark, f"{run.name}  {state_text(run.state, run.stalled_s)}  {run.step or 0}/{run.total_steps or '?'}"
+            mark, f"{run.name}  {state_text(run.state, run.stalled_s)}  {steps_text(run.step or 0, run.total_steps)}"
         )
 
     def _is_attached(self, name: str) -> bool:
