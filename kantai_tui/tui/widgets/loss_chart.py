@@ -88,6 +88,11 @@ class Trace:
     evals: list[dict] = field(default_factory=list)
     # (metric, x) -> its lines, until a row comes in: a key press redraws the chart from these
     _lines: dict[tuple[str, str], list[Line]] = field(default_factory=dict, repr=False, compare=False)
+    version: int = field(default=0, compare=False)  # counts the changes: the chart redraws what it has not drawn
+
+    def _changed(self) -> None:
+        self._lines.clear()
+        self.version += 1
 
     @classmethod
     def of_history(cls, history: RunHistory, colour: str) -> Trace:
@@ -100,7 +105,7 @@ class Trace:
         return trace
 
     def add_step(self, row: dict) -> None:
-        self._lines.clear()
+        self._changed()
         self.rows.append(row)
         taken = len(self.loss.steps)
         self.loss.add(row["step"], row.get("loss"))
@@ -108,12 +113,12 @@ class Trace:
             self.loss_rows.append(row)
 
     def add_eval(self, row: dict) -> None:
-        self._lines.clear()
+        self._changed()
         self.evals.append(row)
 
     def rewind(self, start_step: int) -> None:
         """Forget points after ``start_step``: the run resumed from a checkpoint there and trains them again."""
-        self._lines.clear()
+        self._changed()
         self.loss.rewind(start_step)
         del self.loss_rows[len(self.loss.steps) :]
         self.rows = [r for r in self.rows if kept_after_resume(r["step"], start_step)]
@@ -175,6 +180,7 @@ class LossChart(Widget):
         super().__init__(id=id)
         self.live = Trace("")  # the attached run, fed as its metrics are read
         self.compared: list[Trace] = []  # the runs marked for comparison, read whole
+        self._drawn: tuple[object, Text] = (None, Text())  # (what was drawn, the drawing): render's cache
 
     # --- the attached run ---------------------------------------------------------------
 
@@ -241,6 +247,22 @@ class LossChart(Widget):
     # --- drawing ---------------------------------------------------------------------------
 
     def render(self) -> Text:
+        """The chart, drawn again only when what it shows changed: Textual renders a widget whenever its
+        region may have (a class set on the pane, the diff under it growing), and with a compared run of
+        thousands of points one drawing is tens of ms."""
+        key = (
+            self.size,
+            self.x_axis,
+            self.metric,
+            self.log_scale,
+            self.background_colors[1],
+            tuple((id(t), t.version, t.name, t.colour) for t in self.traces),
+        )
+        if key != self._drawn[0]:
+            self._drawn = (key, self._draw())
+        return self._drawn[1].copy()
+
+    def _draw(self) -> Text:
         width, height = self.size.width, self.size.height
         lines = self.lines()
         if not lines:  # the title alone: no names or key to series not drawn
@@ -381,11 +403,25 @@ class Canvas:
     def column_of(self, value: float) -> int:
         return self.dot_x(value) // 2
 
+    def dots(self, points: list[tuple[float, float]]) -> list[tuple[int, int]]:
+        """``dot_x``/``dot_y`` of every point, inlined: a compared run is thousands of points per frame."""
+        x0, x_scale, wide, y1, y_scale, high = self.x0, self.x_scale, self.wide, self.y1, self.y_scale, self.high
+        if self.log:
+            log10 = math.log10
+            return [
+                (min(max(round((x - x0) * x_scale), 0), wide), min(max(round((y1 - log10(y)) * y_scale), 0), high))
+                for x, y in points
+            ]
+        return [
+            (min(max(round((x - x0) * x_scale), 0), wide), min(max(round((y1 - y) * y_scale), 0), high))
+            for x, y in points
+        ]
+
     def draw(self, line: Line, style: Style) -> None:
-        dots = [(self.dot_x(x), self.dot_y(y)) for x, y in line.points]
+        dots = self.dots(line.points)
         cells: dict[int, int] = {}
         if line.line:
-            _polyline(dots, cells, self.columns)
+            _polyline(_per_column(dots), cells, self.columns)
         if line.markers:
             for dx, dy in dots:
                 cells[dy // 4 * self.columns + dx // 2] = 0  # a marker cell: its glyph, not dots
@@ -411,6 +447,25 @@ class Canvas:
             else:
                 out.append((" ", None))
         return out
+
+
+def _per_column(dots: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The dots ``_polyline`` needs of each run of dots in one dot column: the first (the line into the
+    column ends there), the lowest, the highest and the last (the line out starts there), in path order.
+    The path drawn is the same; thousands of points become a few per column."""
+    kept: list[tuple[int, int]] = []
+    start = 0
+    for end in range(1, len(dots) + 1):
+        if end < len(dots) and dots[end][0] == dots[start][0]:
+            continue
+        run = dots[start:end]
+        if len(run) <= 4:
+            kept.extend(run)
+        else:
+            low, high = min(run, key=lambda d: d[1]), max(run, key=lambda d: d[1])
+            kept.extend((run[0], low, high, run[-1]))
+        start = end
+    return kept
 
 
 def _polyline(dots: list[tuple[int, int]], cells: dict[int, int], columns: int) -> None:
