@@ -105,7 +105,7 @@ def test_an_extension_must_go_past_where_the_run_is(base: Path, capsys: pytest.C
         capsys.readouterr().err
     )
     assert _train(base, "--resume", "base", "--epochs", "0.01") == 2
-    assert "--epochs 0.01: run base has trained" in capsys.readouterr().err
+    assert "--epochs 0.01: run base is at 0.0" in capsys.readouterr().err
     assert json.loads((base / "base" / "run.json").read_text())["config"]["max_steps"] == 12  # nothing changed
 
 
@@ -148,6 +148,10 @@ def test_fork_bad_input_is_one_line_each(base: Path, capsys: pytest.CaptureFixtu
         ("--from", "base", "--preset", "small"): "--preset small: a fork starts from run base's weights, a tiny model",
         ("--from", "base", "--tokenizer", "x"): "--tokenizer: a fork uses its parent's tokenizer",
         ("--reset-optimizer", "kant"): "--reset-optimizer goes with --from RUN (a fork)",
+        ("--from", "base@8", "--max-steps", "4"): (
+            f"--max-steps 4: base@8 is at step 8 already; the length counts from the run's start, so give more, "
+            f"e.g. 'kantai train --from base@8 --max-steps 16 --runs-dir {base.resolve()}'"
+        ),
         ("--from", "base", "--resume", "base"): "give either CORPUS (a new run), --from RUN (a fork) or --resume RUN",
     }
     for argv, message in cases.items():

@@ -99,29 +99,32 @@ def extend_run(run_dir: Path, length: dict[str, Any], runs_dir: str | Path) -> b
         return True
 
 
-def _check_longer(run_dir: Path, length: dict[str, Any], at: Position | None, runs_dir: str | Path) -> None:
-    """A new length must go past where the run is, by the measure it is given in."""
+def _check_longer(
+    run_dir: Path, length: dict[str, Any], at: Position | None, runs_dir: str | Path, verb: tuple[str, ...] = ()
+) -> None:
+    """A new length must go past where the run is, by the measure it is given in. ``verb``: the command's
+    first words for the hint (default: extend this run; a fork passes its --from)."""
     if at is None:
         return
     name = run_dir.name
+    words = verb or ("--resume", name)
+    where = f"run {name} is at" if not verb else f"{' '.join(verb[1:])} is at"
+    hint = lambda option, value: kantai_command("train", *words, option, value, runs_dir=runs_dir)  # noqa: E731
     if length["max_steps"] is not None and length["max_steps"] <= at.step:
-        more = kantai_command("train", "--resume", name, "--max-steps", str(at.step * 2), runs_dir=runs_dir)
         raise BadInputError(
-            f"--max-steps {length['max_steps']}: run {name} is at step {at.step:,} already; the length counts "
-            f"from the run's start, so give more, e.g. '{more}'"
+            f"--max-steps {length['max_steps']}: {where} step {at.step:,} already; the length counts "
+            f"from the run's start, so give more, e.g. '{hint('--max-steps', str(at.step * 2))}'"
         )
     if length["time_s"] is not None and length["time_s"] <= at.elapsed_s:
-        more = kantai_command("train", "--resume", name, "--time", duration(at.elapsed_s * 2), runs_dir=runs_dir)
         raise BadInputError(
-            f"--time {duration(length['time_s'])}: run {name} has trained {duration(at.elapsed_s)} already; "
-            f"the budget counts from the run's start, so give more, e.g. '{more}'"
+            f"--time {duration(length['time_s'])}: {where} {duration(at.elapsed_s)} of training already; "
+            f"the budget counts from the run's start, so give more, e.g. '{hint('--time', duration(at.elapsed_s * 2))}'"
         )
     epoch = _epoch_at(run_dir, at.step)
     if length["epochs"] is not None and epoch is not None and length["epochs"] <= epoch:
-        more = kantai_command("train", "--resume", name, "--epochs", f"{max(1, round(epoch * 2))}", runs_dir=runs_dir)
         raise BadInputError(
-            f"--epochs {length['epochs']:g}: run {name} has trained {epoch:.2f} epochs already; the length "
-            f"counts from the run's start, so give more, e.g. '{more}'"
+            f"--epochs {length['epochs']:g}: {where} {epoch:.2f} epochs already; the length counts from the "
+            f"run's start, so give more, e.g. '{hint('--epochs', str(max(1, round(epoch * 2))))}'"
         )
 
 
@@ -190,5 +193,8 @@ def fork_config(fork: Fork, changes: dict[str, Any]) -> TrainConfig:
     length = {k: changes.pop(k) for k in LENGTH_KEYS if k in changes}
     cfg = replace(parent, **changes)
     if length:
-        cfg = new_segment(cfg, {k: length.get(k) for k in LENGTH_KEYS}, fork.at)
+        full = {k: length.get(k) for k in LENGTH_KEYS}
+        spec = f"{fork.run_dir.name}@{fork.at.step}"
+        _check_longer(fork.run_dir, full, fork.at, fork.run_dir.parent, ("--from", spec))
+        cfg = new_segment(cfg, full, fork.at)
     return replace(cfg, fresh_optimizer_at=None if fork.keep_optimizer else fork.at.step)
