@@ -394,7 +394,7 @@ def _fork_name(runs_dir: str, parent: str, step: int) -> str:
     """'base-from-500', or 'base-from-500-2'… when that name is taken (trying lrs from one checkpoint)."""
     from kantai_tui.core.runs.folder import runs_root
 
-    stem = f"{parent[:48]}-from-{step}"
+    stem = f"{parent[:40]}-from-{step}"  # within NAME_RE's 64 characters, with '-from-' 8 digits and '-9999'
     root = runs_root(runs_dir)
     return next(n for n in (stem, *(f"{stem}-{i}" for i in range(2, 10_000))) if not (root / n).exists())
 

@@ -191,3 +191,13 @@ def test_a_run_that_is_training_is_not_extended_under_it(base: Path, capsys: pyt
         assert _train(base, "--resume", "base", "--max-steps", "20") == 3
     assert "run base is already being trained" in capsys.readouterr().err
     assert json.loads((base / "base" / "run.json").read_text())["config"]["max_steps"] == 12
+
+
+def test_a_forks_default_name_is_a_run_name_even_for_a_parent_of_64_characters(tmp_path: Path) -> None:
+    from kantai_tui.cli.train import _fork_name
+    from kantai_tui.core.runs.folder import NAME_RE
+
+    runs = tmp_path / "runs"
+    (runs / f"{'p' * 40}-from-12345678").mkdir(parents=True)  # taken: the next one gets -2
+    name = _fork_name(str(runs), "p" * 64, 12345678)
+    assert name == f"{'p' * 40}-from-12345678-2" and NAME_RE.match(name)
