@@ -304,7 +304,7 @@ def print_compare(report: dict) -> None:
         out.print(
             Text(
                 f"first to {loss_text(report['target'], 3)}: {first['by_time']} by training time, "
-                f"{first['by_tokens']} by tokens",
+                f"{first['by_tokens'] or NA} by tokens",
                 style="bold",
             )
         )

@@ -140,3 +140,19 @@ def test_a_hand_edited_parent_is_shown_but_never_followed_out_of_the_runs_folder
     assert main(["compare", "me", "fast", "--runs-dir", str(runs)]) == 0
     assert main(["runs", "--runs-dir", str(runs)]) == 0
     capsys.readouterr()
+
+
+def test_runs_from_before_tokens_were_logged_are_compared_by_what_they_have(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("fast", "slow"):
+        metrics = runs / name / "metrics.jsonl"
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+        metrics.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "tokens"}) + "\n" for r in rows))
+    record = json.loads((runs / "slow" / "run.json").read_text())
+    (runs / "slow" / "run.json").write_text(json.dumps({**record, "extensions": "edited"}))
+    report = _json(capsys, "compare", "fast", "slow", "--runs-dir", str(runs))
+    assert report["first_to_target"] == {"by_time": "fast", "by_tokens": None}
+    assert report["at_equal_tokens"] == [] and report["at_equal_time"]
+    assert main(["compare", "fast", "slow", "--runs-dir", str(runs)]) == 0
+    assert "fast by training time, — by tokens" in capsys.readouterr().out

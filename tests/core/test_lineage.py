@@ -201,3 +201,12 @@ def test_a_forks_default_name_is_a_run_name_even_for_a_parent_of_64_characters(t
     (runs / f"{'p' * 40}-from-12345678").mkdir(parents=True)  # taken: the next one gets -2
     name = _fork_name(str(runs), "p" * 64, 12345678)
     assert name == f"{'p' * 40}-from-12345678-2" and NAME_RE.match(name)
+
+
+def test_a_hand_edited_extensions_entry_is_replaced_by_a_list(base: Path) -> None:
+    run = base / "base"
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "extensions": "edited"}))
+    assert extend_run(run, run_length(None, 20, None), base)
+    extensions = json.loads((run / "run.json").read_text())["extensions"]
+    assert [e["to"]["max_steps"] for e in extensions] == [20]

@@ -272,11 +272,9 @@ def _first(runs: list[dict], target: float | None) -> dict | None:
     if target is None or not reached:
         return None
     best = min(reached, key=lambda r: r["to_target"]["elapsed_s"])
-    by_tokens = min(
-        (r for r in runs if r["to_target"] and r["to_target"]["tokens"] is not None),
-        key=lambda r: r["to_target"]["tokens"],
-    )
-    return {"by_time": best["run"], "by_tokens": by_tokens["run"]}
+    with_tokens = [r for r in runs if r["to_target"] and r["to_target"]["tokens"] is not None]
+    by_tokens = min(with_tokens, key=lambda r: r["to_target"]["tokens"])["run"] if with_tokens else None
+    return {"by_time": best["run"], "by_tokens": by_tokens}
 
 
 # --- the runs table ---------------------------------------------------------------------------

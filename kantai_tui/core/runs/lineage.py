@@ -92,7 +92,8 @@ def extend_run(run_dir: Path, length: dict[str, Any], runs_dir: str | Path) -> b
         extended = new_segment(cfg, length, at).resolved()
         extended._check()
         entry = {"step": at.step if at else 0, "from": length_of(cfg), "to": length, "at": time.time()}
-        record.update(config=extended.to_dict(), extensions=[*record.get("extensions", []), entry])
+        before = record.get("extensions")
+        record.update(config=extended.to_dict(), extensions=[*(before if isinstance(before, list) else []), entry])
         write_json_atomic(run_dir / "run.json", record)
         if read_status(run_dir).get("state") == "finished":  # finished at the old length: not any more
             write_status(run_dir, "stopped", total_steps=None)
