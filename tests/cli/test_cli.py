@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
 import shutil
 import subprocess
@@ -98,6 +101,15 @@ BAD_INPUTS = [
         ["train", "{corpus}", "--runs-dir", "{tmp}/runs", "--mask-rate", "1.5"],
         "--mask-rate 1.5 must be between 0.01 and 0.99",
     ),
+    (
+        ["stats", "{tmp}/books.txt.gz"],
+        "books.txt.gz: gzip-compressed, not text; kantai reads plain UTF-8 text files: decompress it first: "
+        "gzip -dc {tmp}/books.txt.gz > {tmp}/books.txt",
+    ),
+    (["train", "{tmp}/books.txt.bz2", "--runs-dir", "{tmp}/runs"], "books.txt.bz2: bzip2-compressed, not text"),
+    (["tokenizer", "train", "{tmp}/books.xz", "--out", "{tmp}/tok"], "xz -dc {tmp}/books.xz > {tmp}/books.txt"),
+    (["stats", "{tmp}/books.zst"], "books.zst: zstd-compressed, not text"),
+    (["stats", "{tmp}/shard.parquet"], "shard.parquet: a parquet file, not text; kantai reads plain UTF-8 text"),
 ]
 
 
@@ -108,6 +120,12 @@ def bad_inputs(tmp_path: Path) -> Path:
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "binary.txt").write_bytes(b"\x7fEL\x00\x02\x01")
     (tmp_path / "latin1.txt").write_bytes("caf\u00e9 au lait\n".encode("latin-1"))
+    text = b"Reason is the faculty of principles.\n" * 50
+    (tmp_path / "books.txt.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "books.txt.bz2").write_bytes(bz2.compress(text))
+    (tmp_path / "books.xz").write_bytes(lzma.compress(text))
+    (tmp_path / "books.zst").write_bytes(b"\x28\xb5\x2f\xfd" + text)  # zstd's frame magic (no zstd module here)
+    (tmp_path / "shard.parquet").write_bytes(b"PAR1" + text)
     return tmp_path
 
 
@@ -125,7 +143,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2
     assert out == ""
     assert err.startswith("kantai: error: ") and err.count("\n") == 1, err
-    assert message in err
+    assert message.format(tmp=bad_inputs) in err
 
 
 def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

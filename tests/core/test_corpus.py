@@ -108,7 +108,9 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_binary_file(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=r"model\.txt: looks like a binary file \(NUL byte at byte offset 4\)"):
-        corpus_stats(write(tmp_path / "model.txt", b"PK\x03\x04\x00\x00data"))
+        corpus_stats(write(tmp_path / "model.txt", b"\x7fELF\x00\x00data"))
+    with pytest.raises(CorpusError, match=r"weights\.txt: a zip archive, not text; kantai reads plain UTF-8 text"):
+        corpus_stats(write(tmp_path / "weights.txt", b"PK\x03\x04\x00\x00data"))  # torch.save's format, say
 
 
 def test_non_utf8_names_file_and_offset(tmp_path: Path) -> None:
@@ -187,3 +189,26 @@ def test_parallel_scan_reports_bad_utf8_from_a_worker(tmp_path: Path, monkeypatc
     path.write_bytes(b"fine text line\n" * 300 + b"bad \xff here\n")
     with pytest.raises(NotUtf8Error, match=f"late.txt: not valid UTF-8 at byte offset {15 * 300 + 4} "):
         corpus_stats(path, workers=2)
+
+
+def test_a_compressed_corpus_is_named_with_the_command_that_makes_text_of_it(tmp_path: Path) -> None:
+    """The hint works as printed, and never overwrites a file that is there."""
+    import gzip
+    import subprocess
+
+    text = "Reason is the faculty of principles.\n" * 20
+    (tmp_path / "books.txt").write_text("already here\n")
+    (tmp_path / "books.txt.gz").write_bytes(gzip.compress(text.encode()))
+    with pytest.raises(CorpusError) as caught:
+        list(textio_mod.iter_text_chunks(tmp_path / "books.txt.gz"))
+    hint = str(caught.value).split("decompress it first: ", 1)[1]
+    assert hint == f"gzip -dc {tmp_path}/books.txt.gz > {tmp_path}/books-2.txt"
+    subprocess.run(hint, shell=True, check=True)
+    assert (tmp_path / "books-2.txt").read_text() == text and (tmp_path / "books.txt").read_text() == "already here\n"
+
+
+def test_a_folder_of_txt_in_any_case_is_a_corpus(tmp_path: Path) -> None:
+    (tmp_path / "BOOK.TXT").write_text("upper\n")
+    (tmp_path / "notes.Txt").write_text("mixed\n")
+    (tmp_path / "data.csv").write_text("a,b\n")
+    assert [p.name for p in textio_mod.find_corpus_files(tmp_path)] == ["BOOK.TXT", "notes.Txt"]

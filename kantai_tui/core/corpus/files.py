@@ -9,6 +9,7 @@ byte), or bytes that are not UTF-8, named with the file and the byte offset.
 from __future__ import annotations
 
 import codecs
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,52 @@ def find_corpus_files(path: str | Path) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise CorpusError(f"{root}: not a regular file or folder")
-    files = sorted(p for p in root.rglob("*.txt") if p.is_file())
+    files = sorted(p for p in root.rglob("*") if is_text_name(p) and p.is_file())
     if not files:
         raise CorpusError(f"{root}: folder holds no .txt files")
     return files
+
+
+def is_text_name(path: Path) -> bool:
+    """A file a corpus folder contributes: ``.txt`` in any case (``BOOK.TXT`` too)."""
+    return path.suffix.lower() == ".txt"
+
+
+# what a file that is not text starts with: its format, and how to make text of it (None: no one command)
+MAGIC: tuple[tuple[bytes, str, str | None], ...] = (
+    (b"\x1f\x8b", "gzip-compressed", "gzip -dc"),
+    (b"BZh", "bzip2-compressed", "bzip2 -dc"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "xz -dc"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "zstd -dc"),
+    (b"PK\x03\x04", "zip archive", None),
+    (b"PAR1", "parquet file", None),
+)
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".zstd")
+
+
+def _text_name_for(path: Path) -> Path:
+    """Where a decompressed copy of ``path`` can go: its name without the compression suffix, ending in
+    .txt, and not a file that exists (the hint must not overwrite one)."""
+    out = path.with_suffix("") if path.suffix.lower() in COMPRESSED_SUFFIXES else path
+    stem = out.name[: -len(".txt")] if is_text_name(out) else out.name
+    candidates = (out.with_name(f"{stem}{'' if n == 1 else f'-{n}'}.txt") for n in range(1, 10_000))
+    return next(c for c in candidates if not c.exists())
+
+
+def not_text(path: Path, head: bytes) -> CorpusError | None:
+    """The error for a file whose first bytes say it is compressed or columnar, naming the format and, where
+    one command makes text of it, that command; None for anything else (text, or another binary)."""
+    for magic, kind, command in MAGIC:
+        if head.startswith(magic) and not (kind == "bzip2-compressed" and not head[3:4].isdigit()):
+            if command is None:
+                return CorpusError(
+                    f"{path}: a {kind}, not text; kantai reads plain UTF-8 text files: extract the text first"
+                )
+            line = shlex.join([*command.split(), str(path)]) + " > " + shlex.quote(str(_text_name_for(path)))
+            return CorpusError(
+                f"{path}: {kind}, not text; kantai reads plain UTF-8 text files: decompress it first: {line}"
+            )
+    return None
 
 
 def empty_corpus(root: Path) -> CorpusError:
@@ -102,6 +145,9 @@ def iter_text_chunks(
     with handle:
         handle.seek(start)
         while raw := handle.read(CHUNK_BYTES if end is None else min(CHUNK_BYTES, end - offset)):
+            found = not_text(path, raw) if offset == 0 else None
+            if found is not None:
+                raise found
             nul = raw.find(b"\0")
             if nul >= 0:
                 raise CorpusError(
