@@ -13,6 +13,8 @@ from pathlib import Path
 
 from textual.suggester import Suggester
 
+from kantai_tui.core.corpus.files import is_text_name
+
 
 def complete_path(value: str) -> str | None:
     """``value`` completed to the first folder (with its '/') or .txt file it starts, or None."""
@@ -27,7 +29,7 @@ def complete_path(value: str) -> str | None:
                     continue
                 if entry.is_dir():
                     names.append(entry.name + "/")
-                elif entry.name.endswith(".txt"):
+                elif is_text_name(Path(entry.name)):  # the files a corpus is made of, as find_corpus_files says
                     names.append(entry.name)
     except OSError:  # a folder that is not there (yet) or cannot be read: nothing to offer
         return None
