@@ -79,10 +79,11 @@ def number(value: float | None, spec: str) -> str:
 
 
 def count(value: float | None) -> str:
-    """12,345 -> '12.3k', 4,560,000 -> '4.56M': tokens and steps where a column or an axis tick is narrow."""
+    """12,345 -> '12.3k', 4,560,000 -> '4.56M': tokens and steps where a column or an axis tick is narrow
+    (the chart's tick labels too, ``ticks.count_label``)."""
     if value is None:
         return NA
-    for limit, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+    for limit, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
             scaled = value / limit
             return f"{scaled:.3g}{unit}"

@@ -11,22 +11,34 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write beside, fsync, rename: readers see the old or the new file, never half of one."""
+def write_text_atomic(path: Path, fill: Callable[[IO[str]], None], newline: str | None = None) -> None:
+    """Write beside, fsync, rename: readers see the old or the new file, never half of one. ``fill`` writes
+    the text into the open temporary (``newline`` as ``open`` takes it: "" for the csv module)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
+        with tmp.open("w", encoding="utf-8", newline=newline) as handle:
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temporary behind
         raise
-    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """A JSON object written by ``write_text_atomic``."""
+
+    def fill(handle: IO[str]) -> None:
+        json.dump(data, handle, ensure_ascii=False, indent=1)
+        handle.write("\n")
+
+    write_text_atomic(path, fill)
 
 
 def read_json(path: Path) -> dict | None:

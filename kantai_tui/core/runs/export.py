@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import math
-import os
 import shutil
 import sys
 import time
@@ -39,6 +38,7 @@ from kantai_tui.core.files import (
     read_json,
     staging_path,
     sweep_stale,
+    write_text_atomic,
 )
 from kantai_tui.core.runs.folder import METRIC_FIELDS, metrics_row
 from kantai_tui.core.runs.history import RunHistory
@@ -96,16 +96,10 @@ def write_csv(histories: Sequence[RunHistory], path: str | Path) -> int:
         raise OutputError(f"cannot write the CSV {target}: it is a folder; give a file name")
     if not target.parent.is_dir():
         raise OutputError(f"cannot write the CSV {target}: there is no folder {target.parent}")
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            _write_table(handle, columns, rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        write_text_atomic(target, lambda handle: _write_table(handle, columns, rows), newline="")
         fsync_dir(target.parent)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise _write_error(target, err) from err
     return len(rows)
 

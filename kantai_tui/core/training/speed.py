@@ -8,8 +8,8 @@ the run's block size and the share of positions the LM head runs on; it counts m
 tokens (padding and recomputation are not counted), which is the MFU convention (PaLM, appendix B).
 
 Peaks: on CUDA, NVIDIA's nominal dense bf16 tensor figure for the GPU, looked up by name (no device
-work); on a CPU, a square-matmul rate measured once per machine and cached as JSON in the user's cache
-folder, since no table knows a CPU's vector units, clock and core count.
+work); on a CPU, a square-matmul rate measured on the machine, the best of every run's check kept as JSON in
+the user's cache folder, since no table knows a CPU's vector units, clock and core count.
 """
 
 from __future__ import annotations

@@ -447,7 +447,7 @@ class Trainer:
     @cached_property
     def speed(self) -> RunSpeed:
         """FLOPs per token and the peak MFU is measured against, found once, when the loop starts (on a CPU
-        the peak is measured once per machine, about 0.3 s, then read from the cache). Only the process
+        the peak is the best matmul rate this machine measured, checked again for 0.1 s). Only the process
         that writes the run folder looks for a peak: under torchrun, ranks measuring at once would compete
         for the same cores."""
         return run_speed(self.cfg, self.vocab, self.device, self.bf16, self.world, with_peak=self.main)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from kantai_tui.format import count
+
 MIN_TICKS = 4
 STEP_MANTISSAS = (5.0, 2.5, 2.0, 1.0)  # the round steps of a count, largest first within a decade
 # round steps of a duration in seconds: clock units, not powers of ten (15 s, 5 min, 6 h)
@@ -103,11 +105,9 @@ def thin(ticks: list[float], most: int) -> list[float]:
 
 
 def count_label(value: float) -> str:
-    """12 -> '12', 1500 -> '1.5k', 3_400_000 -> '3.4M' (three significant digits at most)."""
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
+    """12 -> '12', 1500 -> '1.5k', 3_400_000 -> '3.4M' (three significant digits at most): ``format.count``,
+    the rule the runs table and compare use."""
+    return count(value)
 
 
 def time_label(seconds: float) -> str:
