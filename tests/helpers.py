@@ -132,5 +132,11 @@ def tiny_config(corpus: Path, **fields: object):
     """A TrainConfig small enough for a test: 8 sequences of 32 tokens, no evaluation before the end."""
     from kantai_tui.core.training.config import TrainConfig
 
-    base: dict[str, object] = {"max_steps": 4, "batch_size": 8, "block_size": 32, "eval_every": 1000}
-    return TrainConfig(corpus=str(corpus), tokenizer_dir="", **{**base, **fields})  # type: ignore[arg-type]
+    base: dict[str, object] = {
+        "tokenizer_dir": "",
+        "max_steps": 4,
+        "batch_size": 8,
+        "block_size": 32,
+        "eval_every": 1000,
+    }
+    return TrainConfig(corpus=str(corpus), **{**base, **fields})  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from kantai_tui.core.training.events import RunStarted, StepLogged
 from kantai_tui.core.training.masking import slot_count
 from kantai_tui.core.training.presets import PRESETS, model_size
 from kantai_tui.core.training.trainer import Trainer
+from tests.helpers import tiny_config
 
 VOCAB = 2_000
 
@@ -131,16 +132,8 @@ def test_measuring_is_quick_and_leaves_the_global_rng_alone() -> None:
 def test_a_real_runs_rows_carry_tflops_mfu_and_data_wait(
     small_corpus: Path, small_tokenizer: Path, tmp_path: Path
 ) -> None:
-    cfg = TrainConfig(
-        corpus=str(small_corpus),
-        tokenizer_dir=str(small_tokenizer),
-        block_size=32,
-        batch_size=8,
-        max_steps=6,
-        log_every=2,
-        eval_every=100,
-        checkpoint_every=100,
-        seed=3,
+    cfg = tiny_config(
+        small_corpus, tokenizer_dir=str(small_tokenizer), max_steps=6, log_every=2, checkpoint_every=100, seed=3
     ).resolved()
     trainer = Trainer(cfg, tmp_path / "run")
     events = list(trainer.events())

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from kantai_tui.core.runs.history import config_diff, interpolate
-from kantai_tui.format import NA, loss_text
+from kantai_tui.format import NA, loss_text, number
 from kantai_tui.tui.widgets import ticks
 from kantai_tui.tui.widgets.loss_chart import Trace
 
@@ -110,7 +110,7 @@ def _loss(value: float | None) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return NA if not isinstance(value, (int, float)) else f"{value:.1%}"
+    return number(value, ".1%")
 
 
 def _setting(value: object) -> str:
