@@ -82,6 +82,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "span-block": {"attention_span": "block"},
     "span-line-mask-only": {"attention_span": "line", "_line": "mask-only"},
     "span-line-positions-only": {"attention_span": "line", "_line": "positions-only"},
+    "weight-decay-0.1": {"weight_decay": 0.1},
+    # the 2-minute winners together, with and without dropout, for the 10-minute (44-epoch) regime
+    "winners": {"mlm_probability": 0.4, "schedule": "wsd", "warmup_ratio": 0.2},
+    "winners-dropout-0.1": {"mlm_probability": 0.4, "schedule": "wsd", "warmup_ratio": 0.2, "dropout": 0.1},
     "block-64": {"block_size": 64},
     "block-256": {"block_size": 256},
 }

@@ -31,6 +31,7 @@ def summary_table(stats: CorpusStats) -> Table:
         ("size", f"{human_bytes(stats.bytes)} ({stats.bytes:,} bytes)"),
         ("lines", f"{stats.lines:,}"),
         ("non-empty lines", f"{stats.nonempty_lines:,}"),
+        *([("documents", f"{stats.documents:,} (records with text)")] if has_records(stats) else []),
         ("words", f"{stats.words:,}"),
         ("characters", f"{stats.characters:,}"),
         ("unique words", f"{stats.unique_words:,}"),
@@ -44,6 +45,11 @@ def summary_table(stats: CorpusStats) -> Table:
     return table
 
 
+def has_records(stats: CorpusStats) -> bool:
+    """Whether some file is JSON lines or parquet, whose documents are records rather than lines."""
+    return any("JSON" in f.format or "parquet" in f.format for f in stats.files)
+
+
 def files_table(stats: CorpusStats, width: int | None = None) -> Table:
     """Per-file counts, like the provenance table of the bundled corpus.
 
@@ -52,6 +58,9 @@ def files_table(stats: CorpusStats, width: int | None = None) -> Table:
     table fold them mid-word over several lines.
     """
     columns = ["file", "bytes", "lines", "non-empty", "words", "sha256"]
+    if any(f.format != "text" for f in stats.files):  # JSON lines, parquet or compressed: say which, and records
+        columns[1:1] = ["format"]
+        columns[4:4] = ["documents"]
     if width is not None and width < 100:
         columns.remove("non-empty")
         columns.remove("sha256")
@@ -65,6 +74,8 @@ def files_table(stats: CorpusStats, width: int | None = None) -> Table:
             "bytes": f"{f.bytes:,}",
             "lines": f"{f.lines:,}",
             "non-empty": f"{f.nonempty_lines:,}",
+            "format": f.format,
+            "documents": f"{f.documents:,}",
             "words": f"{f.words:,}",
             "sha256": f.sha256[:12],
         }
@@ -73,7 +84,7 @@ def files_table(stats: CorpusStats, width: int | None = None) -> Table:
     for i, name in enumerate(columns):  # numbers are never cut: each column is as wide as its longest cell
         table.add_column(
             name,
-            justify="left" if name in ("file", "sha256") else "right",
+            justify="left" if name in ("file", "sha256", "format") else "right",
             no_wrap=True,
             min_width=widths[i] if i else None,
         )

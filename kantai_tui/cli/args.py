@@ -31,7 +31,8 @@ def positive(value: str) -> int:
 
 
 CORPUS_HELP = (
-    f"a .txt file or a folder of them; {BUNDLED_NAME} = the bundled Kant books (unless ./{BUNDLED_NAME} exists)"
+    "a file or a folder of them (.txt, .md, .jsonl, .json, .parquet, any of them gzip/bz2/xz/zstd-compressed); "
+    f"{BUNDLED_NAME} = the bundled Kant books (unless ./{BUNDLED_NAME} exists)"
 )
 
 

@@ -6,19 +6,26 @@ import argparse
 
 from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.errors import EXIT_OK
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register stats."""
-    stats = commands.add_parser("stats", help="corpus statistics for a .txt file or a folder of them")
+    stats = commands.add_parser("stats", help="corpus statistics for a file or a folder of them")
     stats.add_argument("path", metavar="PATH", type=corpus_arg, help=CORPUS_HELP)
     stats.add_argument("--json", action="store_true", help="print JSON on stdout")
     stats.add_argument("--top", type=positive, default=20, metavar="N", help="how many top words (default 20)")
     stats.add_argument(
         "--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD"
     )
-    stats.add_argument("--tokenizer", metavar="DIR", help="also report tokens per line with this tokenizer")
+    stats.add_argument(
+        "--text-field",
+        default=DEFAULT_TEXT_FIELD,
+        metavar="NAME",
+        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
+    )
+    stats.add_argument("--tokenizer", metavar="DIR", help="also report tokens per document with this tokenizer")
     stats.add_argument(
         "--block-size", type=positive, default=128, metavar="N", help="block size for the truncation share"
     )
@@ -29,8 +36,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from kantai_tui.core.corpus.stats import corpus_stats
     from kantai_tui.core.tokenizer.bpe import token_stats
 
-    stats = corpus_stats(args.path, top_n=args.top, errors=args.errors)
-    tokens = token_stats(args.tokenizer, args.path, args.block_size, args.errors) if args.tokenizer else None
+    stats = corpus_stats(args.path, top_n=args.top, errors=args.errors, text_field=args.text_field)
+    tokens = (
+        token_stats(args.tokenizer, args.path, args.block_size, args.errors, args.text_field)
+        if args.tokenizer
+        else None
+    )
     if args.json:
         return emit_json({**stats.to_dict(), "tokens": tokens.to_dict() if tokens else None})
     cli_render.print_stats(stats, tokens)

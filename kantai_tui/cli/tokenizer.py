@@ -6,6 +6,7 @@ import argparse
 
 from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.errors import EXIT_OK
 from kantai_tui.core.tokenizer.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
 from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS
@@ -23,6 +24,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, metavar="N")
     train.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
+    train.add_argument(
+        "--text-field",
+        default=DEFAULT_TEXT_FIELD,
+        metavar="NAME",
+        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
+    )
     train.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="list or search the vocabulary")
     show.add_argument("dir", metavar="DIR")
@@ -50,6 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             min_frequency=args.min_frequency,
             errors=args.errors,
             progress=report,
+            text_field=args.text_field,
         )
     if args.json:
         return emit_json(result.__dict__ | {"files": list(result.files)})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.paths import DEFAULT_RUNS_DIR, kantai_command
 from kantai_tui.core.training.config import (
@@ -178,6 +179,12 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
         "--dropout", type=float, metavar="P", help="hidden and attention dropout (default: packed 0, seed 0.1)"
     )
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
+    train.add_argument(
+        "--text-field",
+        default=DEFAULT_TEXT_FIELD,
+        metavar="NAME",
+        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
+    )
     train.add_argument(
         "--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint"
     )
@@ -419,6 +426,7 @@ def _config(args: argparse.Namespace, corpus: str | None = None) -> TrainConfig:
         checkpoint_every=args.checkpoint_every,
         device=args.device,
         errors=args.errors,
+        text_field=args.text_field,
         precision=args.precision,
         auto_batch_size=args.auto_batch_size,
         compile=args.compile,

@@ -1,8 +1,10 @@
-"""The corpus as lines: what the tokenizer trainer and the token cache both read, piece by piece.
+"""The corpus as documents: what the tokenizer trainer and the token cache both read, piece by piece.
 
-Lines come with their ``\\n``, as the Rust file reader reads them, so training from this
-iterator gives the tutorial's vocabulary; a line longer than ``LONG_LINE`` characters comes in
-pieces, so no reader ever holds a whole 50 MB line.
+A document is a line of a text file (the tutorial's rule: ``LineByLineTextDataset`` makes an example
+of each) or a record of a JSON-lines or parquet file (whose text may hold newlines). Lines of text
+files come with their ``\\n``, as the Rust file reader reads them, so training from this iterator
+gives the tutorial's vocabulary; a document longer than ``LONG_LINE`` characters comes in pieces,
+so no reader ever holds a whole 50 MB line.
 """
 
 from __future__ import annotations
@@ -10,35 +12,53 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kantai_tui.core.corpus.files import iter_text_chunks
+from kantai_tui.core.corpus.files import iter_text_chunks, sources
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD, TEXT, iter_documents
 
 LONG_LINE = 1 << 20  # characters: longer lines are read in pieces (here) and scanned in a stream (scan.py)
 
 
-def iter_line_pieces(
-    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", max_chars: int | None = None
+def iter_document_pieces(
+    files: list[Path],
+    on_bytes: Callable[[int], None],
+    errors: str = "strict",
+    max_chars: int | None = None,
+    text_field: str = DEFAULT_TEXT_FIELD,
 ) -> Iterator[tuple[str, bool]]:
-    """Yield (text, ends_line) for each line of the corpus, ``\\n`` kept, as the Rust file reader reads them.
+    """Yield (text, ends_document) for each document of the corpus; ``on_bytes`` hears the file bytes read.
 
-    A line longer than ``max_chars`` comes in pieces, each cut just before a space that
+    A document longer than ``max_chars`` comes in pieces, each cut just before a space that
     starts a word. The byte-level pre-tokenizer attaches that space to the word after it,
     so the pieces pre-tokenize exactly as the whole line would, and a 50 MB one-line file
     trains in bounded memory instead of ~5 GB.
     """
     limit = max_chars or LONG_LINE
-    for path in files:
-        pending = ""
-        for text, raw in iter_text_chunks(path, errors):
-            on_bytes(len(raw))
-            lines = (pending + text).split("\n")
-            pending = lines.pop()
-            for line in lines:
-                yield line + "\n", True
-            while len(pending) > limit and (cut := _word_cut(pending, limit)) > 0:
-                yield pending[:cut], False
-                pending = pending[cut:]
-        if pending:
-            yield pending, True
+    for source in sources(files):
+        if source.format == TEXT:
+            yield from _text_lines(source.path, on_bytes, errors, limit)
+            continue
+        for text, read in iter_documents(source, errors, text_field):
+            on_bytes(read)
+            while len(text) > limit and (cut := _word_cut(text, limit)) > 0:
+                yield text[:cut], False
+                text = text[cut:]
+            yield text, True
+
+
+def _text_lines(path: Path, on_bytes: Callable[[int], None], errors: str, limit: int) -> Iterator[tuple[str, bool]]:
+    """The lines of one text file, ``\\n`` kept, long ones in pieces."""
+    pending = ""
+    for text, raw in iter_text_chunks(path, errors):
+        on_bytes(len(raw))
+        lines = (pending + text).split("\n")
+        pending = lines.pop()
+        for line in lines:
+            yield line + "\n", True
+        while len(pending) > limit and (cut := _word_cut(pending, limit)) > 0:
+            yield pending[:cut], False
+            pending = pending[cut:]
+    if pending:
+        yield pending, True
 
 
 def _word_cut(text: str, limit: int) -> int:
@@ -49,12 +69,16 @@ def _word_cut(text: str, limit: int) -> int:
     return max(cut, 0)
 
 
-def iter_corpus_lines(
-    files: list[Path], on_bytes: Callable[[int], None], errors: str = "strict", batch: int = 1000
+def iter_piece_batches(
+    files: list[Path],
+    on_bytes: Callable[[int], None],
+    errors: str = "strict",
+    batch: int = 1000,
+    text_field: str = DEFAULT_TEXT_FIELD,
 ) -> Iterator[list[str]]:
-    """The pieces of ``iter_line_pieces`` in batches, for the trainer and the batch encoder."""
+    """The pieces of ``iter_document_pieces`` in batches, for the trainer and the batch encoder."""
     out: list[str] = []
-    for piece, _ in iter_line_pieces(files, on_bytes, errors):
+    for piece, _ in iter_document_pieces(files, on_bytes, errors, text_field=text_field):
         out.append(piece)
         if len(out) >= batch:
             yield out

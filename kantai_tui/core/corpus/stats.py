@@ -30,14 +30,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kantai_tui.core.corpus.files import (
-    CHUNK_BYTES,
     ERROR_MODES,
     empty_corpus,
     find_corpus_files,
     iter_text_chunks,
     only_whitespace,
+    sources,
 )
-from kantai_tui.core.corpus.scan import RangeResult, Tally, plan_ranges, scan_range
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD, TEXT, Source
+from kantai_tui.core.corpus.scan import RangeResult, Tally, file_sha256, plan_ranges, scan_documents, scan_range
 from kantai_tui.core.errors import CorpusError
 
 __all__ = [
@@ -129,6 +130,8 @@ class FileSummary:
     nonempty_lines: int
     words: int
     sha256: str
+    documents: int = 0
+    format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ class CorpusStats:
     top_duplicates: tuple[tuple[str, int], ...]
     fingerprint: str
     replaced_bytes: int = 0
+    documents: int = 0
+    text_field: str = DEFAULT_TEXT_FIELD
 
     def to_dict(self) -> dict:
         """Plain JSON-ready form (tuples become lists)."""
@@ -169,13 +174,7 @@ def fingerprint(hashes: list[tuple[Path, str]], root: Path) -> str:
 
 def fingerprint_files(files: list[Path], root: Path) -> str:
     """The corpus fingerprint computed straight from the files (no statistics)."""
-    hashes = []
-    for path in files:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while block := handle.read(CHUNK_BYTES):
-                digest.update(block)
-        hashes.append((path, digest.hexdigest()))
+    hashes = [(path, file_sha256(path)) for path in files]
     return fingerprint(hashes, root.expanduser())
 
 
@@ -194,52 +193,78 @@ def corpus_stats(
     errors: str = "strict",
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    text_field: str = DEFAULT_TEXT_FIELD,
 ) -> CorpusStats:
     """Scan a corpus file or folder and return its statistics.
 
     ``errors='replace'`` turns undecodable bytes into U+FFFD and counts them
     instead of stopping at the first one. ``workers`` overrides the number of
-    processes (1 = scan in this thread).
+    processes (1 = scan in this thread). ``text_field``: the field or column of
+    JSON-lines and parquet files that holds the text.
     """
     if errors not in ERROR_MODES:
         raise CorpusError(f"--errors must be one of {', '.join(ERROR_MODES)}, not {errors!r}")
     files = find_corpus_files(path)
     root = Path(path).expanduser()
+    found = sources(files)
     sizes = [f.stat().st_size for f in files]
     report = progress or (lambda done, total: None)
     count = workers if workers is not None else default_workers(sum(sizes))
+    step = max(RANGE_BYTES, sum(sizes) // (max(count, 1) * 4) + 1)  # ~4 ranges per worker: even finish, few merges
+    jobs = [
+        Job(i, source, start, end, errors, text_field)
+        for i, source in enumerate(found)
+        for start, end in (plan_ranges(source.path, sizes[i], step) if source.splittable and count > 1 else [(0, None)])
+    ]
     if count <= 1:
-        tally, results = _scan_here(files, errors, report, sum(sizes))
+        tally, results = _scan_here(jobs, report, sum(sizes))
     else:
-        tally, results = _scan_in_processes(files, sizes, errors, report, count)
-    return _assemble(root, files, tally, results, top_n)
+        tally, results = _scan_in_processes(jobs, report, count, sum(sizes))
+    return _assemble(root, found, tally, results, top_n, text_field)
 
 
-def _scan_here(files: list[Path], errors: str, report: ProgressFn, total: int) -> tuple[Tally, list[RangeResult]]:
-    """Each file as one range, in this thread."""
+@dataclass(frozen=True)
+class Job:
+    """One piece of a scan: a byte range of a plain text file, or a whole file of another kind."""
+
+    file_index: int
+    source: Source
+    start: int
+    end: int | None
+    errors: str
+    text_field: str
+
+
+def run_job(job: Job) -> RangeResult:
+    """Scan one job (in this process or a worker)."""
+    if job.source.format == TEXT:
+        return scan_range(job.file_index, job.source.path, job.start, job.end, job.errors)
+    return scan_documents(job.file_index, job.source, job.errors, job.text_field)
+
+
+def _scan_here(jobs: list[Job], report: ProgressFn, total: int) -> tuple[Tally, list[RangeResult]]:
+    """Each job in turn, in this thread."""
     tally, results, done = Tally(), [], 0
-    for index, path in enumerate(files):
-        results.append(_absorb(tally, scan_range(index, path, 0, None, errors)))
-        done += results[-1].end
+    for job in jobs:
+        results.append(_absorb(tally, run_job(job)))
+        done += results[-1].end - results[-1].start
         report(done, total)
     return tally, results
 
 
 def _scan_in_processes(
-    files: list[Path], sizes: list[int], errors: str, report: ProgressFn, workers: int
+    jobs: list[Job], report: ProgressFn, workers: int, total: int
 ) -> tuple[Tally, list[RangeResult]]:
-    """Ranges of ~RANGE_BYTES scanned by worker processes forked from one forkserver.
+    """Jobs scanned by worker processes forked from one forkserver.
 
     forkserver (not fork) because the TUI calls this from a thread; one server
     also means one str-hash salt for every worker, so line hashes agree. Results
     are merged here as they arrive, while the workers go on with other ranges.
     """
-    step = max(RANGE_BYTES, sum(sizes) // (workers * 4) + 1)  # ~4 ranges per worker: even finish, few merges
-    jobs = [(i, path, start, end) for i, path in enumerate(files) for start, end in plan_ranges(path, sizes[i], step)]
     context = multiprocessing.get_context("forkserver")
-    tally, results, total, done = Tally(), [], sum(sizes), 0
+    tally, results, done = Tally(), [], 0
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(scan_range, i, p, s, e, errors) for i, p, s, e in jobs]
+        futures = [pool.submit(run_job, job) for job in jobs]
         for future in as_completed(futures):
             results.append(_absorb(tally, future.result()))
             done += results[-1].end - results[-1].start
@@ -251,34 +276,32 @@ def _absorb(tally: Tally, result: RangeResult) -> RangeResult:
     """Merge a range into the total; keep only its per-file figures (drop the big counters)."""
     tally.merge(result.tally)
     t = result.tally
-    result.tally = Tally(lines=t.lines, nonempty=t.nonempty, words=t.words)
+    result.tally = Tally(lines=t.lines, nonempty=t.nonempty, words=t.words, documents=t.documents)
     return result
 
 
 def _file_sha256(path: Path, ranges: list[RangeResult]) -> str:
     """A file scanned as one range already has its hash; a split one is hashed here (fast: ~1 GB/s)."""
-    if len(ranges) == 1:
-        return ranges[0].sha256
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
+    return ranges[0].sha256 if len(ranges) == 1 else file_sha256(path)
 
 
-def _assemble(root: Path, files: list[Path], tally: Tally, results: list[RangeResult], top_n: int) -> CorpusStats:
+def _assemble(
+    root: Path, found: list[Source], tally: Tally, results: list[RangeResult], top_n: int, text_field: str
+) -> CorpusStats:
     """Per-file summaries from the ranges, totals from the merged tally, frozen."""
     summaries = []
-    for index, path in enumerate(files):
+    for index, source in enumerate(found):
         ranges = [r for r in results if r.file_index == index]
         summaries.append(
             FileSummary(
-                str(path),
+                str(source.path),
                 sum(r.end - r.start for r in ranges),
                 sum(r.tally.lines for r in ranges),
                 sum(r.tally.nonempty for r in ranges),
                 sum(r.tally.words for r in ranges),
-                _file_sha256(path, ranges),
+                _file_sha256(source.path, ranges),
+                documents=sum(r.tally.documents for r in ranges),
+                format=source.describe,
             )
         )
     size = sum(s.bytes for s in summaries)
@@ -303,4 +326,6 @@ def _assemble(root: Path, files: list[Path], tally: Tally, results: list[RangeRe
         top_duplicates=top_duplicates,
         fingerprint=fingerprint([(Path(s.path), s.sha256) for s in summaries], root),
         replaced_bytes=sum(r.replaced for r in results),
+        documents=tally.documents,
+        text_field=text_field,
     )

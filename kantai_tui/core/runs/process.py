@@ -90,7 +90,9 @@ def create_run(
             f"run {name!r} already exists in {run_dir.parent}; resume it with "
             f"'{kantai_command('train', '--resume', name, runs_dir=run_dir.parent)}' or pick another --run name"
         )
-    require_text(cfg.corpus, cfg.errors)  # a missing, empty or blank corpus is reported before anything is created
+    require_text(
+        cfg.corpus, cfg.errors, cfg.text_field
+    )  # a missing, empty or blank corpus is reported before anything is created
     load_probes(cfg.probes)  # so is a bad probe file
     if cfg.device != "auto":
         from kantai_tui.core.training.step import pick_device
@@ -397,7 +399,7 @@ def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], 
         shutil.rmtree(folder)
     else:
         on_note(f"no tokenizer given: training the tutorial's byte-level BPE into {folder}")
-    train_tokenizer(cfg.corpus, folder, errors=cfg.errors)
+    train_tokenizer(cfg.corpus, folder, errors=cfg.errors, text_field=cfg.text_field)
 
 
 def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:

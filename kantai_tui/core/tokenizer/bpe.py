@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, require_text
-from kantai_tui.core.corpus.lines import iter_corpus_lines, iter_line_pieces
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
+from kantai_tui.core.corpus.lines import iter_document_pieces, iter_piece_batches
 from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
@@ -72,6 +73,7 @@ class TrainResult:
     files: tuple[str, ...]
     seconds: float
     errors: str = "strict"
+    text_field: str = DEFAULT_TEXT_FIELD
 
 
 @dataclass(frozen=True)
@@ -131,12 +133,13 @@ def train_tokenizer(
     min_frequency: int = DEFAULT_MIN_FREQUENCY,
     errors: str = "strict",
     progress: TrainProgressFn | None = None,
+    text_field: str = DEFAULT_TEXT_FIELD,
 ) -> TrainResult:
     """Train the tutorial's byte-level BPE on a corpus and save it where transformers can load it."""
     from tokenizers import ByteLevelBPETokenizer
 
     check_training_args(vocab_size, min_frequency)
-    files = require_text(corpus, errors)  # a blank corpus is refused before the output folder is made
+    files = require_text(corpus, errors, text_field)  # a blank corpus is refused before the output folder is made
     out = prepare_output_dir(out_dir)
     report = progress or (lambda phase, fraction: None)
     total = max(1, sum(f.stat().st_size for f in files))
@@ -149,7 +152,7 @@ def train_tokenizer(
 
     started = time.perf_counter()
     bpe = ByteLevelBPETokenizer()
-    lines = iter_corpus_lines(files, on_bytes, errors)
+    lines = iter_piece_batches(files, on_bytes, errors, text_field=text_field)
     interruptible(
         partial(
             bpe.train_from_iterator,
@@ -175,6 +178,7 @@ def train_tokenizer(
         files=tuple(str(f) for f in files),
         seconds=round(seconds, 3),
         errors=errors,
+        text_field=text_field,
     )
     report("saving", None)
     _save(tokenizer, bpe, out, result)
@@ -214,7 +218,9 @@ def ensure_token_counts(tokenizer_dir: str | Path) -> list[int] | None:
     files = [Path(f) for f in meta.get("files", [])]
     if not files or not all(f.is_file() for f in files):
         return None
-    counts, total = count_tokens(tokenizer, files, meta.get("errors", "strict"))
+    counts, total = count_tokens(
+        tokenizer, files, meta.get("errors", "strict"), meta.get("text_field", DEFAULT_TEXT_FIELD)
+    )
     try:
         write_json_atomic(folder / META_FILE, {**meta, "token_counts": counts, "corpus_tokens": total})
     except OSError:
@@ -222,12 +228,14 @@ def ensure_token_counts(tokenizer_dir: str | Path) -> list[int] | None:
     return counts
 
 
-def count_tokens(tokenizer: Tokenizer, files: list[Path], errors: str = "strict") -> tuple[list[int], int]:
-    """How often each token id occurs when the corpus is encoded line by line (no special tokens)."""
+def count_tokens(
+    tokenizer: Tokenizer, files: list[Path], errors: str = "strict", text_field: str = DEFAULT_TEXT_FIELD
+) -> tuple[list[int], int]:
+    """How often each token id occurs when the corpus is encoded document by document (no special tokens)."""
     counts: Counter[int] = Counter()
     tokenizer.no_truncation()
     try:
-        for batch in iter_corpus_lines(files, lambda n: None, errors):
+        for batch in iter_piece_batches(files, lambda n: None, errors, text_field=text_field):
             for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
                 counts.update(encoding.ids)
     finally:
@@ -393,6 +401,7 @@ _META_TYPES: dict[str, type | tuple[type, ...]] = {
     "files": list,
     "token_counts": list,
     "errors": str,
+    "text_field": str,
     "seconds": (int, float),
     "requested_vocab_size": int,
     "corpus_tokens": int,
@@ -428,9 +437,14 @@ class TokenStats:
 
 
 def token_stats(
-    tokenizer_dir: str | Path, corpus: str | Path, block_size: int = 128, errors: str = "strict"
+    tokenizer_dir: str | Path,
+    corpus: str | Path,
+    block_size: int = 128,
+    errors: str = "strict",
+    text_field: str = DEFAULT_TEXT_FIELD,
 ) -> TokenStats:
-    """Encode each non-empty line as the tutorial's line-by-line dataset does, and measure truncation."""
+    """Encode each non-empty document (a text file's line) as the tutorial's line-by-line dataset does, and
+    measure truncation."""
     if block_size < 3:
         raise TokenizerError(f"--block-size {block_size} must be at least 3 (room for <s>, one token, </s>)")
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -438,7 +452,8 @@ def token_stats(
     lengths: Counter[int] = Counter()
     batch: list[str] = []
     carried = 0  # tokens of the pieces of a long line seen so far
-    for piece, ends_line in iter_line_pieces(find_corpus_files(corpus), lambda n: None, errors):
+    files = find_corpus_files(corpus)
+    for piece, ends_line in iter_document_pieces(files, lambda n: None, errors, text_field=text_field):
         if not ends_line:
             carried += len(tokenizer.encode(piece, add_special_tokens=False).ids)
         elif carried:

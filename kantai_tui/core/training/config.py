@@ -120,6 +120,7 @@ class TrainConfig:
     sparse_head: bool = True
     device: str = "auto"
     errors: str = "strict"
+    text_field: str = "text"  # the field (JSON lines) or column (parquet) that holds a record's text
     probes: str | None = None  # a file of <mask> sentences; None = the default set
     auto_batch_size: bool = False  # on out-of-memory, split each batch in two and retry (same effective batch)
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
@@ -225,6 +226,8 @@ class TrainConfig:
             raise BadInputError(f"--seed {self.seed} must be between 0 and 2**32 - 1")
         if self.keep_checkpoints < 1:
             raise BadInputError(f"keep_checkpoints {self.keep_checkpoints} must be at least 1")
+        if not self.text_field.strip():
+            raise BadInputError("--text-field is empty; name the field or column that holds the text (default text)")
         if self.errors not in ERROR_MODES:
             raise BadInputError(f"--errors {self.errors!r} is not one of {', '.join(ERROR_MODES)}")
 

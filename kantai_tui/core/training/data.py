@@ -1,35 +1,42 @@
-"""Training data: tokenize once into a memory-mapped cache, split off held-out lines, build batches.
+"""Training data: tokenize once into a memory-mapped cache, split off held-out documents, build batches.
 
-The cache holds every non-empty line's token ids (no special tokens) back to back, and where
-each line starts. It is keyed by the corpus fingerprint and a hash of ``tokenizer.json``, so a
-second run on the same corpus with the same tokenizer opens it in milliseconds; it is written
-under a temporary name and renamed, so a crash never leaves half a cache.
+The cache holds every non-empty document's token ids (no special tokens) back to back, and where
+each starts; a document is a line of a text file or a record of a JSON-lines or parquet file
+(``corpus/lines.py``). It is keyed by the corpus fingerprint, a hash of ``tokenizer.json`` and the
+text field, so a second run on the same corpus with the same tokenizer opens it in milliseconds; it
+is appended to disk as it is encoded (memory holds one batch), under a temporary name, and renamed,
+so a crash never leaves half a cache.
 
-Two ways to turn lines into examples (``recipe``):
-- ``packed`` (default): train lines joined with ``</s>`` into one stream, cut into blocks of
+Two ways to turn documents into examples (``recipe``):
+- ``packed`` (default): train documents joined with ``</s>`` into one stream, cut into blocks of
   ``<s>`` + block_size-2 tokens + ``</s>``: every position is a real token, no padding.
 - ``seed``: the tutorial's ``LineByLineTextDataset``: one example per line, ``<s> … </s>``
   truncated at block_size, padded per batch.
 
-Held-out lines (a seeded 1% by default) never reach training, and are evaluated the same way
-in both recipes: one line per example, truncated at 128, with masks drawn from a fixed seed.
+Held-out documents (a seeded 1% by default, at most ``MAX_HELDOUT``) never reach training, and are
+evaluated the same way in both recipes: one per example, truncated at 128, with masks drawn from a
+fixed seed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from kantai_tui.core.corpus.files import find_corpus_files
-from kantai_tui.core.corpus.lines import iter_line_pieces
+from kantai_tui.core.corpus.files import find_corpus_files, sources
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD, TEXT
+from kantai_tui.core.corpus.lines import iter_document_pieces
 from kantai_tui.core.corpus.stats import fingerprint_files
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.paths import data_home
@@ -38,6 +45,8 @@ from kantai_tui.core.tokenizer.bpe import load_tokenizer
 BOS, PAD, EOS = 0, 1, 2
 EVAL_BLOCK = 128
 EVAL_MASK_SEED = 20_251_125
+# held-out documents at most: evaluation costs the same on 5 GB as on 50 MB (1% of the Kant books is 275)
+MAX_HELDOUT = 2_000
 
 
 @dataclass(frozen=True)
@@ -61,77 +70,150 @@ def tokenizer_hash(tokenizer_dir: Path) -> str:
     return hashlib.sha256((tokenizer_dir / "tokenizer.json").read_bytes()).hexdigest()
 
 
-def open_token_cache(corpus: str | Path, tokenizer_dir: str | Path, errors: str = "strict") -> TokenCache:
+CACHE_VERSION = 2  # 2: documents of every format, appended to disk as encoded (1: text lines, built in memory)
+ENCODE_BATCH_BYTES = 4 << 20  # characters handed to the Rust batch encoder at once (its threads share them)
+
+CacheProgress = Callable[[int, int], None]
+"""Called with (corpus bytes read, corpus bytes in all) while a token cache is built."""
+
+
+def cache_key(files: list[Path], root: Path, tok_dir: Path, text_field: str) -> str:
+    """What a token cache depends on: the files' bytes and names, the tokenizer, the reader's version and,
+    where a file has records, the field their text is read from."""
+    records = any(source.format != TEXT for source in sources(files))
+    parts = (str(CACHE_VERSION), fingerprint_files(files, root), tokenizer_hash(tok_dir), text_field if records else "")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def open_token_cache(
+    corpus: str | Path,
+    tokenizer_dir: str | Path,
+    errors: str = "strict",
+    text_field: str = DEFAULT_TEXT_FIELD,
+    progress: CacheProgress | None = None,
+) -> TokenCache:
     """The cache for (corpus, tokenizer), built with the Rust batch encoder on first use."""
     files = find_corpus_files(corpus)
     tok_dir = Path(tokenizer_dir).expanduser()
-    key = f"{fingerprint_files(files, Path(corpus).expanduser())[:16]}-{tokenizer_hash(tok_dir)[:16]}"
-    folder = data_home() / "cache" / "tokens" / key
+    folder = data_home() / "cache" / "tokens" / cache_key(files, Path(corpus).expanduser(), tok_dir, text_field)
+    build = partial(_build_cache, files, tok_dir, folder, errors, text_field, progress or (lambda done, total: None))
     if not (folder / "meta.json").is_file():
-        _build_cache(files, tok_dir, folder, errors)
+        build()
     try:
         return _open(folder)
     except (OSError, ValueError, EOFError):  # damaged since it was built (disk, a person): it is only a cache
         shutil.rmtree(folder, ignore_errors=True)
-        _build_cache(files, tok_dir, folder, errors)
+        build()
         return _open(folder)
 
 
 def _open(folder: Path) -> TokenCache:
     ids = np.load(folder / "ids.npy", mmap_mode="r", allow_pickle=False)
-    starts = np.load(folder / "starts.npy", allow_pickle=False)
+    starts = np.load(folder / "starts.npy", mmap_mode="r", allow_pickle=False)
     if starts.ndim != 1 or len(starts) == 0 or int(starts[-1]) != len(ids):
-        raise ValueError(f"{folder}: line starts do not match the token ids")
+        raise ValueError(f"{folder}: document starts do not match the token ids")
     return TokenCache(folder, ids, starts)
 
 
-def _build_cache(files: list[Path], tokenizer_dir: Path, folder: Path, errors: str) -> None:
+class _Appender:
+    """A 1-D ``.npy`` file written as its values arrive: a header-sized gap first, the header last, so memory
+    holds one chunk whatever the corpus (numpy's header for a 1-D array is always 128 bytes)."""
+
+    HEADER = 128
+
+    def __init__(self, path: Path, dtype: type) -> None:
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+        self.handle = path.open("wb")
+        self.handle.write(b"\0" * self.HEADER)
+
+    def append(self, values: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.count += len(values)
+
+    def close(self) -> None:
+        """Write the header for the final length, flush and fsync."""
+        header = io.BytesIO()
+        descr = np.lib.format.dtype_to_descr(self.dtype)
+        np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": (self.count,)})
+        assert len(header.getvalue()) == self.HEADER
+        self.handle.seek(0)
+        self.handle.write(header.getvalue())
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+
+
+def _build_cache(
+    files: list[Path], tokenizer_dir: Path, folder: Path, errors: str, text_field: str, progress: CacheProgress
+) -> None:
+    """Encode every document into ``ids.npy`` and ``starts.npy`` in a staging folder, a batch at a time, then
+    rename it in whole; an interrupt or error removes the staging folder, so a cache is whole or absent."""
     tokenizer = load_tokenizer(tokenizer_dir)
     tokenizer.no_truncation()
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # no offsets: faster (tokenizers 0.21+)
     dtype = np.uint16 if tokenizer.get_vocab_size() <= 65_536 else np.uint32
-    chunks: list[np.ndarray] = []
-    lengths: list[int] = []
-    for batch in _nonempty_lines(files, errors):
-        for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
-            chunks.append(np.asarray(encoding.ids, dtype=dtype))
-            lengths.append(len(encoding.ids))
-    starts = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
+    total, done = max(1, sum(f.stat().st_size for f in files)), 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal done
+        done += n
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
-    np.save(staging / "ids.npy", np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype))
-    np.save(staging / "starts.npy", starts)
-    (staging / "meta.json").write_text(json.dumps({"lines": len(lengths), "tokens": int(starts[-1])}))
     try:
-        os.rename(staging, folder)
-    except OSError:  # another process built the same cache first: theirs is as good as ours
-        shutil.rmtree(staging)
+        ids, starts = _Appender(staging / "ids.npy", dtype), _Appender(staging / "starts.npy", np.int64)
+        starts.append(np.zeros(1, dtype=np.int64))
+        for batch in _nonempty_documents(files, errors, text_field, on_bytes):
+            token_lists = [encoding.ids for encoding in encode(batch, add_special_tokens=False)]
+            lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+            ids.append(np.fromiter(chain.from_iterable(token_lists), dtype=dtype, count=int(lengths.sum())))
+            starts.append(ids.count - int(lengths.sum()) + np.cumsum(lengths))
+            progress(min(done, total), total)
+        ids.close()
+        starts.close()
+        (staging / "meta.json").write_text(
+            json.dumps({"version": CACHE_VERSION, "documents": starts.count - 1, "tokens": ids.count})
+        )
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another process built the same cache first: theirs is as good as ours
+            shutil.rmtree(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
-def _nonempty_lines(files: list[Path], errors: str, batch: int = 2000) -> Iterator[list[str]]:
-    """Non-empty lines without their newline (the tutorial's rule); long lines are kept whole."""
+def _nonempty_documents(
+    files: list[Path], errors: str, text_field: str, on_bytes: Callable[[int], None]
+) -> Iterator[list[str]]:
+    """Non-empty documents (a text file's lines without their newline: the tutorial's rule), batched by
+    size; long ones are kept whole."""
     out: list[str] = []
+    size = 0
     carry = ""
-    for piece, ends_line in iter_line_pieces(files, lambda n: None, errors):
-        if not ends_line:
+    for piece, ends in iter_document_pieces(files, on_bytes, errors, text_field=text_field):
+        if not ends:
             carry += piece
             continue
-        line, carry = (carry + piece).rstrip("\n"), ""
-        if line.strip():
-            out.append(line)
-        if len(out) >= batch:
+        document, carry = (carry + piece).rstrip("\n"), ""
+        if document.strip():
+            out.append(document)
+            size += len(document)
+        if size >= ENCODE_BATCH_BYTES:
             yield out
-            out = []
+            out, size = [], 0
     if out:
         yield out
 
 
 def split_lines(lines: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of training and held-out lines; the same seed gives the same split."""
+    """Indices of training and held-out documents (``holdout`` of them, at most MAX_HELDOUT); the same seed
+    gives the same split."""
     if not 0 <= holdout < 0.5:
         raise BadInputError(f"--holdout {holdout} must be at least 0 and below 0.5")
     order = np.random.default_rng(seed).permutation(lines)
-    held = round(lines * holdout)
+    held = min(round(lines * holdout), MAX_HELDOUT)
     if holdout > 0 and lines >= 2:
         held = max(1, held)
     return np.sort(order[held:]), np.sort(order[:held])

@@ -91,7 +91,7 @@ class Trainer:
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
         self.mask_id = special_id(tokenizer, "<mask>")
-        cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors)
+        cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors, cfg.text_field)
         train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
         self.batches = Batches(cfg, cache, train_lines)
         self.content = content_table(cache, tokenizer)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from textual.suggester import Suggester
 
-from kantai_tui.core.corpus.files import is_text_name
+from kantai_tui.core.corpus.files import is_corpus_name
 
 
 def complete_path(value: str) -> str | None:
@@ -29,7 +29,7 @@ def complete_path(value: str) -> str | None:
                     continue
                 if entry.is_dir():
                     names.append(entry.name + "/")
-                elif is_text_name(Path(entry.name)):  # the files a corpus is made of, as find_corpus_files says
+                elif is_corpus_name(Path(entry.name)):  # the files a corpus is made of, as find_corpus_files says
                     names.append(entry.name)
     except OSError:  # a folder that is not there (yet) or cannot be read: nothing to offer
         return None
