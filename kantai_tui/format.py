@@ -228,3 +228,18 @@ def speed_text(step: dict, started: dict | None = None, peak: bool = True) -> st
         f"data {NA if wait is None else _share(wait)}",
     ]
     return " · ".join(parts)
+
+
+def progress_text(phase: str, done: int, total: int, elapsed_s: float, unit: str = "bytes") -> str:
+    """One phase before training, as the CLI's bar, ``kantai follow`` and the TUI show it:
+    'encoding the token cache 45% · 120.3 MiB of 267.0 MiB · 12.1 MiB/s · 12s left'; a phase that cannot
+    count ('learning merges') shows how long it has run."""
+    if total <= 0:
+        return f"{phase} · {duration(elapsed_s)}"
+    amount = f"{human_bytes(done)} of {human_bytes(total)}" if unit == "bytes" else f"{done:,} of {total:,} {unit}"
+    parts = [f"{phase} {min(done / total, 1.0):.0%}", amount]
+    if elapsed_s >= 0.1 and done:
+        rate = done / elapsed_s
+        parts.append(f"{human_bytes(int(rate))}/s" if unit == "bytes" else f"{rate:,.0f} {unit}/s")
+        parts.append(f"{duration(max(total - done, 0) / rate)} left")
+    return " · ".join(parts)

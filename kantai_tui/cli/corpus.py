@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
@@ -36,7 +37,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from kantai_tui.core.corpus.stats import corpus_stats
     from kantai_tui.core.tokenizer.bpe import token_stats
 
-    stats = corpus_stats(args.path, top_n=args.top, errors=args.errors, text_field=args.text_field)
+    with cli_render.progress_bar(quiet=args.json) as report:
+        scanning = partial(report, "scanning")
+        stats = corpus_stats(
+            args.path, top_n=args.top, errors=args.errors, progress=scanning, text_field=args.text_field
+        )
     tokens = (
         token_stats(args.tokenizer, args.path, args.block_size, args.errors, args.text_field)
         if args.tokenizer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import CorpusStats
 from kantai_tui.core.errors import one_line
 from kantai_tui.core.paths import kantai_command
-from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainProgressFn, TrainResult
+from kantai_tui.core.progress import Meter, Progress
+from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainResult
 from kantai_tui.core.tokenizer.vocab import VocabEntry, Vocabulary
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ from kantai_tui.format import (
     lineage_words,
     loss_text,
     number,
+    progress_text,
     quality_text,
     row_progress,
     setting_text,
@@ -114,22 +117,52 @@ def waiting(message: str, quiet: bool = False) -> Iterator[None]:
 
 
 @contextmanager
-def phase_reporter(quiet: bool) -> Iterator[TrainProgressFn]:
-    """A progress bar on stderr for long work, shown only to a person at a terminal."""
-    if quiet or not sys.stderr.isatty():
-        yield lambda phase, fraction: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+def progress_bar(quiet: bool) -> Iterator[ProgressLine]:
+    """The phases before training (scanning, tokenizer, encoding, packing) as one line on stderr that
+    rewrites itself, shown only to a person at a terminal and only once a phase has run a second; cleared
+    when the phase ends or another begins, so what follows starts on a clean line."""
+    line = ProgressLine(visible=not quiet and sys.stderr.isatty())
+    try:
+        yield line
+    finally:
+        line.clear()
 
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True
-    ) as bar:
-        task = bar.add_task("starting", total=1.0)
 
-        def report(phase: str, fraction: float | None) -> None:
-            bar.update(task, description=phase, completed=fraction if fraction is not None else 1.0)
+class ProgressLine:
+    """A Report drawn as one self-rewriting line on stderr (``\\r`` and erase-line), as wide as the terminal
+    at most; invisible (a no-op) when stderr is no terminal or output is JSON."""
 
-        yield report
+    def __init__(self, visible: bool) -> None:
+        self.visible = visible
+        self.shown: str | None = None  # the phase on screen
+        self.meter = Meter(self._show, every=0.2)
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.visible:
+            self.meter(phase, done, total)
+
+    def show(self, progress: Progress) -> None:
+        """Draw a phase whose timing is already known (``kantai follow`` reads it from status.json)."""
+        if self.visible:
+            self._show(progress)
+
+    def _show(self, progress: Progress) -> None:
+        if progress.phase != self.shown or (progress.total > 0 and progress.done >= progress.total):
+            self.clear()
+        if progress.elapsed_s < 1.0 or (progress.total > 0 and progress.done >= progress.total):
+            return
+        text = progress_text(progress.phase, progress.done, progress.total, progress.elapsed_s, progress.unit)
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        sys.stderr.write("\r\x1b[2K" + text[:width])
+        sys.stderr.flush()
+        self.shown = progress.phase
+
+    def clear(self) -> None:
+        """Erase the line (before other output, and at the end)."""
+        if self.shown is not None:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.shown = None
 
 
 class EventPrinter:

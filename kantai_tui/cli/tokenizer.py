@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from kantai_tui.cli import render as cli_render
     from kantai_tui.core.tokenizer.bpe import train_tokenizer
 
-    with cli_render.phase_reporter(quiet=args.json) as report:
+    with cli_render.progress_bar(quiet=args.json) as report:
         result = train_tokenizer(
             args.path,
             args.out,

@@ -33,8 +33,9 @@ from kantai_tui.core.training.presets import PRESETS
 from kantai_tui.format import duration
 
 if TYPE_CHECKING:
-    from kantai_tui.cli.render import EventPrinter
+    from kantai_tui.cli.render import EventPrinter, ProgressLine
     from kantai_tui.core.training.distributed import Dist
+    from kantai_tui.core.training.events import Event
 
 
 def _time_budget(text: str | None) -> float | None:
@@ -308,7 +309,17 @@ def _train(args: argparse.Namespace, dist: Dist | None) -> int:
     from kantai_tui.cli import render as cli_render
 
     printer = cli_render.EventPrinter(json_lines=args.json, runs_dir=args.runs_dir)
-    return process.execute(run_dir, printer.event, printer.note, dist)
+    with cli_render.progress_bar(quiet=args.json) as line:
+
+        def event(item: Event) -> None:
+            line.clear()
+            printer.event(item)
+
+        def note(message: str) -> None:
+            line.clear()
+            printer.note(message)
+
+        return process.execute(run_dir, event, note, dist, on_progress=line)
 
 
 def _run_folder(args: argparse.Namespace) -> tuple[str, Path]:
@@ -480,13 +491,29 @@ def cmd_follow(args: argparse.Namespace) -> int:
         raise BadInputError(f"no run named {args.run!r} in {run_dir.parent}")
     printer = cli_render.EventPrinter(json_lines=args.json, runs_dir=args.runs_dir)
     state, stalled = "unknown", False
-    for rows, state in process.follow(run_dir):  # noqa: B007 - the state after the last poll is read below
-        for row in rows:
-            printer.row(row)
-        stalled = _say_stall(printer, run_dir, stalled)
+    with cli_render.progress_bar(quiet=args.json) as line:
+        for rows, state in process.follow(run_dir):
+            if rows:
+                line.clear()
+            for row in rows:
+                printer.row(row)
+            stalled = _say_stall(printer, run_dir, stalled)
+            _show_preparation(line, run_dir, state)
     unreadable = " (its status.json is missing or unreadable)" if state == "unknown" else ""
     printer.note(f"run {args.run}: {state}{unreadable}")
     return EXIT_OK if state in ("finished", "stopped") else EXIT_RUN_DID_NOT_FINISH
+
+
+def _show_preparation(line: ProgressLine, run_dir: Path, state: str) -> None:
+    """A detached run's tokenizer, token cache or packing, as the trainer recorded it in status.json."""
+    from kantai_tui.core.progress import Progress
+    from kantai_tui.core.runs.folder import read_status
+
+    progress = Progress.from_dict(read_status(run_dir).get("preparation")) if state == "preparing" else None
+    if progress is None:
+        line.clear()
+    else:
+        line.show(progress)
 
 
 def _say_stall(printer: EventPrinter, run_dir: Path, was: bool) -> bool:

@@ -38,6 +38,15 @@ class BadInputError(KantaiError):
     exit_code = EXIT_BAD_INPUT
 
 
+class StoppedWhilePreparing(Exception):
+    """Ctrl-C or ``kantai stop`` reached a trainer before its first step (tokenizer, token cache, packing):
+    raised from a progress report, so the phase removes what it had half-made on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"stopped by signal {signum} while preparing")
+
+
 class CorpusError(BadInputError):
     """A corpus path is missing, empty, binary or not valid text."""
 

@@ -108,10 +108,13 @@ def test_token_stats(small_tokenizer: Path, small_corpus: Path) -> None:
 
 
 def test_progress_is_reported(small_corpus: Path, tmp_path: Path) -> None:
-    seen: list[tuple[str, float | None]] = []
-    train_tokenizer(small_corpus, tmp_path / "tok", vocab_size=500, progress=lambda p, f: seen.append((p, f)))
-    phases = [p for p, _ in seen]
-    assert phases[0] == "reading corpus" and seen[phases.index("learning merges") - 1][1] == 1.0
+    seen: list[tuple[str, int, int]] = []
+    out = tmp_path / "tok"
+    train_tokenizer(small_corpus, out, vocab_size=500, progress=lambda p, d, t: seen.append((p, d, t)))
+    phases = [p for p, _, _ in seen]
+    size = small_corpus.stat().st_size
+    assert seen[0] == ("reading corpus", 0, size)
+    assert seen[phases.index("learning merges") - 1] == ("reading corpus", size, size)
     assert phases[-1] == "saving"
 
 

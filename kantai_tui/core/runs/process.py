@@ -34,6 +34,7 @@ from kantai_tui.core.errors import (
     DiskFullError,
     KantaiError,
     OutputError,
+    StoppedWhilePreparing,
     TokenizerError,
     disk_full_cause,
 )
@@ -49,6 +50,7 @@ from kantai_tui.core.files import (
     write_json_atomic,
 )
 from kantai_tui.core.paths import kantai_command
+from kantai_tui.core.progress import Meter, Progress, Report, silent
 from kantai_tui.core.runs.folder import (
     ACTIVE,
     RunLock,
@@ -273,8 +275,12 @@ def execute(
     on_event: Callable[[Event], None],
     on_note: Callable[[str], None],
     dist: distributed.Dist | None = None,
+    on_progress: Report = silent,
 ) -> int:
     """Train the run in this process until it finishes or is stopped; return the exit code.
+
+    ``on_progress`` hears the phases before the first step (tokenizer, token cache, packing), which are also
+    kept in status.json (``preparation``) for observers; a stop signal then ends the run at the next report.
 
     Under torchrun only rank 0 (``dist.main``) comes here to write; the other ranks go to _execute_rank."""
     from kantai_tui.core.training.trainer import Trainer
@@ -295,9 +301,10 @@ def execute(
         write_status(run_dir, "preparing", error=None)
         metrics = JsonLinesWriter(run_dir / "metrics.jsonl")
         sink = None
+        prepare = _preparation(run_dir, signals, on_progress)
         try:
             sink = _tensorboard_sink(run_dir)
-            _ensure_tokenizer(cfg, run_dir, on_note)
+            _ensure_tokenizer(cfg, run_dir, on_note, prepare)
             if dist is not None:
                 distributed.barrier()  # the other ranks wait for the tokenizer
             trainer = Trainer(
@@ -306,14 +313,29 @@ def execute(
                 on_skip=lambda p, why: on_note(f"skipped checkpoint {p.name}: {why}"),
                 dist=dist,
                 probe=Prober(load_probes(cfg.probes), cfg.tokenizer_dir),
+                progress=prepare,
             )
             signals.on_continue = trainer.clock.continued  # a frozen trainer's pause is not training time
-            write_status(run_dir, "running", total_steps=trainer.total, time_s=cfg.time_s, step=trainer.state.step)
+            write_status(
+                run_dir,
+                "running",
+                total_steps=trainer.total,
+                time_s=cfg.time_s,
+                step=trainer.state.step,
+                preparation=None,
+            )
             for event in trainer.events(lambda: signals.stop_signal is not None):
                 _record(run_dir, metrics, event)
                 if sink is not None and not isinstance(event, ProbesEvaluated):
                     sink.write(event_to_json(event))
                 on_event(event)
+        except StoppedWhilePreparing as stop:
+            write_status(run_dir, "stopped", preparation=None)
+            on_note(
+                f"run {run_dir.name}: stopped before its first step; "
+                f"'{kantai_command('train', '--resume', run_dir.name, runs_dir=run_dir.parent)}' prepares it again"
+            )
+            return _stop_code(stop.signum)
         except KantaiError as err:
             _record_failure(run_dir, str(err), err.exit_code, on_note)
             raise
@@ -382,7 +404,25 @@ def _record_failure(run_dir: Path, message: str, exit_code: int, on_note: Callab
         on_note(f"could not record the failure in {run_dir / 'status.json'}: {err.strerror or err}")
 
 
-def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], None]) -> None:
+def _preparation(run_dir: Path, signals: _Signals, show: Report) -> Report:
+    """The report the preparation phases call: a stop signal ends them here (``StoppedWhilePreparing``);
+    the phase is written to status.json at most once a second, and shown by ``show``."""
+
+    def keep(progress: Progress) -> None:
+        write_status(run_dir, "preparing", preparation=progress.to_dict())
+
+    record = Meter(keep, every=1.0)
+
+    def report(phase: str, done: int, total: int) -> None:
+        if signals.stop_signal is not None:
+            raise StoppedWhilePreparing(signals.stop_signal)
+        record(phase, done, total)
+        show(phase, done, total)
+
+    return report
+
+
+def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], None], progress: Report) -> None:
     """The run's tokenizer, complete: trained now if the run has none (or only part of one, left by an
     older kantai killed while saving it) and no checkpoint depends on it yet."""
     folder = Path(cfg.tokenizer_dir)
@@ -399,7 +439,7 @@ def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], 
         shutil.rmtree(folder)
     else:
         on_note(f"no tokenizer given: training the tutorial's byte-level BPE into {folder}")
-    train_tokenizer(cfg.corpus, folder, errors=cfg.errors, text_field=cfg.text_field)
+    train_tokenizer(cfg.corpus, folder, errors=cfg.errors, text_field=cfg.text_field, progress=progress)
 
 
 def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:

@@ -19,8 +19,8 @@ import os
 import shutil
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -42,6 +42,7 @@ from kantai_tui.core.files import (
     write_json_atomic,
 )
 from kantai_tui.core.paths import kantai_command
+from kantai_tui.core.progress import Report, silent
 
 if TYPE_CHECKING:
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
@@ -53,11 +54,9 @@ DEFAULT_VOCAB_SIZE = 52_000
 DEFAULT_MIN_FREQUENCY = 2
 MAX_LENGTH = 512
 META_FILE = "kantai.json"
+READING, MERGING, SAVING = "reading corpus", "learning merges", "saving"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
 EXPORTED_FILES = TOKENIZER_FILES[:-1]  # what final/ carries beside the model: what transformers reads
-
-TrainProgressFn = Callable[[str, float | None], None]
-"""Called with (phase, fraction done or None when the phase cannot say)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def train_tokenizer(
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     min_frequency: int = DEFAULT_MIN_FREQUENCY,
     errors: str = "strict",
-    progress: TrainProgressFn | None = None,
+    progress: Report = silent,
     text_field: str = DEFAULT_TEXT_FIELD,
 ) -> TrainResult:
     """Train the tutorial's byte-level BPE on a corpus and save it where transformers can load it."""
@@ -141,18 +140,22 @@ def train_tokenizer(
     check_training_args(vocab_size, min_frequency)
     files = require_text(corpus, errors, text_field)  # a blank corpus is refused before the output folder is made
     out = prepare_output_dir(out_dir)
-    report = progress or (lambda phase, fraction: None)
     total = max(1, sum(f.stat().st_size for f in files))
-    done = 0
+    relay = _Relay(progress)
+    read = [0]
 
     def on_bytes(n: int) -> None:
-        nonlocal done
-        done += n
-        report("reading corpus", min(1.0, done / total))
+        read[0] += n
+        relay(READING, min(read[0], total), total)
 
+    def then_merges(batches: Iterator[list[str]]) -> Iterator[list[str]]:
+        yield from batches
+        relay(MERGING, 0, 0)  # the Rust trainer learns its merges once it has read everything
+
+    relay(READING, 0, total)
     started = time.perf_counter()
     bpe = ByteLevelBPETokenizer()
-    lines = iter_piece_batches(files, on_bytes, errors, text_field=text_field)
+    lines = then_merges(iter_piece_batches(files, on_bytes, errors, text_field=text_field))
     interruptible(
         partial(
             bpe.train_from_iterator,
@@ -161,11 +164,11 @@ def train_tokenizer(
             min_frequency=min_frequency,
             special_tokens=list(SPECIAL_TOKENS),
             show_progress=False,
-        )
+        ),
+        tick=relay.forward,
     )
-    if done == 0:
+    if read[0] == 0:
         raise TokenizerError(f"{corpus}: is empty; there is nothing to train on")
-    report("learning merges", 1.0)
     tokenizer = _finish_roberta(bpe._tokenizer)
     seconds = time.perf_counter() - started
     result = TrainResult(
@@ -180,7 +183,7 @@ def train_tokenizer(
         errors=errors,
         text_field=text_field,
     )
-    report("saving", None)
+    progress(SAVING, 0, 0)
     _save(tokenizer, bpe, out, result)
     return result
 
@@ -246,13 +249,46 @@ def count_tokens(
     return table, sum(table)
 
 
-def interruptible(work: Callable[[], object]) -> None:
+class _Relay:
+    """Progress from the thread the Rust trainer reads in, handed to the main thread.
+
+    On the main thread (``interruptible``) a report may raise to stop the work, and that must happen there,
+    not inside the Rust call: reports made in the reading thread are queued, and ``forward`` (called by the
+    waiting main thread every 0.1 s) passes on the last of each phase in order, or repeats the latest (so a
+    phase that cannot count still shows its time, and a stop lands). Off the main thread they pass at once.
+    """
+
+    def __init__(self, progress: Report) -> None:
+        self.progress = progress
+        self.queue: deque[tuple[str, int, int]] = deque()
+        self.latest: tuple[str, int, int] | None = None
+        self.direct = threading.current_thread() is not threading.main_thread()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.direct or threading.current_thread() is threading.main_thread():
+            self.latest = (phase, done, total)
+            self.progress(phase, done, total)
+        else:
+            self.queue.append((phase, done, total))
+
+    def forward(self) -> None:
+        drained = [self.queue.popleft() for _ in range(len(self.queue))]
+        for i, report in enumerate(drained):
+            if i + 1 == len(drained) or drained[i + 1][0] != report[0]:
+                self.latest = report
+                self.progress(*report)
+        if not drained and self.latest is not None:
+            self.progress(*self.latest)
+
+
+def interruptible(work: Callable[[], object], tick: Callable[[], None] = lambda: None) -> None:
     """Run ``work`` so that Ctrl-C stops the command within a moment.
 
     The Rust BPE trainer learns its merges without running Python, so a KeyboardInterrupt waited
     seconds for it. On the main thread the work runs in a daemon thread and the main thread waits in
-    short slices, where the interrupt is raised at once (the process then exits; the thread dies with
-    it). Elsewhere (a TUI worker) it simply runs.
+    short slices, calling ``tick`` in each (a progress report, which may raise to stop), where the
+    interrupt is raised at once (the process then exits; the thread dies with it). Elsewhere (a TUI
+    worker) it simply runs.
     """
     if threading.current_thread() is not threading.main_thread():
         work()
@@ -269,6 +305,7 @@ def interruptible(work: Callable[[], object]) -> None:
     thread.start()
     while thread.is_alive():
         thread.join(0.1)
+        tick()
     if failure:
         raise failure[0]
 

@@ -40,6 +40,7 @@ from kantai_tui.core.corpus.lines import iter_document_pieces
 from kantai_tui.core.corpus.stats import fingerprint_files
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.paths import data_home
+from kantai_tui.core.progress import Report, silent
 from kantai_tui.core.tokenizer.bpe import load_tokenizer
 
 BOS, PAD, EOS = 0, 1, 2
@@ -65,16 +66,29 @@ class TokenCache:
         return self.ids[self.starts[index] : self.starts[index + 1]]
 
 
+def token_counts(cache: TokenCache, vocab: int, chunk: int = 1 << 24) -> np.ndarray:
+    """[vocab] occurrences of each id: counted as the cache was built (counts.npy), else here a chunk at a
+    time (a cache from before), so neither way holds all the ids in memory."""
+    saved = cache.path / "counts.npy"
+    if saved.is_file():
+        counts = np.load(saved, allow_pickle=False)
+        if counts.shape == (vocab,):
+            return counts
+    counts = np.zeros(vocab, dtype=np.int64)
+    for first in range(0, len(cache.ids), chunk):
+        counts += np.bincount(np.asarray(cache.ids[first : first + chunk]), minlength=vocab)[:vocab]
+    return counts
+
+
 def tokenizer_hash(tokenizer_dir: Path) -> str:
     """sha256 of tokenizer.json: any change to the vocabulary or merges changes the cache key."""
     return hashlib.sha256((tokenizer_dir / "tokenizer.json").read_bytes()).hexdigest()
 
 
 CACHE_VERSION = 2  # 2: documents of every format, appended to disk as encoded (1: text lines, built in memory)
-ENCODE_BATCH_BYTES = 4 << 20  # characters handed to the Rust batch encoder at once (its threads share them)
-
-CacheProgress = Callable[[int, int], None]
-"""Called with (corpus bytes read, corpus bytes in all) while a token cache is built."""
+ENCODING, PACKING = "encoding the token cache", "packing blocks"
+ENCODE_BATCH_BYTES = 2 << 20  # characters per call of the Rust batch encoder (its threads share them): about
+# half a second of work on 2 cores, so a stop (a report that raises) lands within a second
 
 
 def cache_key(files: list[Path], root: Path, tok_dir: Path, text_field: str) -> str:
@@ -90,13 +104,14 @@ def open_token_cache(
     tokenizer_dir: str | Path,
     errors: str = "strict",
     text_field: str = DEFAULT_TEXT_FIELD,
-    progress: CacheProgress | None = None,
+    progress: Report = silent,
 ) -> TokenCache:
-    """The cache for (corpus, tokenizer), built with the Rust batch encoder on first use."""
+    """The cache for (corpus, tokenizer), built with the Rust batch encoder on first use; ``progress`` hears
+    the bytes encoded (a batch at a time, about a second apart) and may stop the build by raising."""
     files = find_corpus_files(corpus)
     tok_dir = Path(tokenizer_dir).expanduser()
     folder = data_home() / "cache" / "tokens" / cache_key(files, Path(corpus).expanduser(), tok_dir, text_field)
-    build = partial(_build_cache, files, tok_dir, folder, errors, text_field, progress or (lambda done, total: None))
+    build = partial(_build_cache, files, tok_dir, folder, errors, text_field, progress)
     if not (folder / "meta.json").is_file():
         build()
     try:
@@ -145,7 +160,7 @@ class _Appender:
 
 
 def _build_cache(
-    files: list[Path], tokenizer_dir: Path, folder: Path, errors: str, text_field: str, progress: CacheProgress
+    files: list[Path], tokenizer_dir: Path, folder: Path, errors: str, text_field: str, progress: Report
 ) -> None:
     """Encode every document into ``ids.npy`` and ``starts.npy`` in a staging folder, a batch at a time, then
     rename it in whole; an interrupt or error removes the staging folder, so a cache is whole or absent."""
@@ -164,14 +179,18 @@ def _build_cache(
     try:
         ids, starts = _Appender(staging / "ids.npy", dtype), _Appender(staging / "starts.npy", np.int64)
         starts.append(np.zeros(1, dtype=np.int64))
+        counts = np.zeros(tokenizer.get_vocab_size(), dtype=np.int64)
         for batch in _nonempty_documents(files, errors, text_field, on_bytes):
             token_lists = [encoding.ids for encoding in encode(batch, add_special_tokens=False)]
             lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-            ids.append(np.fromiter(chain.from_iterable(token_lists), dtype=dtype, count=int(lengths.sum())))
+            flat = np.fromiter(chain.from_iterable(token_lists), dtype=dtype, count=int(lengths.sum()))
+            counts += np.bincount(flat, minlength=len(counts))
+            ids.append(flat)
             starts.append(ids.count - int(lengths.sum()) + np.cumsum(lengths))
-            progress(min(done, total), total)
+            progress(ENCODING, min(done, total), total)
         ids.close()
         starts.close()
+        np.save(staging / "counts.npy", counts)
         (staging / "meta.json").write_text(
             json.dumps({"version": CACHE_VERSION, "documents": starts.count - 1, "tokens": ids.count})
         )
@@ -219,7 +238,7 @@ def split_lines(lines: int, holdout: float, seed: int) -> tuple[np.ndarray, np.n
     return np.sort(order[held:]), np.sort(order[:held])
 
 
-def packed_blocks(cache: TokenCache, train_lines: np.ndarray, block_size: int) -> np.ndarray:
+def packed_blocks(cache: TokenCache, train_lines: np.ndarray, block_size: int, progress: Report = silent) -> np.ndarray:
     """Memory-mapped [N, block_size]: the train lines joined by ``</s>``, cut into full ``<s> … </s>`` blocks.
 
     Why a file: the blocks of a large corpus never have to fit in memory (a batch copies only its
@@ -234,7 +253,7 @@ def packed_blocks(cache: TokenCache, train_lines: np.ndarray, block_size: int) -
             return _open_packed(path, block_size)
         except (OSError, ValueError, EOFError):  # damaged: it is only a cache
             path.unlink(missing_ok=True)
-    _write_packed(cache, train_lines, block_size, path)
+    _write_packed(cache, train_lines, block_size, path, progress)
     return _open_packed(path, block_size)
 
 
@@ -246,32 +265,48 @@ def _open_packed(path: Path, block_size: int) -> np.ndarray:
 
 
 def _write_packed(
-    cache: TokenCache, train_lines: np.ndarray, block_size: int, path: Path, chunk_lines: int = 65_536
+    cache: TokenCache,
+    train_lines: np.ndarray,
+    block_size: int,
+    path: Path,
+    progress: Report = silent,
+    chunk_lines: int = 65_536,
 ) -> None:
     """Fill the block file a chunk of lines at a time (vectorised: ``</s>`` after every line, held-out
     lines dropped by a mask), so memory stays bounded by the chunk, not the corpus."""
     body = block_size - 2
     keep = np.zeros(cache.lines, dtype=bool)
     keep[train_lines] = True
-    lengths = np.diff(cache.starts) + 1  # each line and its </s>
-    count = int(lengths[keep].sum()) // body
+    chunks = range(0, cache.lines, chunk_lines)
+    count = sum(int(_lengths(cache, first, chunk_lines)[keep[first : first + chunk_lines]].sum()) for first in chunks)
+    count //= body
     staging = path.with_name(f".staging-{os.getpid()}-{path.name}")
-    out = np.lib.format.open_memmap(staging, mode="w+", dtype=cache.ids.dtype, shape=(count, block_size))
-    row, carry = 0, np.zeros(0, dtype=cache.ids.dtype)
-    for first in range(0, cache.lines, chunk_lines):
-        last = min(first + chunk_lines, cache.lines)
-        low = cache.starts[first]
-        joined = np.insert(
-            np.asarray(cache.ids[low : cache.starts[last]]), cache.starts[first + 1 : last + 1] - low, EOS
-        )
-        stream = np.concatenate([carry, joined[np.repeat(keep[first:last], lengths[first:last])]])
-        full = min(len(stream) // body, count - row)
-        out[row : row + full, 0], out[row : row + full, -1] = BOS, EOS
-        out[row : row + full, 1:-1] = stream[: full * body].reshape(full, body)
-        row, carry = row + full, stream[full * body :]
-    out.flush()
-    del out
-    os.replace(staging, path)
+    try:
+        out = np.lib.format.open_memmap(staging, mode="w+", dtype=cache.ids.dtype, shape=(count, block_size))
+        row, carry = 0, np.zeros(0, dtype=cache.ids.dtype)
+        for first in chunks:
+            last = min(first + chunk_lines, cache.lines)
+            low = cache.starts[first]
+            joined = np.insert(
+                np.asarray(cache.ids[low : cache.starts[last]]), cache.starts[first + 1 : last + 1] - low, EOS
+            )
+            stream = np.concatenate([carry, joined[np.repeat(keep[first:last], _lengths(cache, first, chunk_lines))]])
+            full = min(len(stream) // body, count - row)
+            out[row : row + full, 0], out[row : row + full, -1] = BOS, EOS
+            out[row : row + full, 1:-1] = stream[: full * body].reshape(full, body)
+            row, carry = row + full, stream[full * body :]
+            progress(PACKING, row, count)
+        out.flush()
+        del out
+        os.replace(staging, path)
+    except BaseException:  # an interrupt (Ctrl-C, kantai stop) or an error: no half-written block file stays
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def _lengths(cache: TokenCache, first: int, count: int) -> np.ndarray:
+    """Token counts of documents [first, first + count), each with its ``</s>``."""
+    return np.diff(np.asarray(cache.starts[first : first + count + 1])) + 1
 
 
 def line_example(cache: TokenCache, index: int, block_size: int) -> np.ndarray:

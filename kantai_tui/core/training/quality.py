@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kantai_tui.core.training.data import BOS, EOS, PAD, TokenCache
+from kantai_tui.core.training.data import BOS, EOS, PAD, TokenCache, token_counts
 from kantai_tui.core.training.masking import FIRST_REGULAR_ID
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def wordlike(texts: list[str]) -> np.ndarray:
 
 def frequent_ids(cache: TokenCache, vocab: int, count: int = FREQUENT) -> np.ndarray:
     """The ``count`` most frequent token ids of the corpus (ties broken by id, so it is deterministic)."""
-    counts = np.bincount(np.asarray(cache.ids), minlength=vocab)
+    counts = token_counts(cache, vocab)
     return np.lexsort((np.arange(len(counts)), -counts))[:count]
 
 

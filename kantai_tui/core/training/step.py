@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.progress import Report, silent
 from kantai_tui.core.training.config import WSD_DECAY, TrainConfig
 from kantai_tui.core.training.data import (
     EOS,
@@ -65,10 +66,10 @@ class LoopState:
 class Batches:
     """Training examples in a reproducible order: epoch e is shuffled by a generator seeded with seed + e."""
 
-    def __init__(self, cfg: TrainConfig, cache: TokenCache, train_lines: np.ndarray) -> None:
+    def __init__(self, cfg: TrainConfig, cache: TokenCache, train_lines: np.ndarray, progress: Report = silent) -> None:
         self.cfg, self.cache = cfg, cache
         self.packed = cfg.recipe == "packed"
-        self.examples = packed_blocks(cache, train_lines, cfg.block_size) if self.packed else train_lines
+        self.examples = packed_blocks(cache, train_lines, cfg.block_size, progress) if self.packed else train_lines
         self._order: tuple[int, np.ndarray] | None = None
         if len(self.examples) < cfg.batch:
             unit = f"blocks of {cfg.block_size} tokens" if self.packed else "non-empty lines"

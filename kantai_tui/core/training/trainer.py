@@ -22,6 +22,7 @@ import numpy as np
 
 from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, OutOfMemoryError
 from kantai_tui.core.files import commit_folder, staging_path, sweep_stale
+from kantai_tui.core.progress import Report, silent
 from kantai_tui.core.tokenizer.bpe import EXPORTED_FILES, load_tokenizer, special_id
 from kantai_tui.core.training import checkpoint, distributed
 from kantai_tui.core.training.clock import PauseAwareClock
@@ -73,10 +74,13 @@ class Trainer:
         dist: distributed.Dist | None = None,
         probe: Probe | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        progress: Report = silent,
     ) -> None:
         """``probe(model, step, content)`` gives the probe rows after each checkpoint (the runner passes one that
         runs fill-mask on the run's probe sentences; without it no probes are evaluated). ``clock`` is
-        the seconds counter the time budget and rates follow (a test drives it by hand)."""
+        the seconds counter the time budget and rates follow (a test drives it by hand). ``progress`` hears the
+        token cache being encoded and the blocks packed (the first run on a corpus), and may stop them by
+        raising."""
         import torch
         from transformers import RobertaForMaskedLM
 
@@ -91,9 +95,9 @@ class Trainer:
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
         self.mask_id = special_id(tokenizer, "<mask>")
-        cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors, cfg.text_field)
+        cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors, cfg.text_field, progress)
         train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
-        self.batches = Batches(cfg, cache, train_lines)
+        self.batches = Batches(cfg, cache, train_lines, progress)
         self.content = content_table(cache, tokenizer)
         cloze = cloze_prompts(cache, eval_lines, tokenizer, self.content)
         self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab, content=self.content, cloze=cloze)

@@ -7,6 +7,7 @@ exclusive workers, so the newest keystroke wins and stale results are dropped.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from kantai_tui.core.tokenizer.bpe import (
     train_tokenizer,
 )
 from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS, VocabEntry, Vocabulary
+from kantai_tui.format import progress_text
 from kantai_tui.tui.focus import focus_now
 from kantai_tui.tui.guards import from_worker
 from kantai_tui.tui.panes.base import Pane
@@ -139,20 +141,21 @@ class TokenizerPane(Pane):
             return
         self.set_class(False, "-failed")
         self.set_class(True, "-training")
-        self._phase = ("starting", 0.0)
+        self._phase = ("starting", 0, 0, time.monotonic())
         self._timer = self.set_interval(0.1, self._show_phase)
         self._train(self.corpus, self.tokenizer_dir)
 
     def _show_phase(self) -> None:
-        phase, fraction = self._phase
+        phase, done, total, began = self._phase
         bar = self.query_one("#tok-progress", ProgressBar)
-        bar.update(total=None if fraction is None else 1.0, progress=fraction or 0.0)
-        self.query_one("#tok-phase", Label).update(phase)
+        bar.update(total=total or None, progress=done)
+        self.query_one("#tok-phase", Label).update(progress_text(phase, done, total, time.monotonic() - began))
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="tokenizer-train", description="train tokenizer")
     def _train(self, corpus: Path, out: Path) -> None:
-        def progress(phase: str, fraction: float | None) -> None:
-            self._phase = (phase, fraction)
+        def progress(phase: str, done: int, total: int) -> None:
+            began = self._phase[3] if phase == self._phase[0] else time.monotonic()
+            self._phase = (phase, done, total, began)
 
         try:
             train_tokenizer(corpus, out, progress=progress, errors=self.errors)
