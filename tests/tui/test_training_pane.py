@@ -262,6 +262,30 @@ async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> Non
             assert "ETA" not in str(line.render())
 
 
+async def test_a_preparing_run_shows_its_phase_in_the_pane(tmp_path: Path) -> None:
+    """A detached run's first start (tokenizer, token cache, packing) reads as its phase, share, rate and time
+    left, from what the trainer keeps in status.json."""
+    import json
+
+    from kantai_tui.core.progress import Progress
+    from kantai_tui.core.runs.folder import RunLock
+    from tests.helpers import recorded_run
+
+    runs = recorded_run(tmp_path)
+    run = runs / "demo"
+    (run / "metrics.jsonl").write_text("")
+    phase = Progress("encoding the token cache", 30 << 20, 120 << 20, 10.0).to_dict()
+    (run / "status.json").write_text(json.dumps({"state": "preparing", "preparation": phase, "updated": time.time()}))
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    with RunLock(run):  # held, as the preparing trainer holds it
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one(TrainingPane).attach(run)
+            line = app.query_one("#train-status")
+            await until(pilot, lambda: "encoding the token cache" in str(line.render()), timeout=30)
+            assert "preparing · encoding the token cache 25% · 30.0 MiB of 120.0 MiB · " in str(line.render())
+            assert "left" in str(line.render())
+
+
 # --- the overlay: runs compared in the chart and the diff -------------------------------------------
 
 

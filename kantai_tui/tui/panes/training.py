@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 
 from kantai_tui.core.errors import BadInputError, KantaiError
 from kantai_tui.core.files import read_json, read_json_lines
+from kantai_tui.core.progress import Progress
 from kantai_tui.core.runs.folder import ACTIVE, RunsListing, RunSummary, metrics_row, read_run_config, read_status
 from kantai_tui.core.runs.history import load_history
 from kantai_tui.core.training.config import (
@@ -43,6 +44,7 @@ from kantai_tui.format import (
     human_bytes,
     lineage_words,
     number,
+    progress_text,
     row_progress,
     speed_text,
     state_text,
@@ -482,6 +484,11 @@ class TrainingPane(Pane):
 
     def _show_status(self, status: dict, chart: LossChart) -> None:
         state = status.get("state", "?")
+        prep = Progress.from_dict(status.get("preparation")) if str(state).startswith("preparing") else None
+        if prep is not None:  # the tokenizer, token cache or packing of a run's first start
+            text = progress_text(prep.phase, prep.done, prep.total, prep.elapsed_s, prep.unit)
+            self.query_one("#train-status", Static).update(f"[b]{escape(str(state))}[/] · {escape(text)}")
+            return
         row = self._last_step
         total = status.get("total_steps") or 0
         step = status.get("step") or 0
