@@ -243,3 +243,15 @@ def progress_text(phase: str, done: int, total: int, elapsed_s: float, unit: str
         parts.append(f"{human_bytes(int(rate))}/s" if unit == "bytes" else f"{rate:,.0f} {unit}/s")
         parts.append(f"{duration(max(total - done, 0) / rate)} left")
     return " · ".join(parts)
+
+
+def coverage_text(measured: dict) -> str:
+    """A tokenizer's coverage (``sample.Coverage.to_dict``) in one line, as ``tokenizer train`` prints it."""
+    try:
+        return (
+            f"coverage on {measured['on']} ({human_bytes(int(measured['bytes']))}): "
+            f"{measured['tokens_per_word']:.2f} tokens per word, {measured['bytes_per_token']:.1f} bytes per token, "
+            f"{measured['whole_words']:.0%} of words one token (byte-level: no byte is unknown)"
+        )
+    except (KeyError, TypeError, ValueError):  # a hand-edited kantai.json: say so rather than fail
+        return "coverage: not recorded"

@@ -33,6 +33,7 @@ from kantai_tui.format import (
     NA,
     Smoother,
     count,
+    coverage_text,
     eta,
     human_bytes,
     length_text,
@@ -81,6 +82,8 @@ def print_trained(result: TrainResult) -> None:
     )
     files = len(result.files)
     out.print(f"corpus: {result.corpus} ({files} file{'s' if files != 1 else ''})")
+    if result.coverage:
+        out.print(coverage_text(result.coverage))
     out.print(f"saved to {result.out_dir}: vocab.json merges.txt tokenizer.json tokenizer_config.json kantai.json")
     out.print(Text(f"next: {kantai_command('tokenizer', 'show', result.out_dir, '--search', 'Reason')}"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
@@ -30,6 +31,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="the field of JSON lines / the column of parquet files that holds the text (default text)",
     )
+    train.add_argument(
+        "--sample",
+        default="1GB",
+        metavar="SIZE",
+        help="train on a seeded sample of about SIZE of the corpus's documents when it is bigger (default 1GB; all: never)",
+    )
     train.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="list or search the vocabulary")
     show.add_argument("dir", metavar="DIR")
@@ -48,6 +55,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from kantai_tui.cli import render as cli_render
     from kantai_tui.core.tokenizer.bpe import train_tokenizer
+    from kantai_tui.core.tokenizer.sample import parse_size
 
     with cli_render.progress_bar(quiet=args.json) as report:
         result = train_tokenizer(
@@ -58,6 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             errors=args.errors,
             progress=report,
             text_field=args.text_field,
+            sample=parse_size(args.sample),
+            note=lambda message: print(f"kantai: {message}", file=sys.stderr, flush=True),
         )
     if args.json:
         return emit_json(result.__dict__ | {"files": list(result.files)})

@@ -75,13 +75,34 @@ def iter_piece_batches(
     errors: str = "strict",
     batch: int = 1000,
     text_field: str = DEFAULT_TEXT_FIELD,
+    keep: Iterator[bool] | None = None,
 ) -> Iterator[list[str]]:
-    """The pieces of ``iter_document_pieces`` in batches, for the trainer and the batch encoder."""
+    """The pieces of ``iter_document_pieces`` in batches, for the trainer and the batch encoder; ``keep`` (one
+    decision per document, in order) leaves documents out, whole."""
     out: list[str] = []
-    for piece, _ in iter_document_pieces(files, on_bytes, errors, text_field=text_field):
+    kept, starting = True, True
+    for piece, ends in iter_document_pieces(files, on_bytes, errors, text_field=text_field):
+        if starting and keep is not None:
+            kept = next(keep)
+        starting = ends
+        if not kept:
+            continue
         out.append(piece)
         if len(out) >= batch:
             yield out
             out = []
     if out:
         yield out
+
+
+def iter_documents_kept(
+    files: list[Path], keep: Iterator[bool], wanted: bool, errors: str = "strict", text_field: str = DEFAULT_TEXT_FIELD
+) -> Iterator[str]:
+    """Whole documents whose ``keep`` decision is ``wanted`` (False: the ones a sample left out)."""
+    carry = ""
+    for piece, ends in iter_document_pieces(files, lambda n: None, errors, text_field=text_field):
+        carry += piece
+        if ends:
+            if next(keep) == wanted and carry.strip():
+                yield carry
+            carry = ""

@@ -439,7 +439,7 @@ def _ensure_tokenizer(cfg: TrainConfig, run_dir: Path, on_note: Callable[[str], 
         shutil.rmtree(folder)
     else:
         on_note(f"no tokenizer given: training the tutorial's byte-level BPE into {folder}")
-    train_tokenizer(cfg.corpus, folder, errors=cfg.errors, text_field=cfg.text_field, progress=progress)
+    train_tokenizer(cfg.corpus, folder, errors=cfg.errors, text_field=cfg.text_field, progress=progress, note=on_note)
 
 
 def _record(run_dir: Path, metrics: JsonLinesWriter, event: Event) -> None:

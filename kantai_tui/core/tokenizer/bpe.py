@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from kantai_tui.core.corpus.files import ERROR_MODES, find_corpus_files, require_text
 from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
-from kantai_tui.core.corpus.lines import iter_document_pieces, iter_piece_batches
+from kantai_tui.core.corpus.lines import iter_document_pieces, iter_documents_kept, iter_piece_batches
 from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import Distribution, fingerprint_files
 from kantai_tui.core.errors import OutputError, TokenizerError
@@ -43,6 +43,15 @@ from kantai_tui.core.files import (
 )
 from kantai_tui.core.paths import kantai_command
 from kantai_tui.core.progress import Report, silent
+from kantai_tui.core.tokenizer.sample import (
+    DEFAULT_SAMPLE_BYTES,
+    Coverage,
+    Plan,
+    check_memory,
+    coverage,
+    keep_documents,
+    plan,
+)
 
 if TYPE_CHECKING:
     from tokenizers import ByteLevelBPETokenizer, Tokenizer
@@ -54,7 +63,7 @@ DEFAULT_VOCAB_SIZE = 52_000
 DEFAULT_MIN_FREQUENCY = 2
 MAX_LENGTH = 512
 META_FILE = "kantai.json"
-READING, MERGING, SAVING = "reading corpus", "learning merges", "saving"
+READING, MERGING, MEASURING, SAVING = "reading corpus", "learning merges", "measuring coverage", "saving"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
 EXPORTED_FILES = TOKENIZER_FILES[:-1]  # what final/ carries beside the model: what transformers reads
 
@@ -73,6 +82,8 @@ class TrainResult:
     seconds: float
     errors: str = "strict"
     text_field: str = DEFAULT_TEXT_FIELD
+    sample: dict | None = None  # sample.Plan: the share of documents trained on, the memory estimate
+    coverage: dict | None = None  # sample.Coverage of the vocabulary, measured after training
 
 
 @dataclass(frozen=True)
@@ -133,14 +144,23 @@ def train_tokenizer(
     errors: str = "strict",
     progress: Report = silent,
     text_field: str = DEFAULT_TEXT_FIELD,
+    sample: int | None = DEFAULT_SAMPLE_BYTES,
+    note: Callable[[str], None] = lambda message: None,
 ) -> TrainResult:
-    """Train the tutorial's byte-level BPE on a corpus and save it where transformers can load it."""
+    """Train the tutorial's byte-level BPE on a corpus and save it where transformers can load it.
+
+    A corpus over ``sample`` bytes (None: no limit) is trained on a seeded sample of its documents;
+    ``note`` hears, before training starts, what it is trained on and the memory that takes, and a
+    training that cannot fit in the memory available is refused first (``sample.check_memory``)."""
     from tokenizers import ByteLevelBPETokenizer
 
     check_training_args(vocab_size, min_frequency)
     files = require_text(corpus, errors, text_field)  # a blank corpus is refused before the output folder is made
     out = prepare_output_dir(out_dir)
     total = max(1, sum(f.stat().st_size for f in files))
+    chosen = plan(total, sample)
+    check_memory(chosen, available_memory())
+    note(plan_text(chosen))
     relay = _Relay(progress)
     read = [0]
 
@@ -155,7 +175,8 @@ def train_tokenizer(
     relay(READING, 0, total)
     started = time.perf_counter()
     bpe = ByteLevelBPETokenizer()
-    lines = then_merges(iter_piece_batches(files, on_bytes, errors, text_field=text_field))
+    keep = keep_documents(chosen.share) if chosen.sampled else None
+    lines = then_merges(iter_piece_batches(files, on_bytes, errors, text_field=text_field, keep=keep))
     interruptible(
         partial(
             bpe.train_from_iterator,
@@ -171,6 +192,8 @@ def train_tokenizer(
         raise TokenizerError(f"{corpus}: is empty; there is nothing to train on")
     tokenizer = _finish_roberta(bpe._tokenizer)
     seconds = time.perf_counter() - started
+    progress(MEASURING, 0, 0)
+    measured = _coverage(tokenizer, files, chosen, errors, text_field)
     result = TrainResult(
         out_dir=str(out),
         vocab_size=tokenizer.get_vocab_size(),
@@ -182,10 +205,53 @@ def train_tokenizer(
         seconds=round(seconds, 3),
         errors=errors,
         text_field=text_field,
+        sample=chosen.to_dict(),
+        coverage=measured.to_dict(),
     )
     progress(SAVING, 0, 0)
     _save(tokenizer, bpe, out, result)
     return result
+
+
+def plan_text(chosen: Plan) -> str:
+    """The one line said before a tokenizer trains: on what, and about how much memory."""
+    size = human_size(chosen.corpus_bytes)
+    memory = human_size(chosen.memory_bytes)
+    if not chosen.sampled:
+        return f"training the tokenizer on all {size} of the corpus (about {memory} of memory)"
+    return (
+        f"training the tokenizer on a seeded sample of {chosen.share:.0%} of the documents (about "
+        f"{human_size(chosen.corpus_bytes * chosen.share)} of {size}; --sample SIZE or --sample all to change), "
+        f"about {memory} of memory"
+    )
+
+
+def human_size(size: float) -> str:
+    """Bytes for the tokenizer's notes: '1.0 GiB', '1.7 MiB', '300 KiB'."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1024:.0f} KiB"
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still take (psutil's "available": free plus reclaimable cache)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def _coverage(tokenizer: Tokenizer, files: list[Path], chosen: Plan, errors: str, text_field: str) -> Coverage:
+    """Coverage on the documents the sample left out, or on the training text when there was no sample."""
+    tokenizer.no_truncation()
+    try:
+        if chosen.sampled:
+            left_out = iter_documents_kept(files, keep_documents(chosen.share), False, errors, text_field)
+            return coverage(tokenizer, left_out, "left-out documents")
+        everything = iter_documents_kept(files, keep_documents(1.0), True, errors, text_field)
+        return coverage(tokenizer, everything, "training text")
+    finally:
+        tokenizer.enable_truncation(MAX_LENGTH)
 
 
 def _finish_roberta(tokenizer: Tokenizer) -> Tokenizer:

@@ -1,0 +1,150 @@
+"""Training a tokenizer on a corpus of any size: a seeded sample, the memory it will take, its coverage.
+
+Hugging Face's BPE trainer holds every distinct pre-tokenized word with its count and every pair
+of symbols in memory, tens of times the text on varied corpora (tokenizers issues #1345: 150 GB for
+a 2 GB file; #1681), and its maintainers advise training on about 1 GB. So a corpus above
+``--sample`` (1 GiB by default) is trained on a seeded sample of its documents, whole documents
+chosen with the probability that gives about that many bytes; the memory is estimated from the
+bytes trained on before starting (and refused, with the --sample that fits, when the machine
+has less); and afterwards the vocabulary's coverage is measured on documents the sample left out
+(or, without a sample, on the text it was trained on): tokens per word, bytes per token and the
+share of words that are one token.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from kantai_tui.core.errors import BadInputError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+DEFAULT_SAMPLE_BYTES = 1 << 30
+SAMPLE_SEED = 20_261_201
+COVERAGE_BYTES = 8 << 20  # text encoded to measure coverage: enough for stable shares, a second or two
+# peak RSS of the trainer: a base plus a multiple of the bytes trained on (benchmarks/bench_scale.py measures
+# both; the multiple is the largest seen there, rounded up, so the estimate is an upper bound on such text)
+MEMORY_BASE = 400 << 20
+MEMORY_PER_BYTE = 6.0
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str) -> int | None:
+    """'1GB', '500M', '1.5GiB', '200000' as bytes (K/M/G are powers of 1024); 'all' or '0' as None (no sample)."""
+    value = text.strip().lower()
+    if value in ("all", "0", "none"):
+        return None
+    found = _SIZE.fullmatch(value)
+    if not found:
+        raise BadInputError(f"--sample {text!r} is not a size; write it like 500MB, 1GB or all")
+    size = int(float(found.group(1)) * _UNITS[found.group(2)])
+    if size < 1 << 20:
+        raise BadInputError(f"--sample {text!r} is under 1 MB; a tokenizer needs more text (or write all)")
+    return size
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a tokenizer is trained on: the share of documents kept, and the memory that should take."""
+
+    corpus_bytes: int
+    sample_bytes: int | None  # the --sample limit, None = no limit
+    share: float  # of the documents (1.0 = all)
+    memory_bytes: int
+
+    @property
+    def sampled(self) -> bool:
+        return self.share < 1.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready (kept in the tokenizer's kantai.json)."""
+        return asdict(self)
+
+
+def plan(corpus_bytes: int, sample_bytes: int | None) -> Plan:
+    """The share to keep so that about ``sample_bytes`` are trained on, and the memory estimate for that."""
+    share = 1.0 if sample_bytes is None or corpus_bytes <= sample_bytes else sample_bytes / corpus_bytes
+    trained = corpus_bytes * share
+    return Plan(corpus_bytes, sample_bytes, share, int(MEMORY_BASE + MEMORY_PER_BYTE * trained))
+
+
+def check_memory(chosen: Plan, available: int) -> None:
+    """Refuse, before anything starts, a training that would not fit: with the --sample that would."""
+    if chosen.memory_bytes <= available:
+        return
+    fits = max(1 << 20, int((available * 0.8 - MEMORY_BASE) / MEMORY_PER_BYTE))
+    raise BadInputError(
+        f"training the tokenizer on {_mib(chosen.corpus_bytes * chosen.share)} of text needs about "
+        f"{_mib(chosen.memory_bytes)} of memory, and {_mib(available)} is available; "
+        f"pass --sample {fits >> 20}MB to train on a seeded sample that fits"
+    )
+
+
+def _mib(size: float) -> str:
+    return f"{size / (1 << 30):.1f} GiB" if size >= 1 << 30 else f"{size / (1 << 20):.0f} MiB"
+
+
+def keep_documents(share: float, seed: int = SAMPLE_SEED) -> Iterator[bool]:
+    """For each document in corpus order, whether the sample keeps it (the same sequence for the same seed,
+    so the documents left out can be found again to measure coverage)."""
+    draw = random.Random(seed).random
+    while True:
+        yield share >= 1.0 or draw() < share
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How the vocabulary encodes text: measured on documents it was not trained on when it had a sample."""
+
+    on: str  # "left-out documents" or "training text"
+    bytes: int
+    words: int
+    tokens: int
+    single_token_words: int
+
+    @property
+    def tokens_per_word(self) -> float:
+        return self.tokens / self.words if self.words else 0.0
+
+    @property
+    def bytes_per_token(self) -> float:
+        return self.bytes / self.tokens if self.tokens else 0.0
+
+    @property
+    def whole_words(self) -> float:
+        """Share of words that are a single token."""
+        return self.single_token_words / self.words if self.words else 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready, with the derived shares."""
+        return asdict(self) | {
+            "tokens_per_word": round(self.tokens_per_word, 4),
+            "bytes_per_token": round(self.bytes_per_token, 4),
+            "whole_words": round(self.whole_words, 4),
+        }
+
+
+def coverage(tokenizer: Tokenizer, documents: Iterator[str], on: str, limit: int = COVERAGE_BYTES) -> Coverage:
+    """Encode up to ``limit`` bytes of ``documents``: tokens per whitespace word, bytes per token, and the
+    share of words (with their leading space, as they stand in text) that are one token."""
+    size = words = tokens = single = 0
+    batch: list[str] = []
+    for text in documents:
+        batch.append(text)
+        size += len(text.encode("utf-8"))
+        if size >= limit:
+            break
+    for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
+        tokens += len(encoding.ids)
+    spaced = [" " + word for text in batch for word in text.split()]
+    for chunk in range(0, len(spaced), 10_000):
+        encodings = tokenizer.encode_batch(spaced[chunk : chunk + 10_000], add_special_tokens=False)
+        single += sum(len(e.ids) == 1 for e in encodings)
+    words = len(spaced)
+    return Coverage(on, size, words, tokens, single)
