@@ -77,6 +77,22 @@ def test_packed_blocks_are_a_memory_mapped_file_equal_to_the_stream(small_corpus
     data._write_packed(cache, train, 32, chunked, chunk_lines=7)
     assert np.array_equal(np.load(chunked), blocks)
     assert data.packed_blocks(cache, train, 32).filename == blocks.filename  # reused, not rebuilt
+    rows = np.array([5, 0, len(blocks) - 1, 5])
+    assert np.array_equal(data.read_rows(blocks, rows), blocks[rows])  # read by pread, not through the mapping
+    assert np.array_equal(data.read_slice(cache.ids, 3, 40), cache.ids[3:40])
+    assert np.array_equal(
+        data.read_slice(cache.starts, len(cache.starts) - 2, len(cache.starts) + 5), cache.starts[-2:]
+    )
+
+
+def test_a_large_corpus_is_split_without_a_permutation_of_all_its_documents() -> None:
+    from kantai_tui.core.training import data
+
+    train, held = data.split_lines(data.EXACT_SPLIT_MAX + 1_000, 0.01, 42)
+    assert len(held) == data.MAX_HELDOUT and train.dtype == np.uint32
+    assert len(train) + len(held) == data.EXACT_SPLIT_MAX + 1_000 and not np.isin(held, train).any()
+    again, held_again = data.split_lines(data.EXACT_SPLIT_MAX + 1_000, 0.01, 42)
+    assert np.array_equal(held, held_again)
 
 
 def test_a_damaged_packed_file_is_rebuilt(small_corpus: Path, small_tokenizer: Path) -> None:

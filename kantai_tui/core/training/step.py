@@ -38,6 +38,7 @@ from kantai_tui.core.training.data import (
     line_example,
     packed_blocks,
     pad_batch,
+    read_rows,
 )
 from kantai_tui.core.training.masking import IGNORE_INDEX, mask_tokens
 from kantai_tui.core.training.quality import ClozePrompt, cloze_batches, cloze_hits
@@ -92,7 +93,7 @@ class Batches:
         size = self.cfg.batch
         picked = self._order[1][position * size : (position + 1) * size]
         if self.packed:  # rows copied out of the memory-mapped blocks
-            return self.examples[picked].astype(np.int64)
+            return read_rows(self.examples, picked).astype(np.int64)
         return pad_batch([line_example(self.cache, int(i), self.cfg.block_size) for i in picked])
 
 
