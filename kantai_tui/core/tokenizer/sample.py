@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLE_BYTES = 1 << 30
 SAMPLE_SEED = 20_261_201
-COVERAGE_BYTES = 8 << 20  # text encoded to measure coverage: enough for stable shares, a second or two
+COVERAGE_BYTES = 4 << 20  # text encoded to measure coverage: enough for stable shares, about a second
 # peak RSS of the trainer: a base plus a multiple of the bytes trained on (benchmarks/bench_scale.py measures
 # both; the multiple is the largest seen there, rounded up, so the estimate is an upper bound on such text)
 MEMORY_BASE = 400 << 20
@@ -133,18 +134,20 @@ class Coverage:
 def coverage(tokenizer: Tokenizer, documents: Iterator[str], on: str, limit: int = COVERAGE_BYTES) -> Coverage:
     """Encode up to ``limit`` bytes of ``documents``: tokens per whitespace word, bytes per token, and the
     share of words (with their leading space, as they stand in text) that are one token."""
-    size = words = tokens = single = 0
+    size = single = 0
     batch: list[str] = []
     for text in documents:
         batch.append(text)
         size += len(text.encode("utf-8"))
         if size >= limit:
             break
-    for encoding in tokenizer.encode_batch(batch, add_special_tokens=False):
-        tokens += len(encoding.ids)
-    spaced = [" " + word for text in batch for word in text.split()]
-    for chunk in range(0, len(spaced), 10_000):
-        encodings = tokenizer.encode_batch(spaced[chunk : chunk + 10_000], add_special_tokens=False)
-        single += sum(len(e.ids) == 1 for e in encodings)
-    words = len(spaced)
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    tokens = sum(len(e.ids) for e in encode(batch, add_special_tokens=False))
+    counted = Counter(word for text in batch for word in text.split())
+    distinct = list(counted)  # each distinct word encoded once, with the space it has in running text
+    for first in range(0, len(distinct), 50_000):
+        chunk = distinct[first : first + 50_000]
+        encodings = encode([" " + word for word in chunk], add_special_tokens=False)
+        single += sum(counted[word] for word, e in zip(chunk, encodings, strict=True) if len(e.ids) == 1)
+    words = sum(counted.values())
     return Coverage(on, size, words, tokens, single)
