@@ -192,8 +192,10 @@ def train_tokenizer(
         raise TokenizerError(f"{corpus}: is empty; there is nothing to train on")
     tokenizer = _finish_roberta(bpe._tokenizer)
     seconds = time.perf_counter() - started
-    progress(MEASURING, 0, 0)
-    measured = _coverage(tokenizer, files, chosen, errors, text_field)
+    measured = None
+    if chosen.sampled:  # how well the sample's vocabulary covers the rest (unsampled: it saw everything)
+        progress(MEASURING, 0, 0)
+        measured = _coverage(tokenizer, files, chosen, errors, text_field)
     result = TrainResult(
         out_dir=str(out),
         vocab_size=tokenizer.get_vocab_size(),
@@ -206,7 +208,7 @@ def train_tokenizer(
         errors=errors,
         text_field=text_field,
         sample=chosen.to_dict(),
-        coverage=measured.to_dict(),
+        coverage=measured.to_dict() if measured else None,
     )
     progress(SAVING, 0, 0)
     _save(tokenizer, bpe, out, result)
@@ -242,14 +244,11 @@ def available_memory() -> int:
 
 
 def _coverage(tokenizer: Tokenizer, files: list[Path], chosen: Plan, errors: str, text_field: str) -> Coverage:
-    """Coverage on the documents the sample left out, or on the training text when there was no sample."""
+    """Coverage on the documents the sample left out."""
     tokenizer.no_truncation()
     try:
-        if chosen.sampled:
-            left_out = iter_documents_kept(files, keep_documents(chosen.share), False, errors, text_field)
-            return coverage(tokenizer, left_out, "left-out documents")
-        everything = iter_documents_kept(files, keep_documents(1.0), True, errors, text_field)
-        return coverage(tokenizer, everything, "training text")
+        left_out = iter_documents_kept(files, keep_documents(chosen.share), False, errors, text_field)
+        return coverage(tokenizer, left_out, "left-out documents")
     finally:
         tokenizer.enable_truncation(MAX_LENGTH)
 

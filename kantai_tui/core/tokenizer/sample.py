@@ -6,9 +6,8 @@ a 2 GB file; #1681), and its maintainers advise training on about 1 GB. So a cor
 ``--sample`` (1 GiB by default) is trained on a seeded sample of its documents, whole documents
 chosen with the probability that gives about that many bytes; the memory is estimated from the
 bytes trained on before starting (and refused, with the --sample that fits, when the machine
-has less); and afterwards the vocabulary's coverage is measured on documents the sample left out
-(or, without a sample, on the text it was trained on): tokens per word, bytes per token and the
-share of words that are one token.
+has less); and afterwards, when there was a sample, the vocabulary's coverage is measured on
+documents it left out: tokens per word, bytes per token and the share of words that are one token.
 """
 
 from __future__ import annotations
