@@ -91,7 +91,7 @@ def test_a_large_corpus_is_split_without_a_permutation_of_all_its_documents() ->
     train, held = data.split_lines(data.EXACT_SPLIT_MAX + 1_000, 0.01, 42)
     assert len(held) == data.MAX_HELDOUT and train.dtype == np.uint32
     assert len(train) + len(held) == data.EXACT_SPLIT_MAX + 1_000 and not np.isin(held, train).any()
-    again, held_again = data.split_lines(data.EXACT_SPLIT_MAX + 1_000, 0.01, 42)
+    _, held_again = data.split_lines(data.EXACT_SPLIT_MAX + 1_000, 0.01, 42)
     assert np.array_equal(held, held_again)
 
 
