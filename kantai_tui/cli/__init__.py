@@ -24,6 +24,7 @@ from kantai_tui.cli import tokenizer as cli_tokenizer
 from kantai_tui.cli import train as cli_train
 from kantai_tui.cli.args import CORPUS_HELP, Parser, corpus_arg, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.errors import EXIT_BROKEN_PIPE, EXIT_HANGUP, EXIT_INTERRUPTED, KantaiError, one_line
 
@@ -59,6 +60,12 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     )
     tui.add_argument(
         "--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD"
+    )
+    tui.add_argument(
+        "--text-field",
+        default=DEFAULT_TEXT_FIELD,
+        metavar="NAME",
+        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
     )
     tui.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (default: as last time, else ./runs)")
     serve = commands.add_parser("serve", help="serve the TUI to a browser (textual-serve), on 127.0.0.1 by default")
@@ -164,6 +171,7 @@ def _run_tui(args: argparse.Namespace) -> int:
         tokenizer=getattr(args, "tokenizer", None),
         errors=getattr(args, "errors", "strict"),
         runs_dir=getattr(args, "runs_dir", None),
+        text_field=getattr(args, "text_field", DEFAULT_TEXT_FIELD),
     )
 
 

@@ -57,15 +57,28 @@ class PaneEntry:
 
 PANES = (
     PaneEntry(
-        "corpus", "1", CorpusPane, lambda app, id: CorpusPane(app.corpus, app.corpus_error, errors=app.errors, id=id)
+        "corpus",
+        "1",
+        CorpusPane,
+        lambda app, id: CorpusPane(app.corpus, app.corpus_error, errors=app.errors, text_field=app.text_field, id=id),
     ),
-    PaneEntry("tokenizer", "2", TokenizerPane, lambda app, id: TokenizerPane(errors=app.errors, id=id)),
+    PaneEntry(
+        "tokenizer",
+        "2",
+        TokenizerPane,
+        lambda app, id: TokenizerPane(errors=app.errors, text_field=app.text_field, id=id),
+    ),
     PaneEntry(
         "training",
         "3",
         TrainingPane,
         lambda app, id: TrainingPane(
-            app.runs_dir, app.runs_polled, errors=app.errors, last_run=app.prefs.last_run, id=id
+            app.runs_dir,
+            app.runs_polled,
+            errors=app.errors,
+            text_field=app.text_field,
+            last_run=app.prefs.last_run,
+            id=id,
         ),
     ),
     PaneEntry("fillmask", "4", FillMaskPane, lambda app, id: FillMaskPane(app.runs_dir, app.runs_polled, id=id)),
@@ -92,6 +105,7 @@ class KantaiApp(App[int]):
         runs_dir: str | Path = "runs",
         watch_devices: bool = True,
         prefs_folder: Path | None = None,
+        text_field: str = "text",
     ) -> None:
         super().__init__()
         self.prefs_folder = prefs_folder  # None: remember nothing (tests, snapshots); run_app passes the XDG folder
@@ -100,6 +114,7 @@ class KantaiApp(App[int]):
         self._frozen_after_torch = False
         self.runs_dir = Path(runs_dir).expanduser()
         self.errors = errors
+        self.text_field = text_field  # of JSON-lines and parquet files (kantai tui --text-field)
         self.corpus, self.corpus_error = _resolve_corpus(corpus)
         self.tokenizer_override = Path(tokenizer).expanduser() if tokenizer else None
         self.sub_title = str(self.corpus) if self.corpus else "no corpus"
@@ -298,7 +313,11 @@ def _freeze_garbage_collector() -> None:
 
 
 def run_app(
-    corpus: str | None = None, tokenizer: str | None = None, errors: str = "strict", runs_dir: str | None = None
+    corpus: str | None = None,
+    tokenizer: str | None = None,
+    errors: str = "strict",
+    runs_dir: str | None = None,
+    text_field: str = "text",
 ) -> int:
     """Run the TUI until the user quits; return the exit code. Runs started here keep training after it.
 
@@ -306,7 +325,14 @@ def run_app(
     then the defaults (the bundled corpus, ./runs).
     """
     corpus, runs_dir = starting_point(corpus, runs_dir, load_preferences())
-    app = KantaiApp(corpus=corpus, tokenizer=tokenizer, errors=errors, runs_dir=runs_dir, prefs_folder=config_home())
+    app = KantaiApp(
+        corpus=corpus,
+        tokenizer=tokenizer,
+        errors=errors,
+        runs_dir=runs_dir,
+        prefs_folder=config_home(),
+        text_field=text_field,
+    )
     on_hangup(app)
     app.run()
     return app.return_code or 0

@@ -73,10 +73,17 @@ class CorpusPane(Pane, can_focus=True):
             super().__init__()
 
     def __init__(
-        self, corpus: Path | None, error: str | None = None, *, errors: str = "strict", id: str | None = None
+        self,
+        corpus: Path | None,
+        error: str | None = None,
+        *,
+        errors: str = "strict",
+        text_field: str = "text",
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.errors = errors
+        self.text_field = text_field
         self.corpus = corpus
         self.stats: CorpusStats | None = None
         self.tokens: TokenStats | None = None
@@ -184,7 +191,7 @@ class CorpusPane(Pane, can_focus=True):
             self._progress = (done, total)
 
         try:
-            stats = corpus_stats(corpus, progress=progress, errors=self.errors)
+            stats = corpus_stats(corpus, progress=progress, errors=self.errors, text_field=self.text_field)
         except KantaiError as err:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._scan_failed, str(err))
@@ -252,7 +259,7 @@ class CorpusPane(Pane, can_focus=True):
     @work(thread=True, exit_on_error=False, exclusive=True, group="token-stats", description="tokens per line")
     def _count_tokens(self, tokenizer_dir: Path, corpus: Path) -> None:
         try:
-            tokens = token_stats(tokenizer_dir, corpus, errors=self.errors)
+            tokens = token_stats(tokenizer_dir, corpus, errors=self.errors, text_field=self.text_field)
         except KantaiError as err:
             self.app.call_from_thread(self.notify, str(err), title="Tokens per line", severity="error")
             return

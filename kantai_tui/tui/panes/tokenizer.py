@@ -71,14 +71,15 @@ class TokenizerPane(Pane):
             self.path = path
             super().__init__()
 
-    def __init__(self, *, errors: str = "strict", id: str | None = None) -> None:
+    def __init__(self, *, errors: str = "strict", text_field: str = "text", id: str | None = None) -> None:
         super().__init__(id=id)
         self.errors = errors
+        self.text_field = text_field
         self.corpus: Path | None = None
         self.tokenizer_dir: Path | None = None
         self.vocab: Vocabulary | None = None
         self.tokenizer: Tokenizer | None = None
-        self._phase: tuple[str, float | None] = ("starting", 0.0)
+        self._phase: tuple[str, int, int, float] = ("starting", 0, 0, 0.0)  # phase, done, total, began
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -158,7 +159,7 @@ class TokenizerPane(Pane):
             self._phase = (phase, done, total, began)
 
         try:
-            train_tokenizer(corpus, out, progress=progress, errors=self.errors)
+            train_tokenizer(corpus, out, progress=progress, errors=self.errors, text_field=self.text_field)
             loaded = self._read(out)
         except KantaiError as err:
             self.app.call_from_thread(self._train_finished, None, str(err))

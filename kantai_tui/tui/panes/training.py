@@ -132,6 +132,7 @@ class TrainingPane(Pane):
         runs_polled: Signal[RunsListing],
         *,
         errors: str = "strict",
+        text_field: str = "text",
         last_run: str | None = None,
         id: str | None = None,
     ) -> None:
@@ -140,6 +141,7 @@ class TrainingPane(Pane):
         self.runs_polled = runs_polled  # the app's one poller of the runs folder
         self.last_run = last_run
         self.errors = errors
+        self.text_field = text_field
         self.corpus: Path | None = None
         self.tokenizer_dir: Path | None = None
         self.attached: Path | None = None
@@ -164,7 +166,7 @@ class TrainingPane(Pane):
                     yield Label("new run", classes="pane-title")
                     with Horizontal(classes="form-row"):
                         yield Label("corpus")
-                        yield TextBox("", placeholder="file or folder of .txt", id="train-corpus")
+                        yield TextBox("", placeholder="a corpus file or folder", id="train-corpus")
                     with Horizontal(classes="form-row"):
                         yield Label("tokenizer")
                         yield TextBox("", placeholder="none: train one into the run", id="train-tokenizer")
@@ -240,6 +242,7 @@ class TrainingPane(Pane):
             corpus=self.query_one("#train-corpus", Input).value.strip(),
             tokenizer_dir="",
             errors=self.errors,
+            text_field=self.text_field,
             preset=str(self.query_one("#train-preset", Select).value),
             recipe=str(self.query_one("#train-recipe", Select).value),
             **values,

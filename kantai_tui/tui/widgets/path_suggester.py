@@ -1,6 +1,7 @@
 """Completion of corpus paths as they are typed (→ at the end of the box accepts it).
 
-A corpus is a .txt file or a folder of them, so only folders and .txt files are offered; names
+A corpus is a file or a folder of them, so only folders and the files a corpus folder reads
+(``files.is_corpus_name``: .txt, .md, .jsonl, .json, .parquet, compressed or not) are offered; names
 starting with a dot only once a dot is typed. The folder is listed in a thread: a slow disk never
 holds up the keys.
 """
