@@ -47,6 +47,30 @@ async def test_corpus_pane_shows_statistics(small_corpus: Path) -> None:
         assert f"{stats.nonempty_lines:,}" in screen and "top words" in screen and "line length" in screen
 
 
+async def test_a_json_lines_corpus_with_another_field_scans_and_trains_its_tokenizer(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    """kantai tui --text-field body: the Corpus pane counts the records' documents, the Tokenizer pane trains on
+    their text (a field it could not read would be one line in the pane)."""
+    import gzip
+    import json
+
+    lines = [line for line in small_corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = "".join(json.dumps({"body": "\n".join(lines[i : i + 3])}) + "\n" for i in range(0, len(lines), 3))
+    corpus = tmp_path / "books.jsonl.gz"
+    corpus.write_bytes(gzip.compress(records.encode()))
+    app = KantaiApp(corpus=corpus, text_field="body")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stats = app.query_one(CorpusPane).stats
+        assert stats is not None and stats.documents == -(-len(lines) // 3) and stats.nonempty_lines == len(lines)
+        assert stats.files[0].format == "JSON lines · gzip"
+        assert "JSON lines" in screen_text(app) and "records with text" in screen_text(app)
+        await pilot.press("2", "t")
+        await settle(pilot)
+        assert app.query_one(TokenizerPane).vocab is not None
+
+
 async def test_bundled_corpus_by_default() -> None:
     app = KantaiApp()
     async with app.run_test(size=(120, 40)) as pilot:
