@@ -22,7 +22,7 @@ from kantai_tui.cli import export as cli_export
 from kantai_tui.cli import infer as cli_infer
 from kantai_tui.cli import tokenizer as cli_tokenizer
 from kantai_tui.cli import train as cli_train
-from kantai_tui.cli.args import CORPUS_HELP, Parser, corpus_arg, positive
+from kantai_tui.cli.args import CORPUS_HELP, Parser, add_text_field, corpus_arg, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.corpus.sample import BUNDLED_NAME
@@ -61,12 +61,7 @@ def _add_tui(commands: argparse._SubParsersAction) -> None:
     tui.add_argument(
         "--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD"
     )
-    tui.add_argument(
-        "--text-field",
-        default=DEFAULT_TEXT_FIELD,
-        metavar="NAME",
-        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
-    )
+    add_text_field(tui)
     tui.add_argument("--runs-dir", metavar="DIR", help="where runs are kept (default: as last time, else ./runs)")
     serve = commands.add_parser("serve", help="serve the TUI to a browser (textual-serve), on 127.0.0.1 by default")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")

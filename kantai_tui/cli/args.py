@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.corpus.sample import BUNDLED_NAME, corpus_path
 from kantai_tui.core.errors import EXIT_OK, CorpusError, one_line
 
@@ -17,6 +18,24 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         super().error(one_line(message))
+
+
+def text_field(value: str) -> str:
+    """argparse type of --text-field: a field name that is not blank."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("is empty; name the field or column that holds the text (default text)")
+    return value
+
+
+def add_text_field(parser: argparse.ArgumentParser) -> None:
+    """--text-field, as every command that reads a corpus takes it."""
+    parser.add_argument(
+        "--text-field",
+        type=text_field,
+        default=DEFAULT_TEXT_FIELD,
+        metavar="NAME",
+        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
+    )
 
 
 def positive(value: str) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
+from kantai_tui.cli.args import CORPUS_HELP, add_text_field, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
-from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.errors import EXIT_OK
 
 
@@ -20,12 +19,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     stats.add_argument(
         "--errors", choices=ERROR_MODES, default="strict", help="replace: turn bad UTF-8 bytes into U+FFFD"
     )
-    stats.add_argument(
-        "--text-field",
-        default=DEFAULT_TEXT_FIELD,
-        metavar="NAME",
-        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
-    )
+    add_text_field(stats)
     stats.add_argument("--tokenizer", metavar="DIR", help="also report tokens per document with this tokenizer")
     stats.add_argument(
         "--block-size", type=positive, default=128, metavar="N", help="block size for the truncation share"

@@ -21,7 +21,7 @@ from kantai_tui.core.corpus.sample import BUNDLED_NAME
 from kantai_tui.core.corpus.stats import CorpusStats
 from kantai_tui.core.errors import one_line
 from kantai_tui.core.paths import kantai_command
-from kantai_tui.core.progress import Meter, Progress
+from kantai_tui.core.progress import SHOW_AFTER_S, Meter, Progress
 from kantai_tui.core.tokenizer.bpe import Encoded, TokenStats, TrainResult
 from kantai_tui.core.tokenizer.vocab import VocabEntry, Vocabulary
 
@@ -152,7 +152,7 @@ class ProgressLine:
     def _show(self, progress: Progress) -> None:
         if progress.phase != self.shown or (progress.total > 0 and progress.done >= progress.total):
             self.clear()
-        if progress.elapsed_s < 1.0 or (progress.total > 0 and progress.done >= progress.total):
+        if progress.elapsed_s < SHOW_AFTER_S or (progress.total > 0 and progress.done >= progress.total):
             return
         text = progress_text(progress.phase, progress.done, progress.total, progress.elapsed_s, progress.unit)
         width = shutil.get_terminal_size((80, 24)).columns - 1

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json, positive
+from kantai_tui.cli.args import CORPUS_HELP, add_text_field, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
-from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.errors import EXIT_OK
 from kantai_tui.core.tokenizer.bpe import DEFAULT_MIN_FREQUENCY, DEFAULT_VOCAB_SIZE
 from kantai_tui.core.tokenizer.vocab import SEARCH_MODES, SORT_KEYS
@@ -25,12 +24,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, metavar="N")
     train.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N")
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
-    train.add_argument(
-        "--text-field",
-        default=DEFAULT_TEXT_FIELD,
-        metavar="NAME",
-        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
-    )
+    add_text_field(train)
     train.add_argument(
         "--sample",
         default="1GB",

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.cli.args import CORPUS_HELP, corpus_arg, emit_json
+from kantai_tui.cli.args import CORPUS_HELP, add_text_field, corpus_arg, emit_json
 from kantai_tui.core.corpus.files import ERROR_MODES
-from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.paths import DEFAULT_RUNS_DIR, kantai_command
 from kantai_tui.core.training.config import (
@@ -180,12 +179,7 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
         "--dropout", type=float, metavar="P", help="hidden and attention dropout (default: packed 0, seed 0.1)"
     )
     train.add_argument("--errors", choices=ERROR_MODES, default="strict")
-    train.add_argument(
-        "--text-field",
-        default=DEFAULT_TEXT_FIELD,
-        metavar="NAME",
-        help="the field of JSON lines / the column of parquet files that holds the text (default text)",
-    )
+    add_text_field(train)
     train.add_argument(
         "--probes", metavar="FILE", help="fill-mask sentences (one <mask> each) to evaluate at every checkpoint"
     )

@@ -50,6 +50,7 @@ class Progress:
         return cls(phase, int(done), int(total), elapsed + since, unit if isinstance(unit, str) else "bytes")
 
 
+SHOW_AFTER_S = 1.0  # a phase is shown (and kept in status.json) once it has run this long
 UNITS = {"learning merges": "steps", "packing blocks": "blocks"}  # phases that do not count bytes
 
 
@@ -68,7 +69,8 @@ class Meter:
         now = time.monotonic()
         if phase != self._phase:
             self._phase, self._began, self._shown = phase, now, 0.0
-        if now - self._shown < self.every and done < total:
+        last = 0 < total <= done  # a phase that cannot count (total 0) has no last report
+        if now - self._shown < self.every and not last:
             return
         self._shown = now
         self.show(Progress(phase, done, total, now - self._began, UNITS.get(phase, "bytes")))

@@ -103,13 +103,20 @@ BAD_INPUTS = [
         ["stats", "{tmp}/cut.txt.gz"],
         "cut.txt.gz: the gzip stream is cut short: it ends at byte 60 of the file, after ",
     ),
-    (["train", "{tmp}/bad.jsonl", "--runs-dir", "{tmp}/runs"], "bad.jsonl: line 2: not valid JSON (Expecting"),
+    (["stats", "{tmp}/bad.jsonl"], "bad.jsonl: line 2: not valid JSON (Expecting"),
+    (
+        ["train", "{tmp}/books.jsonl", "--runs-dir", "{tmp}/runs"],
+        "books.jsonl: line 1: no 'text' field (the record has: body)",
+    ),
     (
         ["tokenizer", "train", "{tmp}/books.jsonl", "--out", "{tmp}/tok"],
         "books.jsonl: line 1: no 'text' field (the record has: body); pass --text-field with one of them",
-    ),
+    ),  # refused before anything is said or made: the first record is read before training starts
     (["stats", "{tmp}/books.jsonl", "--text-field", "title"], "books.jsonl: line 1: no 'title' field"),
-    (["train", "{tmp}/books.jsonl", "--runs-dir", "{tmp}/runs", "--text-field", " "], "--text-field is empty"),
+    (
+        ["train", "{tmp}/books.jsonl", "--runs-dir", "{tmp}/runs", "--text-field", " "],
+        "--text-field: is empty; name the",
+    ),
     (["stats", "{tmp}/weights.txt"], "weights.txt: a zip archive, not text; extract its files and pass their folder"),
 ]
 

@@ -50,7 +50,7 @@ from kantai_tui.core.files import (
     write_json_atomic,
 )
 from kantai_tui.core.paths import kantai_command
-from kantai_tui.core.progress import Meter, Progress, Report, silent
+from kantai_tui.core.progress import SHOW_AFTER_S, Meter, Progress, Report, silent
 from kantai_tui.core.runs.folder import (
     ACTIVE,
     RunLock,
@@ -409,7 +409,8 @@ def _preparation(run_dir: Path, signals: _Signals, show: Report) -> Report:
     the phase is written to status.json at most once a second, and shown by ``show``."""
 
     def keep(progress: Progress) -> None:
-        write_status(run_dir, "preparing", preparation=progress.to_dict())
+        if progress.elapsed_s >= SHOW_AFTER_S:  # a phase over in a second is not worth a write (or a look)
+            write_status(run_dir, "preparing", preparation=progress.to_dict())
 
     record = Meter(keep, every=1.0)
 

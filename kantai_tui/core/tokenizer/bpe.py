@@ -230,10 +230,10 @@ def plan_text(chosen: Plan) -> str:
 
 def human_size(size: float) -> str:
     """Bytes for the tokenizer's notes: '1.0 GiB', '1.7 MiB', '300 KiB'."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
-    return f"{size / 1024:.0f} KiB"
+    return f"{size:.0f} bytes"
 
 
 def available_memory() -> int:
