@@ -113,7 +113,7 @@ def test_the_import_graph_has_no_cycles() -> None:
 
 # The pipeline's order: a stage imports only stages before it (and the shared modules of core/).
 CORE_ORDER = ("corpus", "tokenizer", "training", "fillmask", "runs")
-CORE_SHARED = ("errors", "files", "paths", "prefs", "device")
+CORE_SHARED = ("errors", "files", "paths", "prefs", "device", "progress")
 
 
 def test_core_stages_import_in_one_direction() -> None:
