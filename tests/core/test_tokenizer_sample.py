@@ -13,7 +13,17 @@ import pytest
 from kantai_tui.cli import main
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.tokenizer import bpe
-from kantai_tui.core.tokenizer.sample import MEMORY_BASE, check_memory, keep_documents, parse_size, plan
+from kantai_tui.core.tokenizer.sample import (
+    HEAPS_EXPONENT,
+    MEMORY_BASE,
+    check_memory,
+    distinct_words,
+    keep_documents,
+    memory_for,
+    parse_size,
+    plan,
+    prescan,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,13 +56,24 @@ def test_a_corpus_over_the_sample_keeps_that_share_of_its_documents() -> None:
 
 
 def test_a_training_that_cannot_fit_is_refused_with_the_sample_that_would() -> None:
-    chosen = plan(4 << 30, None)
+    chosen = plan(4 << 30, None, prescan=(16 << 20, 200_000))  # 200 k distinct words in the first 16 MiB
+    assert chosen.distinct_words == int(200_000 * 256**HEAPS_EXPONENT)
     with pytest.raises(BadInputError) as caught:
         check_memory(chosen, 2 << 30)
     message = str(caught.value)
     assert message.startswith("training the tokenizer on 4.0 GiB of text needs about ")
+    assert "distinct words), and 2.0 GiB is available; pass --sample " in message
     suggested = parse_size(message.rsplit("--sample ", 1)[1].split()[0])
-    assert suggested is not None and plan(4 << 30, suggested).memory_bytes <= 0.8 * (2 << 30) + MEMORY_BASE
+    assert suggested is not None
+    assert plan(4 << 30, suggested, prescan=(16 << 20, 200_000)).memory_bytes <= 0.8 * (2 << 30)
+    check_memory(plan(4 << 30, suggested, prescan=(16 << 20, 200_000)), 2 << 30)  # and that one is taken
+
+
+def test_the_memory_estimate_grows_with_distinct_words_not_bytes() -> None:
+    assert memory_for(0) == MEMORY_BASE
+    small, big = distinct_words((1 << 20, 10_000), 1 << 20), distinct_words((1 << 20, 10_000), 1 << 30)
+    assert small == 10_000 and big == int(10_000 * 1024**HEAPS_EXPONENT)
+    assert prescan(iter(["a b a", "c a"])) == (8, 3)
 
 
 def test_tokenizer_train_says_what_it_trains_on_and_measures_coverage_on_the_rest(
@@ -72,7 +93,7 @@ def test_a_sampled_tokenizer_is_measured_on_left_out_documents(
     notes: list[str] = []
     result = bpe.train_tokenizer(small_corpus, tmp_path / "tok", vocab_size=800, sample=None, note=notes.append)
     assert result.sample is not None and result.sample["share"] == 1.0
-    monkeypatch.setattr(bpe, "plan", lambda total, sample: plan(total, total // 2))  # a corpus "twice the sample"
+    monkeypatch.setattr(bpe, "plan", lambda total, sample, scanned: plan(total, total // 2, scanned))  # "twice" it
     half = bpe.train_tokenizer(small_corpus, tmp_path / "half", vocab_size=800, note=notes.append)
     assert half.sample is not None and half.sample["share"] == pytest.approx(0.5, abs=0.01)
     assert half.coverage is not None and half.coverage["on"] == "left-out documents"

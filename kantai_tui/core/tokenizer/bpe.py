@@ -51,6 +51,7 @@ from kantai_tui.core.tokenizer.sample import (
     coverage,
     keep_documents,
     plan,
+    prescan,
 )
 
 if TYPE_CHECKING:
@@ -158,7 +159,8 @@ def train_tokenizer(
     files = require_text(corpus, errors, text_field)  # a blank corpus is refused before the output folder is made
     out = prepare_output_dir(out_dir)
     total = max(1, sum(f.stat().st_size for f in files))
-    chosen = plan(total, sample)
+    scanned = prescan(iter_documents_kept(files, keep_documents(1.0), True, errors, text_field))
+    chosen = plan(total, sample, scanned)
     check_memory(chosen, available_memory())
     note(plan_text(chosen))
     relay = _Relay(progress)

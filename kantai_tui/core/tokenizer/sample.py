@@ -5,8 +5,8 @@ of symbols in memory, tens of times the text on varied corpora (tokenizers issue
 a 2 GB file; #1681), and its maintainers advise training on about 1 GB. So a corpus above
 ``--sample`` (1 GiB by default) is trained on a seeded sample of its documents, whole documents
 chosen with the probability that gives about that many bytes; the memory is estimated from the
-bytes trained on before starting (and refused, with the --sample that fits, when the machine
-has less); and afterwards, when there was a sample, the vocabulary's coverage is measured on
+distinct words in a prescan of the text before starting (and refused, with the --sample that
+fits, when the machine has less); and afterwards, when there was a sample, the vocabulary's coverage is measured on
 documents it left out: tokens per word, bytes per token and the share of words that are one token.
 """
 
@@ -27,10 +27,14 @@ if TYPE_CHECKING:
 DEFAULT_SAMPLE_BYTES = 1 << 30
 SAMPLE_SEED = 20_261_201
 COVERAGE_BYTES = 4 << 20  # text encoded to measure coverage: enough for stable shares, about a second
-# peak RSS of the trainer: a base plus a multiple of the bytes trained on (benchmarks/bench_scale.py measures
-# both; the multiple is the largest seen there, rounded up, so the estimate is an upper bound on such text)
-MEMORY_BASE = 400 << 20
-MEMORY_PER_BYTE = 6.0
+# The trainer's memory grows with the distinct words it counts, not with the bytes: measured here, 1.15-1.45 KB
+# per distinct word (random words, 200 k and 1 M of them) on top of kantai's own ~300 MB. Distinct words are
+# counted in the first PRESCAN_BYTES and extrapolated by Heaps' law with a steep exponent (real text: 0.4-0.7),
+# so the estimate errs high on text that repeats itself (bench_scale.py checks it never falls short).
+MEMORY_BASE = 300 << 20
+MEMORY_PER_WORD = 1600
+HEAPS_EXPONENT = 0.75
+PRESCAN_BYTES = 16 << 20
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -57,6 +61,8 @@ class Plan:
     sample_bytes: int | None  # the --sample limit, None = no limit
     share: float  # of the documents (1.0 = all)
     memory_bytes: int
+    distinct_words: int  # estimated in the text trained on (Heaps' law from a prescan)
+    prescan: tuple[int, int] = (0, 0)  # (bytes read, distinct words in them)
 
     @property
     def sampled(self) -> bool:
@@ -67,23 +73,51 @@ class Plan:
         return asdict(self)
 
 
-def plan(corpus_bytes: int, sample_bytes: int | None) -> Plan:
+def distinct_words(prescan: tuple[int, int], trained: float) -> int:
+    """Distinct words in ``trained`` bytes, from (bytes, distinct words) counted in a prescan of the same text."""
+    scanned, words = prescan
+    if scanned <= 0:
+        return 0
+    return int(words * max(1.0, trained / scanned) ** HEAPS_EXPONENT)
+
+
+def memory_for(words: int) -> int:
+    """Peak memory of training on text with ``words`` distinct words (an upper estimate, see MEMORY_PER_WORD)."""
+    return MEMORY_BASE + MEMORY_PER_WORD * words
+
+
+def plan(corpus_bytes: int, sample_bytes: int | None, prescan: tuple[int, int] = (0, 0)) -> Plan:
     """The share to keep so that about ``sample_bytes`` are trained on, and the memory estimate for that."""
     share = 1.0 if sample_bytes is None or corpus_bytes <= sample_bytes else sample_bytes / corpus_bytes
-    trained = corpus_bytes * share
-    return Plan(corpus_bytes, sample_bytes, share, int(MEMORY_BASE + MEMORY_PER_BYTE * trained))
+    words = distinct_words(prescan, corpus_bytes * share)
+    return Plan(corpus_bytes, sample_bytes, share, memory_for(words), words, prescan)
 
 
 def check_memory(chosen: Plan, available: int) -> None:
     """Refuse, before anything starts, a training that would not fit: with the --sample that would."""
     if chosen.memory_bytes <= available:
         return
-    fits = max(1 << 20, int((available * 0.8 - MEMORY_BASE) / MEMORY_PER_BYTE))
+    scanned, words = chosen.prescan
+    room = max(available * 0.8 - MEMORY_BASE, 0) / MEMORY_PER_WORD  # distinct words that fit
+    fits = int(scanned * (room / words) ** (1 / HEAPS_EXPONENT)) if words and room else 1 << 20
     raise BadInputError(
         f"training the tokenizer on {_mib(chosen.corpus_bytes * chosen.share)} of text needs about "
-        f"{_mib(chosen.memory_bytes)} of memory, and {_mib(available)} is available; "
-        f"pass --sample {fits >> 20}MB to train on a seeded sample that fits"
+        f"{_mib(chosen.memory_bytes)} of memory (about {chosen.distinct_words:,} distinct words), and "
+        f"{_mib(available)} is available; pass --sample {max(fits >> 20, 1)}MB to train on a seeded sample that fits"
     )
+
+
+def prescan(documents: Iterator[str], limit: int = PRESCAN_BYTES) -> tuple[int, int]:
+    """(bytes, distinct whitespace words) of the first ``limit`` bytes of text: what the memory estimate
+    extrapolates from."""
+    seen: set[str] = set()
+    size = 0
+    for text in documents:
+        seen.update(text.split())
+        size += len(text.encode("utf-8"))
+        if size >= limit:
+            break
+    return size, len(seen)
 
 
 def _mib(size: float) -> str:
