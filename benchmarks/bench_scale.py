@@ -16,8 +16,9 @@ it measures, in fresh processes (peak RSS from ``wait4``):
   ``encode_batch`` over the same lines in the same batches, keeping only the lengths;
 - ``kantai train --max-steps 1``: seconds to the first step (blocks packed, model built) and peak RSS.
 
-Peak RSS is each measured process's own (``ru_maxrss``); the stats scan's worker processes (one per core,
-forked from a forkserver) are not children of it and are not in that figure.
+Peak RSS is each measured process's own high-water mark (``VmHWM`` in /proc/self/status: ``ru_maxrss``
+would carry over the forking parent's RSS through exec); the stats scan's worker processes (one per
+core, forked from a forkserver) are not in that figure.
 
 Run: ``python benchmarks/bench_scale.py --sizes 1GB --json benchmarks/results/cpu-scale.json``
 (``--dir`` keeps the generated corpora; ``--forms`` picks some; ``--sizes 50MB`` to try it quickly).
@@ -101,13 +102,13 @@ def _write(folder: Path, form: str, index: int, parts: list[str]) -> None:
 
 
 def timed(code: str, env: dict[str, str]) -> dict:
-    """Run Python ``code`` in a fresh interpreter under a wrapper that reports its own peak RSS."""
+    """Run Python ``code`` in a fresh interpreter under a wrapper that reports its own peak RSS (VmHWM)."""
     wrapper = (
-        "import resource, sys, time, json\n"
+        "import sys, time, json\n"
         "_began = time.perf_counter()\n"
         f"exec(compile({code!r}, 'bench', 'exec'))\n"
-        "print(json.dumps({'seconds': time.perf_counter() - _began, "
-        "'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), file=sys.stderr)\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+        "print(json.dumps({'seconds': time.perf_counter() - _began, 'peak_rss_mib': int(hwm) / 1024}), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", wrapper], env=env, capture_output=True, text=True)
     if done.returncode != 0:

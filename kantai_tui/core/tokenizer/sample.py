@@ -35,6 +35,7 @@ MEMORY_BASE = 300 << 20
 MEMORY_PER_WORD = 1600
 HEAPS_EXPONENT = 0.75
 PRESCAN_BYTES = 16 << 20
+WHOLE_UP_TO = 1.25  # a corpus up to 1.25 times the sample is trained whole: leaving out a few documents helps nobody
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -88,7 +89,8 @@ def memory_for(words: int) -> int:
 
 def plan(corpus_bytes: int, sample_bytes: int | None, prescan: tuple[int, int] = (0, 0)) -> Plan:
     """The share to keep so that about ``sample_bytes`` are trained on, and the memory estimate for that."""
-    share = 1.0 if sample_bytes is None or corpus_bytes <= sample_bytes else sample_bytes / corpus_bytes
+    whole = sample_bytes is None or corpus_bytes <= sample_bytes * WHOLE_UP_TO
+    share = 1.0 if whole else sample_bytes / corpus_bytes  # type: ignore[operator]  # not None when not whole
     words = distinct_words(prescan, corpus_bytes * share)
     return Plan(corpus_bytes, sample_bytes, share, memory_for(words), words, prescan)
 
