@@ -138,7 +138,16 @@ def text_bytes(corpus: Path) -> int:
     return total
 
 
-def run_form(corpus: Path, form: str, work: Path, env: dict[str, str]) -> dict:
+def _wc_baseline(row: dict, files: list[str], form: str, mb: float) -> None:
+    reader = "zcat " if form == "jsonl-gz" else "cat "
+    began = time.perf_counter()
+    subprocess.run(f"{reader}{' '.join(files)} | wc -lw", shell=True, check=True, capture_output=True)
+    wc_s = time.perf_counter() - began
+    row["stats"]["baseline_wc"] = {"seconds": round(wc_s, 2), "mb_per_s": round(mb / wc_s, 1)}
+    row["stats"]["ratio"] = round(wc_s / row["stats"]["seconds"], 3)
+
+
+def run_form(corpus: Path, form: str, work: Path, env: dict[str, str], baselines: bool = True) -> dict:
     files = sorted(str(p) for p in corpus.iterdir() if not p.name.startswith("."))
     size = sum(Path(f).stat().st_size for f in files)
     text = text_bytes(corpus)
@@ -146,17 +155,13 @@ def run_form(corpus: Path, form: str, work: Path, env: dict[str, str]) -> dict:
     mb = text / 1e6
 
     stats = kantai(["stats", str(corpus), "--json"], env)
-    reader = "zcat " if form == "jsonl-gz" else "cat "
-    began = time.perf_counter()
-    subprocess.run(f"{reader}{' '.join(files)} | wc -lw", shell=True, check=True, capture_output=True)
-    wc_s = time.perf_counter() - began
     row["stats"] = {
         "seconds": stats["seconds"],
         "peak_rss_mib": stats["peak_rss_mib"],
         "mb_per_s": round(mb / stats["seconds"], 1),
     }
-    row["stats"]["baseline_wc"] = {"seconds": round(wc_s, 2), "mb_per_s": round(mb / wc_s, 1)}
-    row["stats"]["ratio"] = round(wc_s / stats["seconds"], 3)
+    if baselines:
+        _wc_baseline(row, files, form, mb)
     print(f"{form}: stats {row['stats']}", flush=True)
 
     tok = work / "tok"
@@ -171,7 +176,9 @@ def run_form(corpus: Path, form: str, work: Path, env: dict[str, str]) -> dict:
         "coverage": meta["coverage"],
         "vocab": meta["vocab_size"],
     }
-    if form != "jsonl-gz":  # the bare trainer reads text files itself: the same bytes (the files it would sample)
+    if (
+        baselines and form != "jsonl-gz"
+    ):  # the bare trainer reads text files itself: the same bytes (the files it would sample)
         share = meta["sample"]["share"]
         chosen = files if share >= 1.0 else files[: max(1, round(len(files) * share))]
         bare = timed(
@@ -190,26 +197,28 @@ def run_form(corpus: Path, form: str, work: Path, env: dict[str, str]) -> dict:
         env,
     )
     documents, tokens = map(int, cache["stdout"].split())
-    bare = timed(
-        "from kantai_tui.core.tokenizer.bpe import load_tokenizer\n"
-        "from kantai_tui.core.training.data import _nonempty_documents\n"
-        "from kantai_tui.core.corpus.files import find_corpus_files\n"
-        f"t = load_tokenizer({str(tok)!r}); t.no_truncation(); n = 0\n"
-        f"for batch in _nonempty_documents(find_corpus_files({str(corpus)!r}), 'strict', 'text', lambda b: None):\n"
-        "    n += sum(len(e.ids) for e in t.encode_batch(batch, add_special_tokens=False))\n"
-        "print(n)",
-        env,
-    )
     row["cache"] = {
         "seconds": cache["seconds"],
         "peak_rss_mib": cache["peak_rss_mib"],
         "mb_per_s": round(mb / cache["seconds"], 2),
         "documents": documents,
         "tokens": tokens,
-        "baseline_encode_batch": {k: bare[k] for k in ("seconds", "peak_rss_mib")}
-        | {"mb_per_s": round(mb / bare["seconds"], 2)},
-        "ratio": round(bare["seconds"] / cache["seconds"], 3),
     }
+    if baselines:
+        bare = timed(
+            "from kantai_tui.core.tokenizer.bpe import load_tokenizer\n"
+            "from kantai_tui.core.training.data import _nonempty_documents\n"
+            "from kantai_tui.core.corpus.files import find_corpus_files\n"
+            f"t = load_tokenizer({str(tok)!r}); t.no_truncation(); n = 0\n"
+            f"for batch in _nonempty_documents(find_corpus_files({str(corpus)!r}), 'strict', 'text', lambda b: None):\n"
+            "    n += sum(len(e.ids) for e in t.encode_batch(batch, add_special_tokens=False))\n"
+            "print(n)",
+            env,
+        )
+        row["cache"]["baseline_encode_batch"] = {k: bare[k] for k in ("seconds", "peak_rss_mib")} | {
+            "mb_per_s": round(mb / bare["seconds"], 2)
+        }
+        row["cache"]["ratio"] = round(bare["seconds"] / cache["seconds"], 3)
     print(f"{form}: cache {row['cache']}", flush=True)
 
     runs = work / "runs"
@@ -227,6 +236,7 @@ def main() -> None:
     parser.add_argument("--forms", default=",".join(FORMS))
     parser.add_argument("--dir", help="where the corpora are generated and kept (default: a temporary folder)")
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--no-baselines", action="store_true", help="kantai's figures only (peak RSS at a size)")
     args = parser.parse_args()
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="kantai-scale-"))
     import torch
@@ -244,7 +254,7 @@ def main() -> None:
             corpus = generate(work / "corpus", form, parse_size(size_text))
             env = {**os.environ, "XDG_DATA_HOME": str(work / "data"), "XDG_CACHE_HOME": str(work / "cache")}
             shutil.rmtree(work / "data", ignore_errors=True)  # a fresh token cache every time
-            row = {"size": size_text, **run_form(corpus, form, work, env)}
+            row = {"size": size_text, **run_form(corpus, form, work, env, not args.no_baselines)}
             results["rows"].append(row)
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1))
