@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+TOKENIZER = [sys.executable, "-m", "kantai_tui", "tokenizer", "train"]
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +36,16 @@ def _status(run: Path) -> dict:
 
 @pytest.mark.parametrize("phase", ["reading corpus", "encoding the token cache"])
 def test_ctrl_c_in_a_preparation_phase_stops_it_and_leaves_nothing_half_made(
-    big_corpus: Path, tmp_path: Path, phase: str
+    big_corpus: Path, tmp_path: Path, phase: str, request: pytest.FixtureRequest
 ) -> None:
+    if phase != "reading corpus" and not request.config.getoption("--long"):
+        pytest.skip("the encoding phase runs with --long (12 s); tests/core/test_progress.py stops it in-process")
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
     runs = tmp_path / "runs"
     argv = [sys.executable, "-m", "kantai_tui", "train", str(big_corpus), "--runs-dir", str(runs), "--run", "p"]
     if phase == "encoding the token cache":  # a tokenizer of its own, so the run goes straight to encoding
         subprocess.run(
-            [sys.executable, "-m", "kantai_tui", "tokenizer", "train", str(big_corpus), "--out", str(tmp_path / "tok")]
-            + ["--sample", "2MB"],  # a tokenizer is all this case needs: trained on a sample, in a second
+            [*TOKENIZER, str(big_corpus), "--out", str(tmp_path / "tok"), "--sample", "2MB"],  # a sample: quick
             env=env,
             check=True,
             capture_output=True,

@@ -115,6 +115,7 @@ def test_the_journey(tmux_session, small_corpus: Path) -> None:
     tmux.keys("Escape", "3")
     # 3 Training: the form takes the corpus and tokenizer; set max-steps, start, watch, stop, resume
     tmux.wait_for("new run", "max-steps", "no run attached — press s to")
+    time.sleep(1.0)  # the pane is drawn before its runs list (the focus BTab counts from) is filled and focused
     tmux.keys("BTab", "BTab")
     tmux.type("300")
     tmux.keys("Escape", "s")
