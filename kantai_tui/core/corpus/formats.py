@@ -219,7 +219,7 @@ def _json_documents(source: Source, errors: str, text_field: str) -> Iterator[tu
         if first and out.lstrip():
             first = False
             if out.lstrip().startswith(b"["):
-                yield from _json_array(source, errors, text_field, out, chunks)
+                yield from _json_array(source, errors, text_field, out, chunks, read)
                 return
         lines = (pending + out).split(b"\n")
         pending = lines.pop()
@@ -275,10 +275,11 @@ def _json_kind(value: object) -> str:
 
 
 def _json_array(
-    source: Source, errors: str, text_field: str, head: bytes, rest: Iterator[tuple[bytes, bytes]]
+    source: Source, errors: str, text_field: str, head: bytes, rest: Iterator[tuple[bytes, bytes]], read: int
 ) -> Iterator[tuple[str, int]]:
-    """A ``.json`` file that is one array of records: read whole (JSON lines stream; an array cannot)."""
-    parts, read = [head], 0
+    """A ``.json`` file that is one array of records: read whole (JSON lines stream; an array cannot);
+    ``read``: the file bytes read for ``head``."""
+    parts = [head]
     for out, raw in rest:
         parts.append(out)
         read += len(raw)

@@ -138,7 +138,7 @@ def keep_documents(share: float, seed: int = SAMPLE_SEED) -> Iterator[bool]:
 class Coverage:
     """How the vocabulary encodes text: measured on documents it was not trained on when it had a sample."""
 
-    on: str  # "left-out documents" or "training text"
+    on: str  # what it was measured on ("left-out documents")
     bytes: int
     words: int
     tokens: int
