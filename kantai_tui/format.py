@@ -12,6 +12,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+from kantai_tui.core.files import human_bytes
 from kantai_tui.core.runs.smoothing import SMOOTHING, Smoother  # noqa: F401 - one rule, kept in core
 from kantai_tui.core.training.config import duration
 
@@ -127,16 +128,6 @@ def lineage_words(parent: dict | None, extensions: int) -> str:
     if extensions:
         parts.append("extended" + (f" ×{extensions}" if extensions > 1 else ""))
     return ", ".join(parts)
-
-
-def human_bytes(size: int) -> str:
-    """1,820,953 -> '1.7 MiB'."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def gib(value: int | None) -> str:

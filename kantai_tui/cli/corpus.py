@@ -8,6 +8,7 @@ from functools import partial
 from kantai_tui.cli.args import CORPUS_HELP, add_text_field, corpus_arg, emit_json, positive
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK
+from kantai_tui.core.progress import SCANNING
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from kantai_tui.core.tokenizer.bpe import token_stats
 
     with cli_render.progress_bar(quiet=args.json) as report:
-        scanning = partial(report, "scanning")
+        scanning = partial(report, SCANNING)
         stats = corpus_stats(
             args.path, top_n=args.top, errors=args.errors, progress=scanning, text_field=args.text_field
         )

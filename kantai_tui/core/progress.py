@@ -51,7 +51,10 @@ class Progress:
 
 
 SHOW_AFTER_S = 1.0  # a phase is shown (and kept in status.json) once it has run this long
-UNITS = {"learning merges": "steps", "packing blocks": "blocks"}  # phases that do not count bytes
+# the phases, named once: what every view shows (and tests wait for)
+READING, MERGING, MEASURING, SAVING = "reading corpus", "learning merges", "measuring coverage", "saving"
+ENCODING, PACKING, SCANNING = "encoding the token cache", "packing blocks", "scanning"
+UNITS = {MERGING: "steps", PACKING: "blocks"}  # phases that do not count bytes
 
 
 @dataclass

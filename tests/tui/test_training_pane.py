@@ -240,8 +240,9 @@ async def test_reads_that_overlap_apply_each_metrics_row_once(tmp_path: Path, mo
         assert chart.steps == list(range(10, 201, 10)) and [s for s, _ in chart.evals] == [50, 100, 150, 200]
 
 
-async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> None:
-    """Regression (issue 14, item 14): a trainer stopped with SIGSTOP showed "running" forever."""
+async def _status_of_a_live_run(tmp_path: Path, status: dict, shows: str, run_json: dict | None = None) -> str:
+    """The Training pane's status line for a recorded run whose trainer holds its lock (as a live one does),
+    with the given status.json, once it shows ``shows``."""
     import json
 
     from kantai_tui.core.runs.folder import RunLock
@@ -249,41 +250,39 @@ async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> Non
 
     runs = recorded_run(tmp_path)
     run = runs / "demo"
-    (run / "run.json").write_text(json.dumps({"name": "demo", "config": {"preset": "tiny", "log_every": 10}}))
-    status = {"state": "running", "step": 200, "elapsed_s": 40.0, "updated": time.time() - 300}
+    if run_json is not None:
+        (run / "run.json").write_text(json.dumps(run_json))
+    else:
+        (run / "metrics.jsonl").write_text("")
     (run / "status.json").write_text(json.dumps(status))
     app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
-    with RunLock(run):  # held, as the frozen trainer holds it
+    with RunLock(run):
         async with app.run_test(size=(120, 40)) as pilot:
             app.query_one(TrainingPane).attach(run)
             line = app.query_one("#train-status")
-            await until(pilot, lambda: "stalled — no step for" in str(line.render()), timeout=30)
-            assert "running · stalled — no step for 5m0" in str(line.render())
-            assert "ETA" not in str(line.render())
+            await until(pilot, lambda: shows in str(line.render()), timeout=30)
+            return str(line.render())
+
+
+async def test_a_frozen_trainer_reads_stalled_in_the_pane(tmp_path: Path) -> None:
+    """Regression (issue 14, item 14): a trainer stopped with SIGSTOP showed "running" forever."""
+    status = {"state": "running", "step": 200, "elapsed_s": 40.0, "updated": time.time() - 300}
+    config = {"name": "demo", "config": {"preset": "tiny", "log_every": 10}}
+    line = await _status_of_a_live_run(tmp_path, status, "stalled — no step for", run_json=config)
+    assert "running · stalled — no step for 5m0" in line
+    assert "ETA" not in line
 
 
 async def test_a_preparing_run_shows_its_phase_in_the_pane(tmp_path: Path) -> None:
     """A detached run's first start (tokenizer, token cache, packing) reads as its phase, share, rate and time
     left, from what the trainer keeps in status.json."""
-    import json
-
     from kantai_tui.core.progress import Progress
-    from kantai_tui.core.runs.folder import RunLock
-    from tests.helpers import recorded_run
 
-    runs = recorded_run(tmp_path)
-    run = runs / "demo"
-    (run / "metrics.jsonl").write_text("")
     phase = Progress("encoding the token cache", 30 << 20, 120 << 20, 10.0).to_dict()
-    (run / "status.json").write_text(json.dumps({"state": "preparing", "preparation": phase, "updated": time.time()}))
-    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
-    with RunLock(run):  # held, as the preparing trainer holds it
-        async with app.run_test(size=(120, 40)) as pilot:
-            app.query_one(TrainingPane).attach(run)
-            line = app.query_one("#train-status")
-            await until(pilot, lambda: "encoding the token cache" in str(line.render()), timeout=30)
-            assert "preparing · encoding the token cache 25% · 30.0 MiB of 120.0 MiB · " in str(line.render())
-            assert "left" in str(line.render())
+    status = {"state": "preparing", "preparation": phase, "updated": time.time()}
+    line = await _status_of_a_live_run(tmp_path, status, "encoding the token cache")
+    assert "preparing · encoding the token cache 25% · 30.0 MiB of 120.0 MiB · " in line
+    assert "left" in line
 
 
 # --- the overlay: runs compared in the chart and the diff -------------------------------------------

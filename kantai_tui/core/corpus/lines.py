@@ -95,14 +95,26 @@ def iter_piece_batches(
         yield out
 
 
+def iter_whole_documents(
+    files: list[Path],
+    on_bytes: Callable[[int], None] = lambda n: None,
+    errors: str = "strict",
+    text_field: str = DEFAULT_TEXT_FIELD,
+) -> Iterator[str]:
+    """Each document whole (its pieces joined; a text file's line with its ``\\n``), blank ones too."""
+    carry = ""
+    for piece, ends in iter_document_pieces(files, on_bytes, errors, text_field=text_field):
+        carry += piece
+        if ends:
+            yield carry
+            carry = ""
+
+
 def iter_documents_kept(
     files: list[Path], keep: Iterator[bool], wanted: bool, errors: str = "strict", text_field: str = DEFAULT_TEXT_FIELD
 ) -> Iterator[str]:
-    """Whole documents whose ``keep`` decision is ``wanted`` (False: the ones a sample left out)."""
-    carry = ""
-    for piece, ends in iter_document_pieces(files, lambda n: None, errors, text_field=text_field):
-        carry += piece
-        if ends:
-            if next(keep) == wanted and carry.strip():
-                yield carry
-            carry = ""
+    """Whole non-blank documents whose ``keep`` decision is ``wanted`` (False: the ones a sample left out);
+    a decision is drawn for every document, blank or not, as ``iter_piece_batches`` draws them."""
+    for document in iter_whole_documents(files, errors=errors, text_field=text_field):
+        if next(keep) == wanted and document.strip():
+            yield document

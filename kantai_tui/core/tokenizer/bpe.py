@@ -36,13 +36,14 @@ from kantai_tui.core.files import (
     commit_folder,
     fsync_dir,
     fsync_file,
+    human_bytes,
     make_writable_dir,
     staging_path,
     sweep_stale,
     write_json_atomic,
 )
 from kantai_tui.core.paths import kantai_command
-from kantai_tui.core.progress import Report, silent
+from kantai_tui.core.progress import MEASURING, MERGING, READING, SAVING, Report, silent
 from kantai_tui.core.tokenizer.sample import (
     DEFAULT_SAMPLE_BYTES,
     Coverage,
@@ -64,7 +65,6 @@ DEFAULT_VOCAB_SIZE = 52_000
 DEFAULT_MIN_FREQUENCY = 2
 MAX_LENGTH = 512
 META_FILE = "kantai.json"
-READING, MERGING, MEASURING, SAVING = "reading corpus", "learning merges", "measuring coverage", "saving"
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", META_FILE)
 EXPORTED_FILES = TOKENIZER_FILES[:-1]  # what final/ carries beside the model: what transformers reads
 
@@ -219,23 +219,15 @@ def train_tokenizer(
 
 def plan_text(chosen: Plan) -> str:
     """The one line said before a tokenizer trains: on what, and about how much memory."""
-    size = human_size(chosen.corpus_bytes)
-    memory = human_size(chosen.memory_bytes)
+    size = human_bytes(chosen.corpus_bytes)
+    memory = human_bytes(chosen.memory_bytes)
     if not chosen.sampled:
         return f"training the tokenizer on all {size} of the corpus (about {memory} of memory)"
     return (
         f"training the tokenizer on a seeded sample of {chosen.share:.0%} of the documents (about "
-        f"{human_size(chosen.corpus_bytes * chosen.share)} of {size}; --sample SIZE or --sample all to change), "
+        f"{human_bytes(chosen.corpus_bytes * chosen.share)} of {size}; --sample SIZE or --sample all to change), "
         f"about {memory} of memory"
     )
-
-
-def human_size(size: float) -> str:
-    """Bytes for the tokenizer's notes: '1.0 GiB', '1.7 MiB', '300 KiB'."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size:.0f} bytes"
 
 
 def available_memory() -> int:

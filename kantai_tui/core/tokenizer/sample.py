@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from kantai_tui.core.errors import BadInputError
+from kantai_tui.core.files import human_bytes
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -103,9 +104,9 @@ def check_memory(chosen: Plan, available: int) -> None:
     room = max(available * 0.8 - MEMORY_BASE, 0) / MEMORY_PER_WORD  # distinct words that fit
     fits = int(scanned * (room / words) ** (1 / HEAPS_EXPONENT)) if words and room else 1 << 20
     raise BadInputError(
-        f"training the tokenizer on {_mib(chosen.corpus_bytes * chosen.share)} of text needs about "
-        f"{_mib(chosen.memory_bytes)} of memory (about {chosen.distinct_words:,} distinct words), and "
-        f"{_mib(available)} is available; pass --sample {max(fits >> 20, 1)}MB to train on a seeded sample that fits"
+        f"training the tokenizer on {human_bytes(chosen.corpus_bytes * chosen.share)} of text needs about "
+        f"{human_bytes(chosen.memory_bytes)} of memory (about {chosen.distinct_words:,} distinct words), and "
+        f"{human_bytes(available)} is available; pass --sample {max(fits >> 20, 1)}MB to train on a seeded sample that fits"
     )
 
 
@@ -120,10 +121,6 @@ def prescan(documents: Iterator[str], limit: int = PRESCAN_BYTES) -> tuple[int, 
         if size >= limit:
             break
     return size, len(seen)
-
-
-def _mib(size: float) -> str:
-    return f"{size / (1 << 30):.1f} GiB" if size >= 1 << 30 else f"{size / (1 << 20):.0f} MiB"
 
 
 def keep_documents(share: float, seed: int = SAMPLE_SEED) -> Iterator[bool]:

@@ -36,11 +36,11 @@ import numpy as np
 
 from kantai_tui.core.corpus.files import find_corpus_files, sources
 from kantai_tui.core.corpus.formats import DEFAULT_TEXT_FIELD, TEXT
-from kantai_tui.core.corpus.lines import iter_document_pieces
+from kantai_tui.core.corpus.lines import iter_whole_documents
 from kantai_tui.core.corpus.stats import fingerprint_files
 from kantai_tui.core.errors import BadInputError
 from kantai_tui.core.paths import data_home
-from kantai_tui.core.progress import Report, silent
+from kantai_tui.core.progress import ENCODING, PACKING, Report, silent
 from kantai_tui.core.tokenizer.bpe import load_tokenizer
 
 BOS, PAD, EOS = 0, 1, 2
@@ -92,7 +92,6 @@ def tokenizer_hash(tokenizer_dir: Path) -> str:
 
 
 CACHE_VERSION = 2  # 2: documents of every format, appended to disk as encoded (1: text lines, built in memory)
-ENCODING, PACKING = "encoding the token cache", "packing blocks"
 ENCODE_BATCH_BYTES = 2 << 20  # characters per call of the Rust batch encoder (its threads share them): about
 # half a second of work on 2 cores, so a stop (a report that raises) lands within a second
 
@@ -218,12 +217,8 @@ def _nonempty_documents(
     size; long ones are kept whole."""
     out: list[str] = []
     size = 0
-    carry = ""
-    for piece, ends in iter_document_pieces(files, on_bytes, errors, text_field=text_field):
-        if not ends:
-            carry += piece
-            continue
-        document, carry = (carry + piece).rstrip("\n"), ""
+    for whole in iter_whole_documents(files, on_bytes, errors, text_field):
+        document = whole.rstrip("\n")
         if document.strip():
             out.append(document)
             size += len(document)
