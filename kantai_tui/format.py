@@ -215,10 +215,20 @@ def speed_text(step: dict, started: dict | None = None, peak: bool = True) -> st
         f"{count(tokens)} tok/s",
         f"{NA if tflops is None else tflops_text(tflops)} TFLOP/s",
         f"MFU {NA if mfu is None else _share(mfu)}"
-        + (f" of {peak_label(started)}" if peak and mfu is not None and started else ""),
+        + (f" of {peak_label(started)}" if peak and mfu is not None and started else "")
+        + _measured_share(tflops, started),
         f"data {NA if wait is None else _share(wait)}",
     ]
     return " · ".join(parts)
+
+
+def _measured_share(tflops: float | None, started: dict | None) -> str:
+    """' (40% of measured)': the achieved rate against the matmul rate measured on the GPU, beside MFU against
+    its nominal peak ('' where there is no such second figure: a CPU, whose peak is the measurement)."""
+    matmul = _figure(started or {}, "matmul_tflops")
+    if tflops is None or matmul is None or matmul <= 0 or matmul == _figure(started or {}, "peak_tflops"):
+        return ""
+    return f" ({_share(tflops / matmul)} of measured)"
 
 
 def progress_text(phase: str, done: int, total: int, elapsed_s: float, unit: str = "bytes") -> str:

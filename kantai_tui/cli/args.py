@@ -38,6 +38,11 @@ def add_text_field(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def batch_size(value: str) -> int | str:
+    """argparse type for --batch-size: a whole number >= 1, or 'auto' (measure it on this device)."""
+    return "auto" if value.strip().lower() == "auto" else positive(value)
+
+
 def positive(value: str) -> int:
     """argparse type: an integer >= 1, with a message that names the value."""
     try:

@@ -219,6 +219,7 @@ class EventPrinter:
             f"{number(row.get('parameters'), ',')} parameters; {number(row.get('train_examples'), ',')} training "
             f"examples, {number(row.get('eval_examples'), ',')} held-out lines; "
             f"{number(row.get('tokens_per_step'), ',')} tokens per step{self._speed_model(row)}"
+            + (f"\n  {row['batch_reason']}" if row.get("batch_reason") else "")
         )
 
     @staticmethod
@@ -228,12 +229,14 @@ class EventPrinter:
         flops = row.get("flops_per_token")
         if flops is None:
             return ""
-        peak = row.get("peak_tflops")
+        peak, matmul = row.get("peak_tflops"), row.get("matmul_tflops")
         against = (
             f"MFU of {tflops_text(peak)} TFLOP/s, {row.get('peak_source', NA)}"
             if peak is not None
             else "no MFU: no peak known for this device"
         )
+        if matmul is not None and matmul != peak:
+            against += f"; {tflops_text(matmul)} TFLOP/s {row.get('matmul_source', NA)}"
         return f"\n  speed: {flops / 1e6:,.1f} MFLOP/token, {row.get('flop_model', NA)}; {against}"
 
     def _step(self, row: dict) -> str:

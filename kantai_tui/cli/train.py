@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kantai_tui.cli.args import CORPUS_HELP, add_text_field, corpus_arg, emit_json
+from kantai_tui.cli.args import CORPUS_HELP, add_text_field, batch_size, corpus_arg, emit_json
 from kantai_tui.core.corpus.files import ERROR_MODES
 from kantai_tui.core.errors import EXIT_OK, EXIT_RUN_DID_NOT_FINISH, BadInputError, KantaiError
 from kantai_tui.core.paths import DEFAULT_RUNS_DIR, kantai_command
@@ -149,7 +149,13 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
         choices=ATTENTION_SPANS,
         help="packed: attend within each line, positions restarting per line (default), or across the block",
     )
-    train.add_argument("--batch-size", type=positive, metavar="N")
+    train.add_argument(
+        "--batch-size",
+        type=batch_size,
+        metavar="N|auto",
+        help="the global batch (default: on CUDA measured at the start, the one with the best time to quality, "
+        "said in one line; on a CPU 32); auto measures on any device",
+    )
     train.add_argument("--grad-accum", type=positive, default=1, metavar="N")
     train.add_argument("--lr", type=float)
     train.add_argument("--block-size", type=positive, default=128, metavar="N")
@@ -173,7 +179,9 @@ def add_commands(commands: argparse._SubParsersAction, positive: type) -> None:
         "--compile",
         choices=COMPILE_MODES,
         default="auto",
-        help="torch.compile the training step (auto = on CUDA only; the first steps pay the compile)",
+        help="torch.compile the training step; auto = on CUDA (with CUDA graphs, reduce-overhead, when one "
+        "process runs whole steps) and on a CPU for a --time of 2m or more; on = the default mode; the first "
+        "steps pay the compile",
     )
     train.add_argument(
         "--dropout", type=float, metavar="P", help="hidden and attention dropout (default: packed 0, seed 0.1)"
@@ -263,7 +271,9 @@ def _check_global_batch(args: argparse.Namespace, world: int) -> None:
         run_dir = process.run_path(args.runs_dir, args.resume)
         size = process.load_config(run_dir).batch_size if (run_dir / "run.json").is_file() else None
     else:
-        size = args.batch_size or _config(args).resolved().batch_size
+        from kantai_tui.core.training.step import may_use_cuda
+
+        size = _config(args).resolved(cuda=may_use_cuda(args.device)).batch_size  # None: measured, divides
     if size is not None:
         distributed.check_global_batch(size, world)
 
@@ -418,7 +428,8 @@ def _config(args: argparse.Namespace, corpus: str | None = None) -> TrainConfig:
         preset=args.preset,
         recipe=args.recipe,
         block_size=args.block_size,
-        batch_size=args.batch_size,
+        batch_size=None if args.batch_size == "auto" else args.batch_size,
+        measure_batch=args.batch_size == "auto",
         grad_accum=args.grad_accum,
         lr=args.lr,
         **run_length(args.epochs, args.max_steps, _time_budget(args.time)),

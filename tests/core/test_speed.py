@@ -83,7 +83,7 @@ def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     calls: list[str] = []
     rates = iter([1.5, 1.5, 1.2, 1.5, 2.0])  # a busy machine's low figure, then a quiet one's
 
-    def measure(dtype: str, seconds: float = speed.MEASURE_S) -> float:
+    def measure(dtype: str, seconds: float = speed.MEASURE_S, device: str = "cpu") -> float:
         calls.append(dtype)
         return next(rates, 1.5)
 

@@ -96,9 +96,9 @@ def create_run(
         cfg.corpus, cfg.errors, cfg.text_field
     )  # a missing, empty or blank corpus is reported before anything is created
     load_probes(cfg.probes)  # so is a bad probe file
-    if cfg.device != "auto":
-        from kantai_tui.core.training.step import pick_device
+    from kantai_tui.core.training.step import may_use_cuda, pick_device
 
+    if cfg.device != "auto":
         pick_device(cfg.device)  # and a device this machine does not have
     if tokenizer is not None:
         _check_tokenizer(Path(tokenizer).expanduser(), cfg.corpus)
@@ -108,7 +108,7 @@ def create_run(
             "corpus": str(Path(cfg.corpus).expanduser().resolve()),
             "tokenizer_dir": str(run_dir.resolve() / "tokenizer"),
         }
-    ).resolved()
+    ).resolved(cuda=may_use_cuda(cfg.device))  # on a GPU the trainer measures the batch first
     record = {"name": name, "config": resolved.to_dict(), "created": time.time(), "versions": _versions()}
     if parent is not None:
         record["parent"] = parent.record()
@@ -316,6 +316,10 @@ def execute(
                 progress=prepare,
             )
             signals.on_continue = trainer.clock.continued  # a frozen trainer's pause is not training time
+            if trainer.cfg != cfg:  # the batch (and lr) it picked: a resume, a fork and `kantai runs` read them
+                _record_config(run_dir, trainer.cfg)
+            for note in trainer.notes:
+                on_note(note)
             write_status(
                 run_dir,
                 "running",
@@ -358,6 +362,13 @@ def execute(
             if sink is not None:
                 sink.close()
     return EXIT_OK if signals.stop_signal is None else _stop_code(signals.stop_signal)
+
+
+def _record_config(run_dir: Path, cfg: TrainConfig) -> None:
+    """run.json with the config the trainer settled (the caller holds the run's lock)."""
+    record = read_json(run_dir / "run.json") or {}
+    record["config"] = cfg.to_dict()
+    write_json_atomic(run_dir / "run.json", record)
 
 
 def _stop_code(signum: int | None) -> int:

@@ -16,7 +16,7 @@ from kantai_tui.core.training.presets import PRESETS
 
 RECIPES = ("packed", "seed")
 PRECISIONS = ("auto", "fp32", "bf16")
-COMPILE_MODES = ("auto", "on", "off")
+COMPILE_MODES = ("auto", "on", "off", "reduce-overhead", "max-autotune")
 SCHEDULES = ("linear", "wsd", "cosine")
 ATTENTION_SPANS = ("block", "line")
 WSD_DECAY = 0.25  # warmup-stable-decay: the lr falls to 0 over the last quarter of the run
@@ -102,7 +102,9 @@ class TrainConfig:
     preset: str = "tiny"
     recipe: str = "packed"
     block_size: int = 128
-    batch_size: int | None = None
+    batch_size: int | None = None  # None once resolved: the trainer picks it (batching.py), then run.json holds it
+    # measure the batch on any device (--batch-size auto); by default only a CUDA run measures, a CPU one takes 32
+    measure_batch: bool = False
     grad_accum: int = 1
     lr: float | None = None
     warmup_ratio: float | None = None
@@ -125,7 +127,9 @@ class TrainConfig:
     auto_batch_size: bool = False  # on out-of-memory, split each batch in two and retry (same effective batch)
     precision: str = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16 (avx512_bf16/amx), else fp32
     dropout: float | None = None  # hidden and attention dropout; None: the recipe's (packed 0.0, seed 0.1)
-    compile: str = "auto"  # torch.compile the training step; auto: on CUDA, and on a CPU for a --time of 2 min or more
+    # torch.compile the training step; auto: on CUDA (with CUDA graphs, mode reduce-overhead, when one process
+    # takes whole steps), and on a CPU for a --time of 2 min or more; reduce-overhead, max-autotune: that mode
+    compile: str = "auto"
     time_s: float | None = None  # training time budget: the schedule follows the clock, the run ends at it
     schedule: str = "linear"  # lr after warm-up: linear decay to 0, wsd (hold, then decay), cosine
     # packed: attend within each line (positions restart per line) or across the block; None: the recipe's
@@ -163,12 +167,28 @@ class TrainConfig:
     def decay(self) -> float:
         return _set(self.weight_decay, "weight_decay")
 
-    def resolved(self) -> TrainConfig:
-        """Fill the recipe's defaults and check every value, with a message naming the option."""
+    def resolved(self, cuda: bool = False) -> TrainConfig:
+        """Fill the recipe's defaults and check every value, with a message naming the option.
+
+        One default may be left to the trainer: a packed run's batch when it trains on a GPU (``cuda``:
+        the device is cuda, or auto on a machine that has one; step.may_use_cuda) or is asked to measure
+        (``measure_batch``). Which batch fills a GPU is a measurement on that GPU (batching.py); the lr,
+        which scales with the batch, then waits for it too."""
         self._check()
         base = SEED_RECIPE if self.recipe == "seed" else {**PACKED_RECIPE, "lr": PACKED_LR.get(self.preset)}
+        if self.batch_size is None and self.batch_waits(cuda):
+            base = {k: v for k, v in base.items() if k not in ("batch_size", "lr")}
         filled: dict[str, Any] = {k: v for k, v in base.items() if getattr(self, k) is None}
         return replace(self, **filled)
+
+    def batch_waits(self, cuda: bool = False) -> bool:
+        """Whether the trainer picks this packed run's batch when none is given: on a GPU, or when asked to
+        measure; elsewhere the recipe's 32 (the batch the CPU recipe was tuned at)."""
+        return self.recipe == "packed" and (self.measure_batch or cuda or self.device.startswith("cuda"))
+
+    def with_batch(self, batch: int, lr: float | None) -> TrainConfig:
+        """The config once the trainer picked the batch; ``lr`` fills an lr that waited for it."""
+        return replace(self, batch_size=batch, lr=self.lr if self.lr is not None else lr)
 
     def _check(self) -> None:
         if self.preset not in PRESETS:

@@ -32,6 +32,9 @@ class RunStarted:
     peak_tflops: float | None  # what MFU is measured against; None: a GPU kantai has no figure for
     peak_source: str | None  # where the peak comes from: "… nominal dense bf16", "measured fp32 matmul, …"
     flop_model: str  # the FLOP model in words
+    matmul_tflops: float | None = None  # on CUDA: the bf16 matmul rate measured on the GPU (beside the nominal peak)
+    matmul_source: str | None = None
+    batch_reason: str | None = None  # a batch the trainer picked: what it measured and why (batching.py)
     kind: str = field(default="started", init=False)
 
 

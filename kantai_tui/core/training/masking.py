@@ -4,6 +4,10 @@
 random token and 10% stay as they are; labels are -100 everywhere else. Unlike the
 collator, every draw comes from a ``torch.Generator`` the caller owns, so its state can be
 checkpointed and a resumed run masks exactly as the uninterrupted one would have.
+
+Both run where the ids are: on CUDA the trainer masks on the device with a CUDA generator, and nothing
+here reads a value back to the host (``torch.where``, not boolean-mask assignment, which would sync to
+count the chosen positions).
 """
 
 from __future__ import annotations
@@ -28,18 +32,16 @@ def mask_tokens(
     """Return (corrupted inputs, labels) for a batch of token ids [B, T]; specials and padding are never chosen."""
     import torch
 
-    labels = input_ids.clone()
+    shape, device = input_ids.shape, input_ids.device
     special = input_ids < FIRST_REGULAR_ID  # <s> <pad> </s> <unk> <mask>
-    chance = torch.full(input_ids.shape, probability, device=input_ids.device).masked_fill_(special, 0.0)
+    chance = torch.full(shape, probability, device=device).masked_fill_(special, 0.0)
     chosen = torch.bernoulli(chance, generator=generator).bool()
-    labels[~chosen] = IGNORE_INDEX
-    inputs = input_ids.clone()
-    to_mask = torch.bernoulli(torch.full(input_ids.shape, 0.8), generator=generator).bool() & chosen
-    inputs[to_mask] = mask_id
-    to_random = torch.bernoulli(torch.full(input_ids.shape, 0.5), generator=generator).bool() & chosen & ~to_mask
-    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, dtype=input_ids.dtype)
-    inputs[to_random] = random_ids[to_random]
-    return inputs, labels
+    labels = torch.where(chosen, input_ids, IGNORE_INDEX)
+    to_mask = torch.bernoulli(torch.full(shape, 0.8, device=device), generator=generator).bool() & chosen
+    inputs = torch.where(to_mask, mask_id, input_ids)
+    to_random = torch.bernoulli(torch.full(shape, 0.5, device=device), generator=generator).bool() & chosen & ~to_mask
+    random_ids = torch.randint(vocab_size, shape, generator=generator, dtype=input_ids.dtype, device=device)
+    return torch.where(to_random, random_ids, inputs), labels
 
 
 def slot_count(block_size: int, probability: float = 0.15) -> int:
@@ -64,14 +66,14 @@ def mask_slots(
     """
     import torch
 
-    count = slot_count(input_ids.shape[1], probability)
+    count, device = slot_count(input_ids.shape[1], probability), input_ids.device
     special = input_ids < FIRST_REGULAR_ID
-    score = torch.rand(input_ids.shape, generator=generator).masked_fill_(special, 2.0)  # specials sort last
+    score = torch.rand(input_ids.shape, generator=generator, device=device).masked_fill_(special, 2.0)  # specials last
     positions = score.topk(count, dim=1, largest=False, sorted=False).indices  # [B, K]
     labels = input_ids.gather(1, positions)
     labels = labels.masked_fill(special.gather(1, positions), IGNORE_INDEX)
-    draw = torch.rand(positions.shape, generator=generator)
-    random_ids = torch.randint(vocab_size, positions.shape, generator=generator, dtype=input_ids.dtype)
+    draw = torch.rand(positions.shape, generator=generator, device=device)
+    random_ids = torch.randint(vocab_size, positions.shape, generator=generator, dtype=input_ids.dtype, device=device)
     keep = labels.clamp(min=0)  # the original token (ignored slots keep theirs: they are special)
     replaced = torch.where(draw < 0.8, torch.full_like(keep, mask_id), torch.where(draw < 0.9, random_ids, keep))
     replaced = torch.where(labels == IGNORE_INDEX, input_ids.gather(1, positions), replaced)

@@ -7,9 +7,11 @@ The FLOP model is ``presets.model_size``'s (the one the TUI and ``kantai presets
 the run's block size and the share of positions the LM head runs on; it counts model FLOPs of real
 tokens (padding and recomputation are not counted), which is the MFU convention (PaLM, appendix B).
 
-Peaks: on CUDA, NVIDIA's nominal dense bf16 tensor figure for the GPU, looked up by name (no device
-work); on a CPU, a square-matmul rate measured on the machine, the best of every run's check kept as JSON in
-the user's cache folder, since no table knows a CPU's vector units, clock and core count.
+Peaks: on CUDA, NVIDIA's nominal dense bf16 tensor figure for the GPU, looked up by name (the figure
+torchtitan and MosaicML report MFU against), and beside it the bf16 matmul rate measured on the GPU
+(what the device really reaches: an H200 measured 792 of its nominal 989); on a CPU only the measured
+rate, since no table knows a CPU's vector units, clock and core count. Measurements are the best of every
+run's check, kept as JSON in the user's cache folder.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ if TYPE_CHECKING:
 # scores and values at block size T; forward and backward: 3 times the forward's 2 FLOPs per multiply-add
 FLOP_MODEL = "6·N + 12·L·T·H per token (N: encoder and LM-head weights), LM head at {head}"
 CACHE_FILE = "matmul_peak.json"
-MEASURE_S = 0.3  # matmul time the CPU measurement spends (plus one warm-up product)
+MEASURE_S = 0.3  # matmul time a first measurement spends (plus one warm-up product)
 RECHECK_S = 0.1  # … and each later run's check of it
+GPU_GROUP = 10  # GPU matmuls queued between syncs (one 8192² bf16 product is about 1.4 ms on an H200)
 
 # NVIDIA's published dense (not "with sparsity", which doubles them) tensor TFLOP/s, bf16 where the GPU
 # has it (fp16 for V100 and T4, which have no bf16). First match wins, so the specific names come first;
@@ -51,6 +54,19 @@ GPU_PEAKS: tuple[tuple[str, float, str], ...] = (
     (r"V100", 125.0, "fp16"),
     (r"\bT4\b", 65.0, "fp16"),
 )
+# Where each figure is printed (NVIDIA's datasheets; dense, i.e. half the "with sparsity" figure):
+GPU_PEAK_SOURCES = {
+    "H100 PCIe": "H100 datasheet (2023), PCIe: 1,513 TFLOP/s bf16 with sparsity",
+    "H100/H200 NVL": "H100 NVL and H200 NVL datasheets: 1,671 TFLOP/s bf16 with sparsity",
+    "H100/H200 SXM": "H100 and H200 datasheets, SXM: 1,979 TFLOP/s bf16 with sparsity",
+    "A100": "A100 datasheet (2021): 312 TFLOP/s bf16 dense",
+    "L40S": "L40S datasheet: 733 TFLOP/s bf16 with sparsity",
+    "L4": "L4 datasheet: 242 TFLOP/s bf16 with sparsity",
+    "A10": "A10 datasheet: 250 TFLOP/s bf16 with sparsity",
+    "RTX 4090": "Ada architecture whitepaper, RTX 4090: 165.2 TFLOP/s bf16 dense with fp32 accumulate",
+    "V100": "V100 datasheet, SXM2: 125 TFLOP/s fp16 tensor",
+    "T4": "T4 datasheet: 65 TFLOP/s fp16 tensor",
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,8 @@ class RunSpeed:
 
     flops_per_token: int
     flop_model: str
-    peak: Peak | None  # None: a GPU the table does not know; MFU is then not given
+    peak: Peak | None  # MFU's denominator: a GPU's nominal figure, a CPU's measured one; None: not looked for
+    matmul: Peak | None = None  # on CUDA, the matmul rate measured on the GPU, shown beside the nominal MFU
 
     def tflops(self, tokens_per_s: float) -> float:
         """Achieved training TFLOP/s at ``tokens_per_s`` real tokens a second."""
@@ -105,19 +122,35 @@ def run_speed(
     """The run's FLOP model and peak; ``world`` processes (torchrun) count ``world`` devices' peak, as the
     logged tokens/s is the whole global batch's. ``with_peak`` False leaves the peak out (ranks other than
     0 record nothing, and on a CPU their measurements would compete with each other for the cores)."""
-    peak = device_peak(device, bf16) if with_peak else None
-    if peak is not None and world > 1:
-        peak = Peak(peak.tflops * world, f"{world} × {peak.source}")
-    return RunSpeed(flops_per_token(cfg, tokenizer_vocab), flop_model(cfg), peak)
+    peak, matmul = device_peaks(device, bf16) if with_peak else (None, None)
+    if world > 1:
+        peak, matmul = _times(peak, world), _times(matmul, world)
+    return RunSpeed(flops_per_token(cfg, tokenizer_vocab), flop_model(cfg), peak, matmul)
+
+
+def _times(peak: Peak | None, world: int) -> Peak | None:
+    return None if peak is None else Peak(peak.tflops * world, f"{world} × {peak.source}")
+
+
+def device_peaks(device: str, bf16: bool) -> tuple[Peak | None, Peak | None]:
+    """(MFU's peak, the measured matmul rate shown beside it) for ``device``. On CUDA: the nominal figure
+    from the table and a measurement (an unknown GPU: the measurement is the peak, and says so); on a CPU:
+    the measurement alone."""
+    if not device.startswith("cuda"):
+        return cpu_peak("bf16" if bf16 else "fp32"), None
+    import torch
+
+    name = torch.cuda.get_device_name(device)
+    measured = measured_peak("bf16", device)
+    nominal = gpu_peak(name)
+    if nominal is None:
+        return Peak(measured.tflops, f"{measured.source} (no nominal figure known for {name})"), measured
+    return nominal, measured
 
 
 def device_peak(device: str, bf16: bool) -> Peak | None:
-    """The peak of ``device``: a table lookup on CUDA, a cached measurement on a CPU."""
-    if device.startswith("cuda"):
-        import torch
-
-        return gpu_peak(torch.cuda.get_device_name(device))
-    return cpu_peak("bf16" if bf16 else "fp32")
+    """The peak MFU is measured against on ``device`` (``device_peaks``' first)."""
+    return device_peaks(device, bf16)[0]
 
 
 def gpu_peak(name: str) -> Peak | None:
@@ -132,22 +165,32 @@ def gpu_peak(name: str) -> Peak | None:
 
 
 def cpu_peak(dtype: str, cache_dir: Path | None = None) -> Peak:
-    """The measured matmul peak of this CPU for ``dtype`` ("fp32" or "bf16") at torch's thread count: the
-    best of every measurement this machine made (cached as JSON). The first takes about 0.3 s; later runs
+    """The measured matmul peak of this CPU for ``dtype`` ("fp32" or "bf16") at torch's thread count."""
+    return measured_peak(dtype, "cpu", cache_dir)
+
+
+def measured_peak(dtype: str, device: str = "cpu", cache_dir: Path | None = None) -> Peak:
+    """The measured matmul peak of ``device`` for ``dtype``: the best of every measurement this machine made
+    (cached as JSON, per CPU and thread count or per GPU name). The first takes about 0.3 s; later runs
     check again for RECHECK_S and keep the higher figure, so a peak first measured while other work
-    shared the cores (a low peak, an MFU read too high) does not stay wrong."""
+    shared the device (a low peak, an MFU read too high) does not stay wrong."""
     import torch
 
-    threads, cpu, version = torch.get_num_threads(), cpu_name(), torch.__version__
-    key = f"{cpu} | {threads} threads | {dtype} | torch {version}"
+    version = torch.__version__
+    if device.startswith("cuda"):
+        where = torch.cuda.get_device_name(device)
+        key, label = f"{where} | {dtype} | torch {version}", f"measured {dtype} matmul, {where}"
+    else:
+        threads, where = torch.get_num_threads(), cpu_name()
+        key = f"{where} | {threads} threads | {dtype} | torch {version}"
+        label = f"measured {dtype} matmul, {threads} thread{'s' if threads != 1 else ''}, {where}"
     path = (cache_dir or cache_home()) / CACHE_FILE
     cached = _cached(path, key)
-    measured = measure_matmul_tflops(dtype, MEASURE_S if cached is None else RECHECK_S)
+    measured = measure_matmul_tflops(dtype, MEASURE_S if cached is None else RECHECK_S, device)
     tflops = max(cached or 0.0, measured)
     if tflops != cached:
         _store(path, key, tflops)
-    plural = "s" if threads != 1 else ""
-    return Peak(tflops, f"measured {dtype} matmul, {threads} thread{plural}, {cpu}")
+    return Peak(tflops, label)
 
 
 def cpu_name() -> str:
@@ -164,26 +207,33 @@ def cpu_name() -> str:
     return names[0] if names and names[0] else fallback
 
 
-def measure_matmul_tflops(dtype: str, seconds: float = MEASURE_S) -> float:
-    """The best rate of square matmuls over about ``seconds``: big enough to keep every core busy (1024;
-    2048 above 8 threads), the best of many to see through a neighbour's burst. Operands come from a
-    private generator: the global RNG, which dropout draws from, is untouched (resume stays exact)."""
+def measure_matmul_tflops(dtype: str, seconds: float = MEASURE_S, device: str = "cpu") -> float:
+    """The best rate of square matmuls over about ``seconds``: big enough to keep every unit busy (CPU: 1024,
+    2048 above 8 threads; GPU: 8192, timed in groups of GPU_GROUP between syncs), the best of many to see
+    through a neighbour's burst. Operands come from a private generator: the global RNG, which dropout
+    draws from, is untouched (resume stays exact)."""
     import torch
 
-    n = 1024 if torch.get_num_threads() <= 8 else 2048
+    cuda = device.startswith("cuda")
+    n = 8192 if cuda else 1024 if torch.get_num_threads() <= 8 else 2048
+    group = GPU_GROUP if cuda else 1
     kind = torch.bfloat16 if dtype == "bf16" else torch.float32
     generator = torch.Generator().manual_seed(0)
-    a = torch.rand((n, n), generator=generator).to(kind)
-    b = torch.rand((n, n), generator=generator).to(kind)
-    out = torch.empty((n, n), dtype=kind)
-    torch.matmul(a, b, out=out)  # warm-up: thread pool, packing buffers
+    a = torch.rand((n, n), generator=generator).to(device=device, dtype=kind)
+    b = torch.rand((n, n), generator=generator).to(device=device, dtype=kind)
+    out = torch.empty((n, n), dtype=kind, device=device)
+    sync = torch.cuda.synchronize if cuda else (lambda device=None: None)
+    torch.matmul(a, b, out=out)  # warm-up: thread pool, packing buffers, cuBLAS handles
+    sync(device)
     best, spent = 0.0, 0.0
     while spent < seconds:
         began = time.perf_counter()
-        torch.matmul(a, b, out=out)
+        for _ in range(group):
+            torch.matmul(a, b, out=out)
+        sync(device)
         took = max(time.perf_counter() - began, 1e-9)
         spent += took
-        best = max(best, 2 * n**3 / took)
+        best = max(best, group * 2 * n**3 / took)
     return best / 1e12
 
 

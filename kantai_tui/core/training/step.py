@@ -67,10 +67,18 @@ class LoopState:
 class Batches:
     """Training examples in a reproducible order: epoch e is shuffled by a generator seeded with seed + e."""
 
-    def __init__(self, cfg: TrainConfig, cache: TokenCache, train_lines: np.ndarray, progress: Report = silent) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        cache: TokenCache,
+        train_lines: np.ndarray,
+        progress: Report = silent,
+        examples: np.ndarray | None = None,
+    ) -> None:
+        """``examples``: what ``training_examples`` gave, when the caller needed them before the batch was known."""
         self.cfg, self.cache = cfg, cache
         self.packed = cfg.recipe == "packed"
-        self.examples = packed_blocks(cache, train_lines, cfg.block_size, progress) if self.packed else train_lines
+        self.examples = training_examples(cfg, cache, train_lines, progress) if examples is None else examples
         self._order: tuple[int, np.ndarray] | None = None
         if len(self.examples) < cfg.batch:
             unit = f"blocks of {cfg.block_size} tokens" if self.packed else "non-empty lines"
@@ -97,6 +105,32 @@ class Batches:
         return pad_batch([line_example(self.cache, int(i), self.cfg.block_size) for i in picked])
 
 
+def training_examples(
+    cfg: TrainConfig, cache: TokenCache, train_lines: np.ndarray, progress: Report = silent
+) -> np.ndarray:
+    """What one epoch draws from: packed blocks [N, T] (memory-mapped), or the training line indices (seed)."""
+    if cfg.recipe == "packed":
+        return packed_blocks(cache, train_lines, cfg.block_size, progress)
+    return train_lines
+
+
+def to_device(batch: np.ndarray, device: str) -> torch.Tensor:
+    """A host batch as a tensor on ``device``, without a host sync on CUDA.
+
+    Why pinned: a copy from pageable memory makes CUDA wait for the stream before it starts, a sync on
+    every step that keeps the host from queueing the next one (a launch-bound small batch then idles the
+    GPU). The batch is copied into page-locked memory and sent non-blocking; torch's caching host
+    allocator reuses that memory only once the copy that read it has finished."""
+    import torch
+
+    host = torch.from_numpy(batch)
+    if not device.startswith("cuda"):
+        return host
+    staged = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+    staged.copy_(host)
+    return staged.to(device, non_blocking=True)
+
+
 def pick_device(name: str) -> str:
     """'auto' means CUDA when torch sees a GPU, else CPU."""
     import torch
@@ -109,6 +143,17 @@ def pick_device(name: str) -> str:
     if name != "cpu" and not name.startswith("cuda"):
         raise BadInputError(f"--device {name!r}: use auto, cpu, cuda or cuda:N")
     return name
+
+
+def may_use_cuda(device: str) -> bool:
+    """Whether a run on ``device`` trains on a GPU: cuda by name, or auto where torch sees one."""
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def cpu_has_bf16() -> bool:
@@ -131,6 +176,19 @@ def use_bf16(precision: str, device: str) -> bool:
 COMPILE_ON_CPU_FROM_S = 120.0  # compiling costs 3-35 s on a CPU and then runs 1.4-1.8x faster (BENCHMARKS.md)
 
 
+def compile_mode(setting: str, device: str, whole_steps: bool) -> str | None:
+    """torch.compile's mode for a compiled run (``use_compile`` said yes): CUDA graphs (reduce-overhead) on
+    CUDA when ``whole_steps`` (one process, each step one forward and backward: a graph replayed per step
+    with no launch overhead, which is what keeps a small batch from being launch-bound); the default mode
+    elsewhere (a CPU has no CUDA graphs; gradient accumulation, --auto-batch-size chunks and DDP's hooks
+    run several passes, or collectives, per step). A mode given by name is used as given."""
+    if setting in ("reduce-overhead", "max-autotune"):
+        return setting
+    if setting == "auto" and device.startswith("cuda") and whole_steps:
+        return "reduce-overhead"
+    return "default"
+
+
 def use_compile(setting: str, device: str, time_s: float | None = None, static_shapes: bool = True) -> bool:
     """'auto' compiles on CUDA, and on a CPU for a time budget of at least COMPILE_ON_CPU_FROM_S when a C++
     compiler is on PATH (inductor needs one) and the batches have static shapes (packed): there the compile
@@ -139,7 +197,7 @@ def use_compile(setting: str, device: str, time_s: float | None = None, static_s
     import shutil
 
     if setting != "auto":
-        return setting == "on"
+        return setting != "off"
     if device.startswith("cuda"):
         return True
     long_enough = time_s is not None and time_s >= COMPILE_ON_CPU_FROM_S and static_shapes

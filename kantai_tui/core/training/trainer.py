@@ -24,10 +24,10 @@ from kantai_tui.core.errors import CorruptCheckpointError, NonFiniteLossError, O
 from kantai_tui.core.files import commit_folder, staging_path, sweep_stale
 from kantai_tui.core.progress import Report, silent
 from kantai_tui.core.tokenizer.bpe import EXPORTED_FILES, load_tokenizer, special_id
-from kantai_tui.core.training import checkpoint, distributed
+from kantai_tui.core.training import batching, checkpoint, distributed
 from kantai_tui.core.training.clock import PauseAwareClock
-from kantai_tui.core.training.config import TrainConfig
-from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
+from kantai_tui.core.training.config import PACKED_LR, TrainConfig
+from kantai_tui.core.training.data import PAD, open_token_cache, read_rows, split_lines
 from kantai_tui.core.training.events import (
     BatchSplit,
     CheckpointSaved,
@@ -47,11 +47,14 @@ from kantai_tui.core.training.step import (
     Evaluator,
     LoopState,
     _optimizer,
+    compile_mode,
     loss_module,
     lr_at,
     pick_device,
     progress,
     segment_progress,
+    to_device,
+    training_examples,
     use_bf16,
     use_compile,
 )
@@ -90,44 +93,55 @@ class Trainer:
         self.world = dist.world if dist else 1
         self.main = dist is None or dist.main  # the one process that writes the run folder
         self.device = distributed.device_for(dist, pick_device(cfg.device))
-        distributed.check_global_batch(cfg.batch, self.world)  # again here: a run.json edited since
+        self.cuda = self.device.startswith("cuda")
         self.bf16 = use_bf16(cfg.precision, self.device)
+        self.notes: list[str] = []  # one-line notes for the runner to print (a mask stream started afresh)
         tokenizer = load_tokenizer(cfg.tokenizer_dir)
         self.vocab = tokenizer.get_vocab_size()
         self.mask_id = special_id(tokenizer, "<mask>")
         cache = open_token_cache(cfg.corpus, cfg.tokenizer_dir, cfg.errors, cfg.text_field, progress)
         train_lines, eval_lines = split_lines(cache.lines, cfg.holdout, cfg.seed)
-        self.batches = Batches(cfg, cache, train_lines, progress)
+        examples = training_examples(cfg, cache, train_lines, progress)
         self.content = content_table(cache, tokenizer)
         cloze = cloze_prompts(cache, eval_lines, tokenizer, self.content)
         self.evaluate = Evaluator(cache, eval_lines, self.mask_id, self.vocab, content=self.content, cloze=cloze)
-        self.total = self._step_limit()
         torch.manual_seed(cfg.seed)
         dropout = 0.1 if cfg.dropout is None else cfg.dropout  # a run.json from before the option: the old default
-        self.compiled = use_compile(cfg.compile, self.device, cfg.time_s, cfg.recipe == "packed")
         # on a CPU, plain matmul-softmax attention beats the SDPA kernel, whose bf16 backward is slow there:
         # tiny preset, same process, A/B twice: 24-29k vs 23-24k tokens/s, compiled 43k vs 28-30k
         # (inductor fuses the softmax). On CUDA, SDPA (flash/memory-efficient kernels).
-        attention = "sdpa" if self.device.startswith("cuda") else "eager"
+        attention = "sdpa" if self.cuda else "eager"
         config = roberta_config(get_preset(cfg.preset), self.vocab, dropout, attention)
         self.model = RobertaForMaskedLM(config)
         self.model.to(self.device)  # type: ignore[arg-type]  # transformers types its @wraps(Module.to) with the wrong self
         self.model.train()
+        if self.cuda:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.per_line = cfg.attention_span == "line" and cfg.recipe == "packed"
+        self.batch_choice = self._settle_batch(cfg, examples)  # a batch left to the trainer: measured now
+        cfg = self.cfg = (
+            cfg if self.batch_choice is None else cfg.with_batch(self.batch_choice.batch, self.batch_choice.lr)
+        )
+        distributed.check_global_batch(cfg.batch, self.world)  # again here: a run.json edited since
+        self.batches = Batches(cfg, cache, train_lines, examples=examples)
+        self.total = self._step_limit()
         # fixed masked slots where every row is a full packed block: static shapes (see mask_slots)
         self.slots = self.batches.packed and cfg.sparse_head
-        per_line = cfg.attention_span == "line" and self.batches.packed
-        self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head, per_line))
+        self._ddp = self._wrap_ddp(loss_module(self.model, cfg.sparse_head, self.per_line))
         # gradients all-reduce on the step's last backward only: the others run under DDP's no_sync
         self._no_sync = getattr(self._ddp, "no_sync", contextlib.nullcontext)
-        self.step_fn = torch.compile(self._ddp) if self.compiled else self._ddp
+        self.compiled = use_compile(cfg.compile, self.device, cfg.time_s, cfg.recipe == "packed")
+        whole_steps = dist is None and cfg.grad_accum == 1 and not cfg.auto_batch_size
+        self.compile_mode = compile_mode(cfg.compile, self.device, whole_steps) if self.compiled else None
+        self.graphs = self.compile_mode == "reduce-overhead" and self.cuda
+        self.step_fn = torch.compile(self._ddp, mode=self.compile_mode) if self.compiled else self._ddp
         self.optimizer = _optimizer(self.model, cfg, self.device)
-        self.mask_generator = torch.Generator().manual_seed(cfg.seed + 1)
+        # masks drawn where the batch is: on CUDA a CUDA generator, so masking never waits for the host
+        self.mask_generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.probe = probe
         self.state = LoopState()
         self._splits: list[BatchSplit] = []
-        if self.device.startswith("cuda"):
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
         resume = checkpoint.newest_verified(run_dir / "checkpoints", on_skip)
         if resume is not None:
             self._load(resume.path)
@@ -153,13 +167,16 @@ class Trainer:
             sum(len(b[0]) for b in self.evaluate.batches),
             cfg.batch * cfg.block_size * cfg.grad_accum,
             f"{self.device} ({'bf16 autocast' if self.bf16 else 'fp32'}"
-            f"{', compiled' if self.compiled else ''}"
+            f"{self._compiled_text()}"
             f"{f', {self.world} processes (DDP)' if self.dist else ''})",
             cfg.time_s,
             self.speed.flops_per_token,
             self.speed.peak.tflops if self.speed.peak else None,
             self.speed.peak.source if self.speed.peak else None,
             self.speed.flop_model,
+            self.speed.matmul.tflops if self.speed.matmul else None,
+            self.speed.matmul.source if self.speed.matmul else None,
+            self.batch_choice.reason if self.batch_choice else None,
         )
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per step
         self._window = (self._now(), state.tokens, state.samples)
@@ -187,6 +204,93 @@ class Trainer:
                 yield from self._probe()
         final = self._export() if done and self.main else None
         yield RunFinished(state.step, str(final) if final else None, stopped=not done)
+
+    def _compiled_text(self) -> str:
+        if not self.compiled:
+            return ""
+        if self.graphs:
+            return ", compiled with CUDA graphs"
+        return ", compiled" if self.compile_mode in (None, "default") else f", compiled {self.compile_mode}"
+
+    # --- the batch ---------------------------------------------------------------------------
+
+    def _settle_batch(self, cfg: TrainConfig, examples: np.ndarray) -> batching.Choice | None:
+        """The batch when run.json leaves it to the trainer (batching.py): BASE_BATCH on a CPU unless asked
+        to measure, else measured on this device. Under torchrun rank 0 measures and every rank takes its
+        figures (one choice, or the ranks would not agree on the data order). None: the batch is given."""
+        if cfg.batch_size is not None:
+            return None
+        base_lr = cfg.lr if cfg.lr is not None else PACKED_LR.get(cfg.preset)
+        if not self.cuda and not cfg.measure_batch:
+            why = "the CPU default (a CPU's tokens/s hardly grows with the batch; --batch-size auto measures)"
+            return batching.default_choice(base_lr, why)
+        if self.dist is None:
+            return self._measure_batch(cfg, examples, base_lr)
+        shared = distributed.share_text(
+            self.dist, json.dumps(asdict(self._measure_batch(cfg, examples, base_lr))) if self.main else None
+        )
+        figures = json.loads(shared)
+        return batching.Choice(figures["batch"], figures["lr"], figures["reason"])
+
+    def _measure_batch(self, cfg: TrainConfig, examples: np.ndarray, base_lr: float | None) -> batching.Choice:
+        """Time one forward and backward pass per candidate (eager, on this process's device) and pick
+        (batching.measure, batching.pick). The global RNG is forked, so the run's dropout stream is as if
+        nothing had been measured, and the gradients are cleared after."""
+        import torch
+
+        world = self.world
+        module = loss_module(self.model, cfg.sparse_head, self.per_line)  # plain, never DDP: the other ranks wait
+        limit = None
+        if self.cuda:
+            total = torch.cuda.get_device_properties(self.device).total_memory
+            optimizer_bytes = 2 * 4 * sum(p.numel() for p in self.model.parameters())  # AdamW's moments, fp32
+            limit = int(batching.MEMORY_SHARE * total) - optimizer_bytes
+        with torch.random.fork_rng(devices=[self.device] if self.cuda else []):
+            trials = batching.measure(
+                lambda rows: self._time_batch(module, examples, rows, cfg.mask_rate),
+                batching.candidates(len(examples), world),
+                cfg.block_size,
+                limit,
+                lambda err: "out of memory" in str(err),
+            )
+        self.model.zero_grad(set_to_none=True)
+        if self.cuda:
+            torch.cuda.empty_cache()
+        chosen = batching.pick(trials, limit, world)
+        lr = batching.lr_for(chosen.batch * world, base_lr) if base_lr is not None and cfg.lr is None else cfg.lr
+        where = torch.cuda.get_device_name(self.device) if self.cuda else "this CPU"
+        if world > 1:
+            where = f"{where} (per process, {world} processes)"
+        reason = batching.reason(chosen, trials, where, lr if cfg.lr is None else None, base_lr, world)
+        return batching.Choice(chosen.batch * world, lr or 0.0, reason, tuple(trials))
+
+    def _time_batch(
+        self, module: torch.nn.Module, examples: np.ndarray, rows: int, mask_rate: float
+    ) -> tuple[float, int | None]:
+        """Seconds per forward and backward pass over ``rows`` training blocks (after one warm-up pass), and
+        the peak memory allocated on CUDA."""
+        import torch
+
+        picked = np.arange(rows) % len(examples)
+        ids = to_device(read_rows(examples, picked).astype(np.int64), self.device)
+        inputs, labels, positions = self._mask(ids, torch.Generator(device=self.device).manual_seed(0), mask_rate)
+        sync = (lambda: torch.cuda.synchronize(self.device)) if self.cuda else (lambda: None)
+        if self.cuda:
+            sync()
+            torch.cuda.reset_peak_memory_stats(self.device)
+        began = 0.0
+        for repeat in range(1 + batching.TIMED_STEPS):
+            if repeat == 1:
+                sync()
+                began = time.perf_counter()
+            with self._autocast():
+                loss = module(inputs, labels, None, positions)[0]
+            loss.backward()
+        sync()
+        seconds = (time.perf_counter() - began) / batching.TIMED_STEPS
+        memory = torch.cuda.max_memory_allocated(self.device) if self.cuda else None
+        self.model.zero_grad(set_to_none=True)
+        return seconds, memory
 
     def _step_limit(self) -> int | None:
         """Steps the run may take: --max-steps, else its epochs; None when only --time bounds it."""
@@ -313,9 +417,9 @@ class Trainer:
             group["lr"] = lr
         step_loss = torch.zeros((), device=self.device)
         for accum in range(cfg.grad_accum):
-            ids, inputs, labels, positions = self._masked_batch()  # [B, T]: the global batch
+            ids, inputs, labels, positions, real = self._masked_batch()  # [B, T]: the global batch
             step_loss += self._batch_loss(ids, inputs, labels, positions, last=accum == cfg.grad_accum - 1)
-            state.tokens += int((ids != PAD).sum()) if not self.batches.packed else ids.numel()
+            state.tokens += real
             state.samples += len(ids)
         self._grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
         self.optimizer.step()
@@ -332,13 +436,13 @@ class Trainer:
         last: bool = True,
     ) -> torch.Tensor:
         """Forward and backward this rank's rows of one global batch, in ``state.split`` chunks, each loss
-        divided by the whole global batch's mask count (counted on the CPU labels: no device sync), so the
-        gradient is the global batch's however it is split across chunks and ranks. DDP averages gradients
-        over ranks, hence the factor ``world``. Returns this rank's share of the mean loss / grad_accum."""
+        divided by the whole global batch's mask count (a tensor where the labels are: never read back to the
+        host), so the gradient is the global batch's however it is split across chunks and ranks. DDP averages
+        gradients over ranks, hence the factor ``world``. Returns this rank's share of the mean loss / grad_accum."""
         import torch
 
         scale, world = self.cfg.grad_accum, self.world
-        denominator = max(1, int((labels != IGNORE_INDEX).sum()))
+        denominator = (labels != IGNORE_INDEX).sum().clamp(min=1)
         if self.dist is not None:
             rows = slice(self.dist.rank * len(ids) // world, (self.dist.rank + 1) * len(ids) // world)
             ids, inputs, labels = ids[rows], inputs[rows], labels[rows]
@@ -357,38 +461,40 @@ class Trainer:
                 chunk_positions,
             )
             final = last and start == starts[-1]  # DDP all-reduces on the step's last backward only
+            if self.graphs:  # a new step: the graph's outputs from the last one are no longer read
+                torch.compiler.cudagraph_mark_step_begin()
             with self._autocast(), contextlib.nullcontext() if final else self._no_sync():
                 loss = self.step_fn(*args)[0] / denominator
                 (loss * world / scale).backward()
             total += loss.detach() / scale
         return total
 
-    def _masked_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The next global batch [B, T] and its masking: (ids, inputs, labels, positions or None). The host
-        seconds this takes add to the window's data wait (``_speed_figures``)."""
-        import torch
-
+    def _masked_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
+        """The next global batch [B, T] on the device, masked there: (ids, inputs, labels, positions or None,
+        real tokens, counted on the host). The host seconds this takes add to the window's data wait
+        (``_speed_figures``)."""
         began = self._now()
-        ids = torch.from_numpy(self._next_batch())
-        positions = None
-        if self.slots:
-            inputs, positions, labels = mask_slots(
-                ids,
-                mask_id=self.mask_id,
-                vocab_size=self.vocab,
-                generator=self.mask_generator,
-                probability=self.cfg.mask_rate,
-            )
-        else:
-            inputs, labels = mask_tokens(
-                ids,
-                mask_id=self.mask_id,
-                vocab_size=self.vocab,
-                generator=self.mask_generator,
-                probability=self.cfg.mask_rate,
-            )
+        batch = self._next_batch()
+        real = batch.size if self.batches.packed else int((batch != PAD).sum())
+        ids = to_device(batch, self.device)
+        inputs, labels, positions = self._mask(ids, self.mask_generator, self.cfg.mask_rate)
         self._data_s += self._now() - began
-        return ids, inputs, labels, positions
+        return ids, inputs, labels, positions, real
+
+    def _mask(
+        self, ids: torch.Tensor, generator: torch.Generator, rate: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(inputs, labels, positions or None): fixed slots for full packed blocks with the sparse head, else
+        the collator's masking."""
+        if self.cfg.recipe == "packed" and self.cfg.sparse_head:
+            inputs, positions, labels = mask_slots(
+                ids, mask_id=self.mask_id, vocab_size=self.vocab, generator=generator, probability=rate
+            )
+            return inputs, labels, positions
+        inputs, labels = mask_tokens(
+            ids, mask_id=self.mask_id, vocab_size=self.vocab, generator=generator, probability=rate
+        )
+        return inputs, labels, None
 
     def _next_batch(self) -> np.ndarray:
         state = self.state
@@ -502,9 +608,9 @@ class Trainer:
         save_model(self.model, str(folder / "model.safetensors"))
         with (folder / "optimizer.pt").open("wb") as handle:  # our handle: a full disk surfaces as OSError
             torch.save(self.optimizer.state_dict(), handle)
-        rng = {"mask": self.mask_generator.get_state(), "torch": torch.get_rng_state()}
-        if self.device.startswith("cuda"):
-            rng["cuda"] = torch.cuda.get_rng_state()
+        rng = {self._mask_key(): self.mask_generator.get_state(), "torch": torch.get_rng_state()}
+        if self.cuda:
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         save_file(rng, str(folder / "rng.safetensors"))
         (folder / "state.json").write_text(json.dumps(asdict(self.state), indent=1))
 
@@ -537,11 +643,31 @@ class Trainer:
                 torch.load(folder / "optimizer.pt", weights_only=True, map_location=self.device)
             )
         rng = load_file(str(folder / "rng.safetensors"))
-        self.mask_generator.set_state(rng["mask"])
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and self.device.startswith("cuda"):
-            torch.cuda.set_rng_state(rng["cuda"])
         self.state = LoopState(**state)
+        self._restore_masks(rng)
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.cuda:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+    def _mask_key(self) -> str:
+        """The checkpoint's name for the mask generator's state: a CPU generator's and a CUDA one's differ in
+        kind (Mersenne Twister, Philox) and cannot stand in for each other."""
+        return "mask_cuda" if self.cuda else "mask"
+
+    def _restore_masks(self, rng: dict[str, torch.Tensor]) -> None:
+        """The mask stream where the checkpoint left it; a run moved between a CPU and a GPU (its checkpoint
+        holds the other kind of generator) starts a fresh stream, seeded by the step, and says so: it
+        resumes, no longer bit-exactly."""
+        key = self._mask_key()
+        if key in rng:
+            self.mask_generator.set_state(rng[key])
+            return
+        self.mask_generator.manual_seed(self.cfg.seed + 1 + self.state.step)
+        moved = "a GPU" if key == "mask" else "a CPU"
+        self.notes.append(
+            f"the checkpoint at step {self.state.step} was written on {moved}: masks go on from a fresh stream, "
+            "so this resume is not bit-exact (the weights, optimizer and data order are)"
+        )
 
     def _export(self) -> Path:
         """``final/``: save_pretrained (safetensors) and the tokenizer, so pipeline("fill-mask") loads it."""

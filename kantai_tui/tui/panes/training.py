@@ -509,7 +509,10 @@ class TrainingPane(Pane):
             f"{escape(speed_text(row, self._started, peak=self._wide_status()))}{time_left}"
             + (f"\n[red]{escape(str(status['error']))}[/]" if status.get("error") else "")
         )
-        self.query_one("#train-evals", Static).update(quality_history(self._evals) if self._evals else "")
+        # before the first evaluation the line is free: the trainer's word on the batch it picked, if it did
+        reason = self._started.get("batch_reason")
+        waiting = f"[dim]{escape(reason)}[/]" if isinstance(reason, str) else ""
+        self.query_one("#train-evals", Static).update(quality_history(self._evals) if self._evals else waiting)
 
     # --- comparing runs ----------------------------------------------------------------
 
