@@ -44,7 +44,7 @@ from kantai_tui.core.training.data import open_token_cache, split_lines
 from kantai_tui.core.training.events import EvalLogged, StepLogged
 from kantai_tui.core.training.presets import PRESETS, Preset, get_preset, roberta_config
 from kantai_tui.core.training.quality import cloze_prompts, content_table
-from kantai_tui.core.training.step import Evaluator
+from kantai_tui.core.training.step import Evaluator, may_use_cuda
 from kantai_tui.core.training.trainer import Trainer as KantaiTrainer
 
 PROMPT = "Human thinking involves human <mask>."
@@ -129,7 +129,7 @@ class Scorer:
         probabilities = logits.softmax(-1)
         top = probabilities.topk(5)
         return [
-            f"{self.tokenizer.id_to_token(int(i)).removeprefix('Ġ')} {float(p):.1%}"
+            f"{(self.tokenizer.id_to_token(int(i)) or f'<row {int(i)}>').removeprefix('Ġ')} {float(p):.1%}"
             for p, i in zip(top.values, top.indices, strict=True)
         ]
 
@@ -212,7 +212,8 @@ def kantai_run(base: TrainConfig, budget: float, run_dir: Path, scorer: Scorer, 
     own evaluations, which count in its clock as they do for a user)."""
     import torch
 
-    cfg = replace(base, **run_length(None, None, budget), eval_every=curve_every or 10**9).resolved()
+    cfg = replace(base, **run_length(None, None, budget), eval_every=curve_every or 10**9)
+    cfg = cfg.resolved(cuda=may_use_cuda(cfg.device))  # on a GPU, the batch a user's run would measure
     torch._dynamo.reset()  # each Trainer's loss module is a new class: past 8, dynamo stops compiling them
     began = time.perf_counter()
     trainer = KantaiTrainer(cfg, run_dir)
@@ -238,6 +239,8 @@ def kantai_run(base: TrainConfig, budget: float, run_dir: Path, scorer: Scorer, 
         "steps": last.step,
         "tokens": last.tokens,
         "tokens_per_s": round(last.tokens / max(last.elapsed_s, 1e-9)),
+        "batch": trainer.cfg.batch_size,
+        "lr": trainer.cfg.lr,
         "config": {k: v for k, v in cfg.to_dict().items() if k not in ("corpus", "tokenizer_dir", "probes")},
         **score,
         **({"curve": curve} if curve_every else {}),

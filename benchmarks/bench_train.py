@@ -11,7 +11,9 @@ evaluated by kantai's Evaluator on the same held-out lines with the same fixed m
 real (non-padding) tokens per second after warm-up steps (compile time reported apart), held-out
 loss after the same number of real tokens and after the same training time, the time each takes
 to reach the tutorial's final held-out loss, and on CUDA the model FLOPs utilisation against a
-bf16 matrix product measured in the same run. ``--scaling`` adds tokens/s and peak memory per
+device's nominal dense bf16 peak (speed.GPU_PEAKS) and against a bf16 matmul measured on it.
+``--defaults`` reports tokens/s and both MFUs of each preset at the defaults a user gets (on CUDA the
+batch measured at the start, compile with CUDA graphs); ``--scaling`` adds tokens/s and peak memory per
 preset, per block size and for a 10× corpus, each in a fresh process.
 
 Needs ``pip install -e '.[bench]'`` (Trainer requires accelerate). Run:
@@ -35,12 +37,12 @@ from pathlib import Path
 
 from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.tokenizer.bpe import load_tokenizer, train_tokenizer
-from kantai_tui.core.training.config import TrainConfig
+from kantai_tui.core.training.config import COMPILE_MODES, TrainConfig
 from kantai_tui.core.training.data import PAD, open_token_cache, split_lines
 from kantai_tui.core.training.events import StepLogged
-from kantai_tui.core.training.masking import slot_count
 from kantai_tui.core.training.presets import get_preset, model_size, roberta_config
-from kantai_tui.core.training.step import Evaluator
+from kantai_tui.core.training.speed import run_speed
+from kantai_tui.core.training.step import Evaluator, may_use_cuda
 from kantai_tui.core.training.trainer import Trainer as KantaiTrainer
 
 WARMUP_STEPS = 5
@@ -179,6 +181,7 @@ def kantai_engine(cfg: TrainConfig, steps: int, run_dir: Path, evaluate: Evaluat
     return {
         "steps": steps,
         "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
         "real_tokens": last.tokens,
         "train_s": round(last.elapsed_s, 2),
         "warmup_s": round(first.elapsed_s, 2),
@@ -195,24 +198,6 @@ def kantai_engine(cfg: TrainConfig, steps: int, run_dir: Path, evaluate: Evaluat
 def time_to(curve: list[dict], target: float) -> float | None:
     """Training seconds at the first evaluation at or below ``target``."""
     return next((point["train_s"] for point in curve if point["eval_loss"] <= target), None)
-
-
-def measured_peak_tflops(device: str) -> float | None:
-    """bf16 dense matmul TFLOP/s on this device, measured now (the MFU denominator)."""
-    import torch
-
-    if not device.startswith("cuda"):
-        return None
-    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
-    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    torch.cuda.synchronize()
-    began = time.perf_counter()
-    for _ in range(10):
-        a @ b
-    torch.cuda.synchronize()
-    return round(2 * 8192**3 * 10 / (time.perf_counter() - began) / 1e12, 1)
 
 
 def compare(args: argparse.Namespace, tmp: Path, device: str) -> dict:
@@ -233,8 +218,11 @@ def compare(args: argparse.Namespace, tmp: Path, device: str) -> dict:
         compile=args.compile,
         eval_every=10**9,
         checkpoint_every=10**9,
-    ).resolved()
-    per_step = cfg.batch_size * cfg.block_size
+    ).resolved(cuda=may_use_cuda(device))
+    if cfg.batch_size is None:  # the defaults on a GPU: the batch a first trainer measures, for both runs
+        cfg = KantaiTrainer(replace(cfg, max_steps=1), tmp / "k-measure").cfg
+        print(f"kantai's batch: {cfg.batch_size}, lr {cfg.lr:.2g}", flush=True)
+    per_step = cfg.batch * cfg.block_size
     equal_tokens = max(WARMUP_STEPS + 5, -(-hf["real_tokens"] // per_step))
     kt = kantai_engine(cfg, equal_tokens, tmp / "k-tokens", evaluate, max(1, equal_tokens // 10))
     # as long as the tutorial trained (its rate measured above), a fresh run with its schedule over that time
@@ -255,20 +243,27 @@ def compare(args: argparse.Namespace, tmp: Path, device: str) -> dict:
         "compile_warmup_s": round(kt["warmup_s"] - kw["warmup_s"], 2) if kt["compiled"] else None,
         "time_to_target_ratio": round(hf_time / k_time, 1) if hf_time and k_time else None,
     }
-    peak = measured_peak_tflops(device)
-    if peak:
-        vocab = tokenizer.get_vocab_size()
-        shape = get_preset(args.preset)
-        k_flops = model_size(
-            shape, vocab, cfg.batch_size, cfg.block_size, slot_count(cfg.block_size) / cfg.block_size
-        ).train_flops_per_token
-        hf_flops = model_size(shape, vocab, 64, round(hf["mean_width"]), 1.0).train_flops_per_token
+    if device.startswith("cuda"):
+        speed = run_speed(cfg, tokenizer.get_vocab_size(), device, bf16=True)
+        hf_flops = model_size(get_preset(args.preset), tokenizer.get_vocab_size(), 64, round(hf["mean_width"]), 1.0)
+        peaks = {"nominal": speed.peak, "measured": speed.matmul}
         result["mfu"] = {
-            "peak_bf16_tflops_measured": peak,
-            "kantai": round(kt["real_tokens_per_s"] * k_flops / (peak * 1e12), 3),
-            "tutorial": round(hf["padded_tokens_per_s"] * hf_flops / (peak * 1e12), 3),
-            "kantai_flops_per_token": k_flops,
-            "tutorial_flops_per_padded_token": hf_flops,
+            "flop_model": speed.flop_model,
+            "kantai_flops_per_token": speed.flops_per_token,
+            "tutorial_flops_per_padded_token": hf_flops.train_flops_per_token,
+            **{
+                f"{name}_peak": None if peak is None else {"tflops": round(peak.tflops, 1), "source": peak.source}
+                for name, peak in peaks.items()
+            },
+            **{
+                f"{who}_{name}": round(rate * flops / (peak.tflops * 1e12), 3)
+                for name, peak in peaks.items()
+                if peak is not None
+                for who, rate, flops in (
+                    ("kantai", kt["real_tokens_per_s"], speed.flops_per_token),
+                    ("tutorial", hf["padded_tokens_per_s"], hf_flops.train_flops_per_token),
+                )
+            },
         }
     return result
 
@@ -304,6 +299,104 @@ def scaling_point(spec: dict) -> dict:
         "peak_memory_mib": round(peak / 2**20),
         "memory_kind": "CUDA allocated" if cuda else "process RSS",
     }
+
+
+def defaults_point(spec: dict) -> dict:
+    """One preset at the defaults a user gets on this device (batch measured on CUDA, compile auto), for
+    ``spec['steps']`` steps: the batch chosen and why, tokens/s over the steps after the first log window
+    (compile and CUDA-graph capture fall in that window, reported as ``warmup_s``), achieved TFLOP/s, MFU
+    against the nominal peak and against the measured matmul rate, and peak memory."""
+    import torch
+
+    from kantai_tui.core.training.step import may_use_cuda
+
+    cfg = TrainConfig(
+        corpus=spec["corpus"],
+        tokenizer_dir=spec["tok"],
+        preset=spec["preset"],
+        device=spec["device"],
+        batch_size=spec.get("batch"),
+        measure_batch=spec.get("measure", False),
+        compile=spec["compile"],
+        log_every=spec["log_every"],
+        eval_every=10**9,
+        checkpoint_every=10**9,
+        max_steps=spec["steps"],
+        epochs=None,
+    ).resolved(cuda=may_use_cuda(spec["device"]))
+    began = time.perf_counter()
+    trainer = KantaiTrainer(cfg, Path(spec["run"]))
+    setup_s = time.perf_counter() - began
+    events = list(trainer.events())
+    started = next(e for e in events if e.kind == "started")
+    logged = [e for e in events if isinstance(e, StepLogged)]
+    first, last = logged[0], logged[-1]
+    rate = (last.tokens - first.tokens) / max(last.elapsed_s - first.elapsed_s, 1e-9)
+    speed = trainer.speed
+    cuda = trainer.device.startswith("cuda")
+    return {
+        "preset": spec["preset"],
+        "label": spec.get("label", "defaults"),
+        "batch": trainer.cfg.batch,
+        "lr": trainer.cfg.lr,
+        "batch_reason": started.batch_reason,
+        "device": started.device,
+        "setup_s": round(setup_s, 1),
+        "warmup_s": round(first.elapsed_s, 2),
+        "steps": last.step,
+        "tokens_per_s": round(rate),
+        "tflops": round(speed.tflops(rate), 2),
+        "mfu_nominal": None if speed.mfu(rate) is None else round(speed.mfu(rate) or 0.0, 4),
+        "peak_tflops": speed.peak.tflops if speed.peak else None,
+        "peak_source": speed.peak.source if speed.peak else None,
+        "mfu_measured": round(speed.tflops(rate) / speed.matmul.tflops, 4) if speed.matmul else None,
+        "matmul_tflops": round(speed.matmul.tflops, 1) if speed.matmul else None,
+        "flops_per_token": speed.flops_per_token,
+        "flop_model": speed.flop_model,
+        "data_wait": last.data_wait,
+        "peak_memory_mib": round(torch.cuda.max_memory_allocated() / 2**20) if cuda else None,
+    }
+
+
+def defaults(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
+    """``--defaults``: each preset of ``--presets`` at its defaults, then each ``--extra`` setting, each in a
+    fresh process (its own compile and memory high-water mark)."""
+    rows = []
+    points = [{"preset": p} for p in args.presets.split(",")]
+    for extra in args.extra or []:  # e.g. kantai:512:max-autotune
+        preset, batch, *mode = extra.split(":")
+        points.append(
+            {
+                "preset": preset,
+                "batch": int(batch),
+                "compile": mode[0] if mode else args.compile,
+                "label": f"batch {batch}" + (f", compile {mode[0]}" if mode else ""),
+            }
+        )
+    for index, point in enumerate(points):
+        spec = {
+            "corpus": str(bundled_corpus()),
+            "tok": str(tmp / "tok"),
+            "device": device,
+            "compile": args.compile,
+            "steps": args.steps,
+            "log_every": max(1, args.steps // 4),
+            "run": str(tmp / f"defaults-{index}"),
+            "measure": args.measure,
+            **point,
+        }
+        child = subprocess.run(
+            [sys.executable, __file__, "--defaults-point", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=os.environ,
+        )
+        if child.returncode != 0:
+            raise SystemExit(f"defaults point {spec} failed:\n{child.stderr[-3000:]}")
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def scaling(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
@@ -370,14 +463,30 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10, help="tutorial steps between evaluations")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, help="kantai's batch (default: the engine's)")
-    parser.add_argument("--compile", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--compile", default="auto", choices=COMPILE_MODES)
     parser.add_argument("--scaling", action="store_true", help="also tokens/s and peak memory per preset/block/corpus")
     parser.add_argument("--no-compare", action="store_true", help="skip the side-by-side comparison")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    parser.add_argument(
+        "--defaults", action="store_true", help="tokens/s and MFU of --presets at the defaults a user gets"
+    )
+    parser.add_argument("--presets", default="tiny,small,kantai", help="with --defaults (default tiny,small,kantai)")
+    parser.add_argument("--steps", type=int, default=200, help="with --defaults: steps per preset (default 200)")
+    parser.add_argument("--measure", action="store_true", help="with --defaults: measure the batch on a CPU too")
+    parser.add_argument(
+        "--extra", action="append", metavar="PRESET:BATCH[:MODE]", help="with --defaults: also this setting"
+    )
     parser.add_argument("--scaling-point", help=argparse.SUPPRESS)
+    parser.add_argument("--defaults-point", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scaling_point:
         print(json.dumps(scaling_point(json.loads(args.scaling_point))))
+        return
+    if args.defaults_point:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        print(json.dumps(defaults_point(json.loads(args.defaults_point))))
         return
     import torch
     from transformers.utils import logging as hf_logging
@@ -400,6 +509,8 @@ def main() -> None:
         if not args.no_compare:
             results["compare"] = compare(args, tmp, device)
             print(json.dumps(_without_curves(results["compare"]), indent=1), flush=True)
+        if args.defaults:
+            results["defaults"] = defaults(args, tmp, device)
         if args.scaling:
             results["scaling"] = scaling(args, tmp, device)
     if args.json:

@@ -215,8 +215,11 @@ def speed_text(step: dict, started: dict | None = None, peak: bool = True) -> st
         f"{count(tokens)} tok/s",
         f"{NA if tflops is None else tflops_text(tflops)} TFLOP/s",
         f"MFU {NA if mfu is None else _share(mfu)}"
-        + (f" of {peak_label(started)}" if peak and mfu is not None and started else "")
-        + _measured_share(tflops, started),
+        + (
+            f" of {peak_label(started)}{_measured_share(tflops, started)}"
+            if peak and mfu is not None and started
+            else ""
+        ),
         f"data {NA if wait is None else _share(wait)}",
     ]
     return " · ".join(parts)

@@ -149,3 +149,40 @@ def test_steps_of_a_run_only_a_time_budget_bounds_have_no_total() -> None:
     from kantai_tui.format import steps_text
 
     assert (steps_text(363, None), steps_text(1200, 3344), steps_text(None, 10)) == ("363", "1,200/3,344", "—")
+
+
+# the started row of a CUDA run: its fields as the trainer writes them (values from the H200 measurements in
+# docs/BENCHMARKS.md; written by hand, there being no GPU here)
+CUDA_STARTED = {
+    **STARTED,
+    "device": "cuda (bf16 autocast, compiled with CUDA graphs)",
+    "peak_tflops": 989.0,
+    "peak_source": "NVIDIA H200 nominal dense bf16",
+    "matmul_tflops": 792.0,
+    "matmul_source": "measured bf16 matmul, NVIDIA H200",
+    "batch_reason": "batch 256 chosen by measuring on NVIDIA H200: 32: 358 k tokens/s, 256: 1.06 M tokens/s; "
+    "512 was not 10% faster: the device is full",
+}
+
+
+def test_a_gpu_runs_mfu_is_against_the_nominal_peak_with_the_measured_share_beside_it() -> None:
+    from kantai_tui.format import speed_text
+
+    gpu = {**STEP, "tokens_per_s": 1.06e6, "tflops": 315.9, "mfu": 0.3194, "data_wait": 0.02}
+    assert speed_text(gpu, CUDA_STARTED) == (
+        "1.06M tok/s · 316 TFLOP/s · MFU 32% of 989 TFLOP/s NVIDIA H200 nominal dense bf16 (40% of measured) · data 2.0%"
+    )
+    assert speed_text(gpu, CUDA_STARTED, peak=False) == "1.06M tok/s · 316 TFLOP/s · MFU 32% · data 2.0%"
+    assert "of measured" not in speed_text(gpu, STARTED)  # a CPU's peak is the measurement itself
+
+
+def test_follow_says_both_peaks_and_why_the_batch_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from kantai_tui.cli.render import EventPrinter
+
+    EventPrinter().row({**CUDA_STARTED, "parameters": 83_504_416, "tokens_per_step": 32_768})
+    started, speed, batch = capsys.readouterr().out.splitlines()
+    assert started.startswith("run r: 9,300 steps from the start on cuda (bf16 autocast, compiled with CUDA graphs)")
+    assert speed.endswith(
+        "MFU of 989 TFLOP/s, NVIDIA H200 nominal dense bf16; 792 TFLOP/s measured bf16 matmul, NVIDIA H200"
+    )
+    assert batch == f"  {CUDA_STARTED['batch_reason']}"

@@ -138,8 +138,9 @@ def reason(
     scaled to, None when --lr was given)."""
     rates = ", ".join(_rate(t) for t in trials)
     size = chosen.batch * world
-    scaled = f"; lr {lr:.2g} (the recipe's {base_lr:.2g} at {BASE_BATCH}, scaled by √({size}/{BASE_BATCH}))"
-    lr_text = scaled if lr is not None and base_lr is not None and size != BASE_BATCH else ""
+    lr_text = ""
+    if lr is not None and base_lr is not None and size != BASE_BATCH:
+        lr_text = f"; lr {lr:.2g} (the recipe's {base_lr:.2g} at {BASE_BATCH}, scaled by √({size}/{BASE_BATCH}))"
     global_text = f" ({size} in all)" if world > 1 else ""
     return f"batch {chosen.batch}{global_text} chosen by measuring on {where}: {rates}; {_why(chosen, trials)}{lr_text}"
 
