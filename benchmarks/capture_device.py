@@ -100,10 +100,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs = out / "runs"
     name = "capture"
-    started = run(
-        [*KANTAI, "train", "kant", "--time", f"{args.seconds:g}s", "--runs-dir", str(runs), "--run", name,
-         "--device", args.device, "--detach"]  # fmt: skip
-    )
+    train = ["train", "kant", "--time", f"{args.seconds:g}s", "--runs-dir", str(runs), "--run", name]
+    started = run([*KANTAI, *train, "--device", args.device, "--detach"])
     if started.returncode != 0:
         raise SystemExit(f"kantai train failed: {started.stderr.strip()}")
     try:

@@ -88,6 +88,29 @@ class DeviceSnapshot:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> DeviceSnapshot:
+        """A snapshot back from ``to_dict`` (``kantai gpu --json``): a capture from a real GPU replayed in a
+        test (tests/fixtures/gpu/), there being no GPU where the tests run."""
+        gpus = tuple(
+            GpuSnapshot(
+                **{
+                    **g,
+                    "driver": None
+                    if g.get("driver") is None
+                    else DriverStats(
+                        **{
+                            **g["driver"],
+                            "processes": tuple(GpuProcess(**p) for p in g["driver"].get("processes", ())),
+                        }
+                    ),
+                }
+            )
+            for g in data.get("gpus", ())
+        )
+        fields = {**data, "gpus": gpus, "host": HostSnapshot(**data["host"]), "notes": tuple(data.get("notes", ()))}
+        return cls(**fields)
+
 
 def probe_devices(kantai_pids: dict[int, str] | None = None) -> DeviceSnapshot:
     """Take a snapshot; every failure becomes a note or a None, never an exception."""

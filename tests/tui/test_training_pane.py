@@ -460,3 +460,37 @@ async def test_the_chart_keys_are_in_the_help_and_the_palette(tmp_path: Path) ->
         assert "X axis" in screen_text(app) and "Compare run" in screen_text(app)
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Training: Compare run", "Training: X axis", "Training: Chart", "Training: Log scale"} <= titles
+
+
+async def test_the_batch_field_takes_auto_and_the_pane_says_why_the_trainer_chose_its_batch(
+    small_corpus: Path, tmp_path: Path
+) -> None:
+    """'auto' in the form measures the batch on any device; a run that picked its batch shows the trainer's
+    one line about it until the first evaluation takes that line."""
+    import json
+
+    from kantai_tui.core.runs.folder import RunLock
+    from kantai_tui.tui.panes.training import TrainingPane
+    from tests.helpers import recorded_run
+
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        app.query_one("#train-batch-size", Input).value = "auto"
+        await pilot.pause()
+        cfg = app.query_one(TrainingPane)._config()
+        assert cfg.measure_batch and cfg.batch_size is None and cfg.resolved().batch_size is None
+    runs = recorded_run(tmp_path / "recorded")
+    run = runs / "demo"
+    reason = "batch 64 chosen by measuring on this CPU: 32: 8 k tokens/s, 64: 9 k tokens/s; 128 was not 10% faster"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    started = {"kind": "started", "run": "demo", "total_steps": 200, "start_step": 0, "batch_reason": reason}
+    kept = [started, *(r for r in rows if r.get("kind") == "step")]  # steps, no evaluation yet
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    app = KantaiApp(corpus=None, runs_dir=runs, watch_devices=False)
+    with RunLock(run):
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.query_one(TrainingPane).attach(run)
+            evals = app.query_one("#train-evals")
+            await until(pilot, lambda: "chosen by measuring" in str(evals.render()), timeout=30)
+            assert reason in " ".join(str(evals.render()).split())

@@ -64,7 +64,7 @@ DEFAULT_LENGTH = f"default: {duration(DEFAULT_TIME_S)} or {DEFAULT_EPOCHS:g} epo
 FIELDS = (
     ("time", "", DEFAULT_LENGTH),
     ("epochs", "", DEFAULT_LENGTH),
-    ("batch-size", "", "recipe default"),
+    ("batch-size", "", "32; GPU: measured"),
     ("lr", "", "recipe default"),
     ("block-size", "128", ""),
     ("max-steps", "", "no limit"),
@@ -231,6 +231,8 @@ class TrainingPane(Pane):
             raw = self.query_one(f"#train-{name}", Input).value.strip()
             if raw and name == "time":
                 values["time"] = parse_duration(raw)
+            elif name == "batch-size" and raw.lower() == "auto":
+                values["measure_batch"] = True  # measured on this device, as a GPU run is without asking
             elif raw:
                 try:
                     values[name.replace("-", "_")] = float(raw) if name in ("epochs", "lr") else int(raw)
