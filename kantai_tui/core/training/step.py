@@ -178,10 +178,11 @@ COMPILE_ON_CPU_FROM_S = 120.0  # compiling costs 3-35 s on a CPU and then runs 1
 
 def compile_mode(setting: str, device: str, whole_steps: bool) -> str | None:
     """torch.compile's mode for a compiled run (``use_compile`` said yes): CUDA graphs (reduce-overhead) on
-    CUDA when ``whole_steps`` (one process, each step one forward and backward: a graph replayed per step
-    with no launch overhead, which is what keeps a small batch from being launch-bound); the default mode
-    elsewhere (a CPU has no CUDA graphs; gradient accumulation, --auto-batch-size chunks and DDP's hooks
-    run several passes, or collectives, per step). A mode given by name is used as given."""
+    CUDA when ``whole_steps`` (one process, each step one forward and backward of one static shape: a graph
+    replayed per step with no launch overhead, which is what keeps a small batch from being launch-bound);
+    the default mode elsewhere (a CPU has no CUDA graphs; gradient accumulation, --auto-batch-size chunks
+    and DDP's hooks run several passes, or collectives, per step; padded lines change shape). A mode given
+    by name is used as given."""
     if setting in ("reduce-overhead", "max-autotune"):
         return setting
     if setting == "auto" and device.startswith("cuda") and whole_steps:

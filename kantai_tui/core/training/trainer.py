@@ -132,7 +132,9 @@ class Trainer:
         # gradients all-reduce on the step's last backward only: the others run under DDP's no_sync
         self._no_sync = getattr(self._ddp, "no_sync", contextlib.nullcontext)
         self.compiled = use_compile(cfg.compile, self.device, cfg.time_s, cfg.recipe == "packed")
-        whole_steps = dist is None and cfg.grad_accum == 1 and not cfg.auto_batch_size
+        # CUDA graphs replay one recorded step: one process, one pass per step, and the static shapes of packed
+        # blocks (padded lines would record a graph per batch width)
+        whole_steps = dist is None and cfg.grad_accum == 1 and not cfg.auto_batch_size and cfg.recipe == "packed"
         self.compile_mode = compile_mode(cfg.compile, self.device, whole_steps) if self.compiled else None
         self.graphs = self.compile_mode == "reduce-overhead" and self.cuda
         self.step_fn = torch.compile(self._ddp, mode=self.compile_mode) if self.compiled else self._ddp
