@@ -198,6 +198,20 @@ def test_the_cli_records_the_batch_the_trainer_picked_in_run_json(
     assert f"  batch {config['batch_size']} chosen by measuring on this CPU: " in out
 
 
+def test_auto_with_the_tutorials_recipe_is_refused_in_one_line(
+    small_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kantai_tui.cli import main
+
+    runs = tmp_path / "runs"
+    code = main(["train", str(small_corpus), "--runs-dir", str(runs), "--recipe", "seed", "--batch-size", "auto"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        "kantai: error: --batch-size auto measures packed runs; --recipe seed trains the tutorial's batch of 64"
+    )
+    assert not runs.exists() or not any(runs.iterdir())  # refused before any run folder
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

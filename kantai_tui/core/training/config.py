@@ -226,6 +226,10 @@ class TrainConfig:
             raise BadInputError(f"--mask-rate {self.mlm_probability} must be between 0.01 and 0.99")
         if self.attention_span is not None and self.attention_span not in ATTENTION_SPANS:
             raise BadInputError(f"--attention-span {self.attention_span!r} is not one of {', '.join(ATTENTION_SPANS)}")
+        if self.measure_batch and self.recipe == "seed":
+            raise BadInputError(
+                "--batch-size auto measures packed runs; --recipe seed trains the tutorial's batch of 64"
+            )
         if self.schedule not in SCHEDULES:
             raise BadInputError(f"--schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         self._check_rest()
