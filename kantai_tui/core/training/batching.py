@@ -6,8 +6,8 @@ docs/BENCHMARKS.md), and no table knows every pairing. Why not simply the fastes
 fewer optimizer steps per token and needs more tokens to learn as much. Time to quality is tokens needed
 over tokens per second; the first factor does not depend on the device (same model, data and masks) and
 is measured by ``benchmarks/bench_batch.py`` (TOKEN_COST), the second is measured here, at the start of
-the run, on its own device. The candidate with the most tokens per second per unit of token cost wins;
-a bigger batch must beat the smaller one by MARGIN to be taken (the measurement's noise).
+the run, on its own device. The candidate with the most tokens per second per unit of token cost wins,
+and of those within MARGIN of it (the measurement's noise) the largest.
 
 The lr follows the batch by Adam's square-root rule (Malladi et al., 2022), from the recipe's lr at
 BASE_BATCH, when no --lr was given. On a CPU the rate hardly grows with the batch, and a run takes
@@ -30,7 +30,7 @@ CANDIDATES = (32, 64, 128, 256, 512, 1024)
 # the last doubling's ratio again per doubling.
 TOKEN_COST = {32: 1.0, 64: 1.0, 128: 1.0, 256: 1.0}
 GAIN_TO_GO_ON = 1.1  # stop doubling once a doubling gains less than 10% tokens/s: the device is full
-MARGIN = 1.05  # a bigger batch is taken only if its tokens/s per token cost is 5% better
+MARGIN = 1.05  # scores within 5% of the best are ties, which go to the larger batch
 MEMORY_SHARE = 0.8  # of the device's memory the chosen batch may fill (evaluation, compile and the allocator need room)
 TIMED_STEPS = 3  # forward and backward passes timed per candidate, after one warm-up pass
 
@@ -111,8 +111,12 @@ def measure(
 
 
 def pick(trials: list[Trial], memory_limit: int | None = None, world: int = 1) -> Trial:
-    """The trial with the best tokens/s per token cost that fits; a bigger one must win by MARGIN. Under
-    torchrun a trial's batch is per process: its token cost is the global batch's (``world`` times it)."""
+    """The largest batch whose tokens/s per token cost is within MARGIN of the best that fits.
+
+    Why the largest of the near-ties: in a step-bound regime (bench_batch.py: up to 12 M tokens a bigger
+    batch learns no more per step) the score is one over the step time, and a batch whose step costs no
+    more time (a launch-bound GPU) is free: it learns as fast now and better once the run is data-bound.
+    Under torchrun a trial's batch is per process: its token cost is the global batch's (``world`` × it)."""
     usable = [
         t
         for t in trials
@@ -120,11 +124,8 @@ def pick(trials: list[Trial], memory_limit: int | None = None, world: int = 1) -
     ]
     if not usable:
         raise ValueError("no candidate batch ran")  # measure() always runs the first, or raises its error
-    best = usable[0]
-    for trial in usable[1:]:
-        if _score(trial, world) > MARGIN * _score(best, world):
-            best = trial
-    return best
+    best = max(_score(t, world) for t in usable)
+    return max((t for t in usable if _score(t, world) * MARGIN >= best), key=lambda t: t.batch)
 
 
 def _score(trial: Trial, world: int) -> float:
@@ -142,7 +143,8 @@ def reason(
     if lr is not None and base_lr is not None and size != BASE_BATCH:
         lr_text = f"; lr {lr:.2g} (the recipe's {base_lr:.2g} at {BASE_BATCH}, scaled by √({size}/{BASE_BATCH}))"
     global_text = f" ({size} in all)" if world > 1 else ""
-    return f"batch {chosen.batch}{global_text} chosen by measuring on {where}: {rates}; {_why(chosen, trials)}{lr_text}"
+    why = _why(chosen, trials, world)
+    return f"batch {chosen.batch}{global_text} chosen by measuring on {where}: {rates}; {why}{lr_text}"
 
 
 def _rate(trial: Trial) -> str:
@@ -153,17 +155,17 @@ def _rate(trial: Trial) -> str:
     return f"{trial.batch}: {text} tokens/s"
 
 
-def _why(chosen: Trial, trials: list[Trial]) -> str:
-    """The rule that decided, in words."""
+def _why(chosen: Trial, trials: list[Trial], world: int = 1) -> str:
+    """The rule that decided, in words: what the next bigger batch would have given and cost."""
     bigger = [t for t in trials if t.batch > chosen.batch]
     if not bigger:
         return "the largest tried" if chosen.batch == CANDIDATES[-1] else "the largest the corpus and memory allow"
     after = bigger[0]
     if after.tokens_per_s is None:
         return f"{after.batch} ran out of memory"
-    if chosen.tokens_per_s and after.tokens_per_s < GAIN_TO_GO_ON * chosen.tokens_per_s:
-        return f"{after.batch} was not {GAIN_TO_GO_ON - 1:.0%} faster: the device is full"
-    return "a bigger batch's speed did not pay for the extra tokens it needs to learn as much (bench_batch.py)"
+    gain = after.tokens_per_s / (chosen.tokens_per_s or 1.0)
+    cost = token_cost(after.batch * world) / token_cost(chosen.batch * world)
+    return f"{after.batch} ran {gain:.2f}× as fast but needs {cost:.2f}× the tokens to learn as much (bench_batch.py)"
 
 
 def default_choice(base_lr: float | None, why: str) -> Choice:
