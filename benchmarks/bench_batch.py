@@ -132,8 +132,11 @@ def main() -> None:
         took = tokens_to(row["curve"], target)
         row["tokens_to_target"] = None if took is None else round(took)
         row["token_cost"] = None if took is None or not needed else round(took / needed, 2)
+        if took is None and needed:  # not reached within its tokens: at least this much
+            row["token_cost_at_least"] = round(row["tokens"] / needed, 2)
+        cost = row["token_cost"] if took is not None else f"> {row.get('token_cost_at_least')} (not reached)"
         print(
-            f"batch {row['batch']:>4} ({row['rule']}, lr {row['lr']:.2e}): token cost {row['token_cost']} "
+            f"batch {row['batch']:>4} ({row['rule']}, lr {row['lr']:.2e}): token cost {cost} "
             f"(baseline batch {BASE_BATCH}: 1.0, {needed:,.0f} tokens to loss {target}); "
             f"final loss {row['curve'][-1]['eval_loss']}",
             flush=True,
