@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 BASE_BATCH = 32  # the batch the packed recipe's lr and schedule were tuned at (bench_quality.py, on a CPU)
 CANDIDATES = (32, 64, 128, 256, 512, 1024)
-# tokens a batch needs to reach a held-out loss, over what BASE_BATCH needs (bench_batch.py, tiny preset,
-# lr scaled by sqrt(batch / 32); docs/BENCHMARKS.md "Batch size and time to quality"). Beyond the table:
-# the last doubling's ratio again per doubling.
-TOKEN_COST = {32: 1.0, 64: 1.0, 128: 1.0, 256: 1.0}
+# tokens a batch needs to reach the held-out loss BASE_BATCH reaches, over what BASE_BATCH needs (bench_batch.py,
+# tiny preset, lr scaled by sqrt(batch / 32): 64 at 4 M tokens, 128 and 256 at 12 M; docs/BENCHMARKS.md "Batch
+# size and time to quality"). About batch / 32: up to 12 M tokens learning is bound by optimizer steps, so a
+# bigger batch is worth it only where its step takes no longer. Beyond the table: the last ratio per doubling.
+TOKEN_COST = {32: 1.0, 64: 2.05, 128: 4.6, 256: 8.0}
 GAIN_TO_GO_ON = 1.1  # stop doubling once a doubling gains less than 10% tokens/s: the device is full
 MARGIN = 1.05  # scores within 5% of the best are ties, which go to the larger batch
 MEMORY_SHARE = 0.8  # of the device's memory the chosen batch may fill (evaluation, compile and the allocator need room)
