@@ -84,3 +84,20 @@ def test_on_a_cpu_the_peak_is_the_measurement_and_there_is_no_second_figure(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     peak, matmul = speed.device_peaks("cpu", bf16=False)
     assert peak is not None and peak.source.startswith("measured fp32 matmul") and matmul is None
+
+
+def test_a_machine_without_an_nvidia_driver_is_told_apart_without_importing_torch() -> None:
+    """Regression: asking torch cost every `kantai train` on a CPU machine its import (seconds) before the
+    trainer even started; the suite took 80 s longer."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from kantai_tui.core.training.step import NVIDIA_SIGNS
+
+    if any(os.path.exists(sign) for sign in NVIDIA_SIGNS) or shutil.which("nvidia-smi"):
+        pytest.skip("this machine has an NVIDIA driver: torch is rightly asked")
+    code = "import sys; from kantai_tui.core.training.step import may_use_cuda; print(may_use_cuda('auto'), 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]

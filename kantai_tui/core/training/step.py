@@ -145,11 +145,23 @@ def pick_device(name: str) -> str:
     return name
 
 
+NVIDIA_SIGNS = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/proc/driver/nvidia/version")  # dxg: WSL2
+
+
 def may_use_cuda(device: str) -> bool:
-    """Whether a run on ``device`` trains on a GPU: cuda by name, or auto where torch sees one."""
+    """Whether a run on ``device`` trains on a GPU: cuda by name, or auto where torch sees one.
+
+    torch is asked only on a machine with signs of an NVIDIA driver (its device files, WSL's /dev/dxg, or
+    nvidia-smi): importing it costs seconds, which ``kantai train --detach`` and the TUI's start key would
+    otherwise pay on every CPU machine before the trainer (which imports it anyway) starts."""
+    import os
+    import shutil
+
     if device.startswith("cuda"):
         return True
     if device != "auto":
+        return False
+    if not any(os.path.exists(sign) for sign in NVIDIA_SIGNS) and shutil.which("nvidia-smi") is None:
         return False
     import torch
 
