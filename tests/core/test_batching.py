@@ -59,7 +59,7 @@ def test_under_torchrun_the_token_cost_is_the_global_batchs(monkeypatch: pytest.
     assert batching.pick(trials, world=2).batch == 32  # 64 per process is 128 in all: three times the tokens
 
 
-def test_measuring_stops_once_a_doubling_gains_little() -> None:
+def test_measuring_stops_once_a_doubling_gains_little(flat_cost: None) -> None:
     rates = {32: 0.010, 64: 0.012, 128: 0.020, 256: 0.038, 512: 0.080}  # seconds per pass
     tried: list[int] = []
 
@@ -73,7 +73,22 @@ def test_measuring_stops_once_a_doubling_gains_little() -> None:
     assert [round(t.tokens_per_s or 0) for t in trials] == [409_600, 682_667, 819_200, 862_316]
 
 
-def test_measuring_stops_at_out_of_memory_and_before_a_batch_that_would_not_fit() -> None:
+def test_measuring_stops_once_no_bigger_batch_can_catch_up_with_its_token_cost() -> None:
+    """With the measured table a doubling must about double tokens/s: a launch-bound GPU goes on (64 takes
+    2% longer per pass than 32), and stops at the first that falls out of MARGIN (128: 5% longer)."""
+    seconds = {32: 0.0100, 64: 0.0102, 128: 0.0105, 256: 0.0110}
+    tried: list[int] = []
+
+    def time_batch(batch: int) -> tuple[float, int | None]:
+        tried.append(batch)
+        return seconds[batch], None
+
+    trials = batching.measure(time_batch, [32, 64, 128, 256], 128, None, lambda err: False)
+    assert tried == [32, 64, 128]
+    assert batching.pick(trials).batch == 64  # its score is within 5% of 32's: a tie, to the larger
+
+
+def test_measuring_stops_at_out_of_memory_and_before_a_batch_that_would_not_fit(flat_cost: None) -> None:
     def out_at_128(batch: int) -> tuple[float, int | None]:
         if batch == 128:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -85,12 +85,15 @@ def measure(
     tokens_per_row: int,
     memory_limit: int | None,
     is_out_of_memory: Callable[[BaseException], bool],
+    world: int = 1,
 ) -> list[Trial]:
     """Try ``batches`` in order: ``time_batch(b)`` gives (seconds per pass, peak memory bytes or None).
 
     Stops at the first that runs out of memory, before one whose memory (extrapolated from the last,
-    as activations grow with the batch) would pass ``memory_limit``, and once a doubling gains less
-    than GAIN_TO_GO_ON: past that the device is full and a bigger batch only costs tokens."""
+    as activations grow with the batch) would pass ``memory_limit``, once a doubling gains less than
+    GAIN_TO_GO_ON (the device is full), and once a batch's score falls out of MARGIN of the best: tokens/s
+    grows ever more slowly with the batch and the token cost does not, so no bigger batch can catch up
+    (on a CPU that is the second candidate)."""
     trials: list[Trial] = []
     for batch in batches:
         last = trials[-1] if trials else None
@@ -107,6 +110,8 @@ def measure(
         trials.append(Trial(batch, batch * tokens_per_row / max(seconds, 1e-9), memory))
         rate, previous = trials[-1].tokens_per_s, last.tokens_per_s if last else None
         if previous and rate is not None and rate < GAIN_TO_GO_ON * previous:
+            break
+        if _score(trials[-1], world) * MARGIN < max(_score(t, world) for t in trials):
             break
     return trials
 

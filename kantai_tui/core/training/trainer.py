@@ -254,6 +254,7 @@ class Trainer:
                 cfg.block_size,
                 limit,
                 lambda err: "out of memory" in str(err),
+                world,
             )
         self.model.zero_grad(set_to_none=True)
         if self.cuda:
