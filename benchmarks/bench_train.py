@@ -385,18 +385,20 @@ def defaults(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
             "measure": args.measure,
             **point,
         }
-        child = subprocess.run(
-            [sys.executable, __file__, "--defaults-point", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=os.environ,
-        )
-        if child.returncode != 0:
-            raise SystemExit(f"defaults point {spec} failed:\n{child.stderr[-3000:]}")
-        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), flush=True)
+        rows.append(_in_a_fresh_process("--defaults-point", spec))
     return rows
+
+
+def _in_a_fresh_process(flag: str, spec: dict) -> dict:
+    """One measurement point in its own process (its own compile caches and memory high-water mark)."""
+    child = subprocess.run(
+        [sys.executable, __file__, flag, json.dumps(spec)], capture_output=True, text=True, check=False, env=os.environ
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"{flag} {spec} failed (exit {child.returncode}):\n{child.stderr[-3000:]}")
+    row = json.loads(child.stdout.strip().splitlines()[-1])
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def scaling(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
@@ -435,17 +437,7 @@ def scaling(args: argparse.Namespace, tmp: Path, device: str) -> list[dict]:
             "run": str(tmp / f"scale-{index}"),
             "steps": small_steps if preset != "kantai" or device != "cpu" else 4,
         }
-        child = subprocess.run(
-            [sys.executable, __file__, "--scaling-point", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=os.environ,
-        )
-        if child.returncode != 0:
-            raise SystemExit(f"scaling point {spec} failed:\n{child.stderr[-3000:]}")
-        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), flush=True)
+        rows.append(_in_a_fresh_process("--scaling-point", spec))
     return rows
 
 
