@@ -198,3 +198,24 @@ def test_runs_on_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     done = _kantai(["runs", "--runs-dir", str(tmp_path / "a-file")])
     assert done.returncode == 2 and "is a file, not a folder" in done.stderr
+
+
+def test_a_trainer_that_stops_at_once_reads_stopped_not_crashed(tmp_path: Path, monkeypatch) -> None:
+    """Regression (CI, issue 17): `kantai stop` wrote "stopping" after its SIGTERM; a trainer signalled before
+    its first step had written "stopped" and exited by then, and the run read "crashed" for good. The
+    signal here is delivered by a stand-in for the kernel that stops the trainer as fast as it can be."""
+    from kantai_tui.core.runs import process
+    from kantai_tui.core.runs.folder import RunLock, effective_state, write_status
+    from tests.helpers import recorded_run
+
+    run = recorded_run(tmp_path) / "demo"
+    lock = RunLock(run).acquire()
+    write_status(run, "running", step=0)
+
+    def stopped_at_once(pid: int, signum: int) -> None:
+        write_status(run, "stopped", step=0)  # the trainer's last write, then it exits
+        lock.release()
+
+    monkeypatch.setattr(process.os, "kill", stopped_at_once)
+    assert process.stop_run(run.parent, "demo", wait_s=5) == "stopped"
+    assert effective_state(run) == "stopped"

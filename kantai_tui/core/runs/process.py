@@ -513,11 +513,13 @@ def stop_run(runs_dir: str | Path, name: str, wait_s: float = 0.0) -> str:
     pid = lock_holder(run_dir)
     if read_status(run_dir).get("state") not in ACTIVE or pid is None:
         raise BadInputError(f"run {name!r} is not training (state: {effective_state(run_dir)})")
+    # "stopping" before the signal: a trainer that stops at once (before its first step) writes "stopped"
+    # within milliseconds, and a "stopping" written after it would leave the run reading "crashed"
+    write_status(run_dir, "stopping")
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:  # it ended between the lock check and the signal
         raise BadInputError(f"run {name!r} is not training (state: {effective_state(run_dir)})") from None
-    write_status(run_dir, "stopping")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and lock_is_held(run_dir):
         time.sleep(0.2)
