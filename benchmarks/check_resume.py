@@ -18,12 +18,11 @@ from pathlib import Path
 
 from kantai_tui.core.corpus.sample import bundled_corpus
 from kantai_tui.core.tokenizer.bpe import train_tokenizer
+from kantai_tui.core.training.checkpoint import RESUME_TOLERANCE as TOLERANCE
 from kantai_tui.core.training.config import COMPILE_MODES, TrainConfig
 from kantai_tui.core.training.events import StepLogged
 from kantai_tui.core.training.step import may_use_cuda
 from kantai_tui.core.training.trainer import Trainer
-
-TOLERANCE = {"cpu": 1e-6, "cuda": 1e-3}  # max relative loss difference (docs/RELIABILITY.md)
 
 
 def losses(cfg: TrainConfig, run: Path, stop_at: int | None = None) -> tuple[dict[int, float], TrainConfig]:

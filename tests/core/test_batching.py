@@ -15,6 +15,7 @@ from kantai_tui.core.training import batching
 from kantai_tui.core.training.batching import Trial
 from kantai_tui.core.training.config import PACKED_LR, TrainConfig
 from kantai_tui.core.training.events import RunStarted, StepLogged
+from tests.helpers import tiny_config
 
 # tokens/s measured on an H200 with the kantai preset, compiled, no CUDA graphs (benchmarks/results/h200-kantai-b*.json)
 H200 = [Trial(32, 357_903.0), Trial(256, 1_057_032.0), Trial(512, 1_126_048.0)]
@@ -144,17 +145,9 @@ def test_the_reason_names_the_device_the_figures_and_the_rule(monkeypatch: pytes
 
 
 def _cfg(small_corpus: Path, small_tokenizer: Path, **changes: object) -> TrainConfig:
-    base = TrainConfig(
-        corpus=str(small_corpus),
-        tokenizer_dir=str(small_tokenizer),
-        block_size=32,
-        max_steps=6,
-        log_every=1,
-        eval_every=10**6,
-        checkpoint_every=10**6,
-        device="cpu",
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    fields = {"batch_size": None, "max_steps": 6, "log_every": 1, "eval_every": 10**6, "device": "cpu"}
+    cfg = tiny_config(small_corpus, tokenizer_dir=str(small_tokenizer), **{**fields, **changes})
+    return replace(cfg, checkpoint_every=10**6)
 
 
 def test_only_a_gpu_run_or_one_asked_to_measure_leaves_its_batch_and_lr_to_the_trainer(

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.masking import FIRST_REGULAR_ID, IGNORE_INDEX, mask_tokens
 from kantai_tui.core.training.step import compile_mode, to_device, use_compile
+from tests.helpers import tiny_config
 
 
 def _boolean_assignment_masking(
@@ -62,9 +62,8 @@ def test_a_checkpoint_from_the_other_kind_of_device_resumes_with_a_fresh_mask_st
 ) -> None:
     from kantai_tui.core.training.trainer import Trainer
 
-    cfg = TrainConfig(
-        corpus=str(small_corpus), tokenizer_dir=str(small_tokenizer), block_size=32, max_steps=2, device="cpu"
-    ).resolved()
+    cfg = tiny_config(small_corpus, tokenizer_dir=str(small_tokenizer), batch_size=None, max_steps=2, device="cpu")
+    cfg = cfg.resolved()
     trainer = Trainer(cfg, tmp_path / "r")
     trainer.state = replace(trainer.state, step=40)
     trainer._restore_masks({"mask_cuda": torch.zeros(16, dtype=torch.uint8)})  # what a CUDA generator saves

@@ -13,27 +13,25 @@ from pathlib import Path
 import pytest
 import torch
 
+from kantai_tui.core.training.checkpoint import RESUME_TOLERANCE
 from kantai_tui.core.training.config import TrainConfig
 from kantai_tui.core.training.events import RunStarted, StepLogged
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-RESUME_RTOL = 1e-3  # docs/RELIABILITY.md: a resumed CUDA run's losses, relative to an unbroken run's
-
 
 def _cfg(corpus: Path, tokenizer: Path, **changes: object) -> TrainConfig:
-    base = TrainConfig(
-        corpus=str(corpus),
-        tokenizer_dir=str(tokenizer),
-        block_size=64,
-        epochs=None,
-        max_steps=12,
-        log_every=1,
-        eval_every=10**6,
-        checkpoint_every=10**6,
-        device="cuda",
-    )
-    return replace(base, **changes).resolved(cuda=True)  # type: ignore[arg-type]
+    fields = {
+        "block_size": 64,
+        "batch_size": None,
+        "epochs": None,
+        "max_steps": 12,
+        "log_every": 1,
+        "eval_every": 10**6,
+    }
+    cfg = tiny_config(corpus, tokenizer_dir=str(tokenizer), device="cuda", **{**fields, **changes})
+    return replace(cfg, checkpoint_every=10**6).resolved(cuda=True)
 
 
 def test_steps_between_log_steps_never_wait_for_the_device(
@@ -90,7 +88,7 @@ def test_a_resumed_run_matches_an_unbroken_one_within_the_stated_tolerance(
     resumed = {**losses(tmp_path / "resumed", stop_at=10), **losses(tmp_path / "resumed")}
     assert sorted(resumed) == sorted(whole)
     worst = max(abs(resumed[s] - whole[s]) / abs(whole[s]) for s in whole)
-    assert worst <= RESUME_RTOL, f"max relative loss difference {worst:.2e}"
+    assert worst <= RESUME_TOLERANCE["cuda"], f"max relative loss difference {worst:.2e}"
 
 
 def test_the_started_row_has_the_nominal_peak_and_the_measured_one(

@@ -23,6 +23,10 @@ from kantai_tui.core.errors import DiskFullError, disk_full_cause
 from kantai_tui.core.files import fsync_dir, fsync_file
 from kantai_tui.core.paths import kantai_command
 
+# how far a stopped-and-resumed run's logged losses may stray from an unbroken run's, relative, by device kind
+# (docs/RELIABILITY.md): a CPU is exact; CUDA's embedding and attention backward add in a nondeterministic order
+RESUME_TOLERANCE = {"cpu": 1e-6, "cuda": 1e-3}
+
 MANIFEST = "MANIFEST.json"
 COMPLETE = "COMPLETE"
 PREFIX = "step-"

@@ -40,33 +40,22 @@ RECHECK_S = 0.1  # … and each later run's check of it
 GPU_GROUP = 10  # GPU matmuls queued between syncs (one 8192² bf16 product is about 1.4 ms on an H200)
 
 # NVIDIA's published dense (not "with sparsity", which doubles them) tensor TFLOP/s, bf16 where the GPU
-# has it (fp16 for V100 and T4, which have no bf16). First match wins, so the specific names come first;
-# torch names them e.g. "NVIDIA H100 80GB HBM3" (SXM), "NVIDIA H100 PCIe", "NVIDIA A100-SXM4-80GB".
-GPU_PEAKS: tuple[tuple[str, float, str], ...] = (
-    (r"H100 PCIe", 756.0, "bf16"),
-    (r"H[12]00 NVL", 835.0, "bf16"),
-    (r"H200|H100", 989.0, "bf16"),  # SXM; GH200 too (an H100/H200-class GPU)
-    (r"A100", 312.0, "bf16"),  # SXM and PCIe alike
-    (r"L40S", 362.0, "bf16"),
-    (r"\bL4\b", 121.0, "bf16"),
-    (r"\bA10\b", 125.0, "bf16"),  # not the A10G, a different part
-    (r"RTX 4090", 165.0, "bf16"),  # with fp32 accumulate, as training uses
-    (r"V100", 125.0, "fp16"),
-    (r"\bT4\b", 65.0, "fp16"),
+# has it (fp16 for V100 and T4, which have no bf16), and the datasheet each figure is read from. First match
+# wins, so the specific names come first; torch names them e.g. "NVIDIA H100 80GB HBM3" (SXM), "NVIDIA H100
+# PCIe", "NVIDIA A100-SXM4-80GB".
+GPU_PEAKS: tuple[tuple[str, float, str, str], ...] = (
+    (r"H100 PCIe", 756.0, "bf16", "H100 datasheet (2023), PCIe: 1,513 TFLOP/s bf16 with sparsity"),
+    (r"H[12]00 NVL", 835.0, "bf16", "H100 NVL and H200 NVL datasheets: 1,671 TFLOP/s bf16 with sparsity"),
+    # SXM; GH200 too (an H100/H200-class GPU)
+    (r"H200|H100", 989.0, "bf16", "H100 and H200 datasheets, SXM: 1,979 TFLOP/s bf16 with sparsity"),
+    (r"A100", 312.0, "bf16", "A100 datasheet (2021): 312 TFLOP/s bf16 dense, SXM and PCIe alike"),
+    (r"L40S", 362.0, "bf16", "L40S datasheet: 733 TFLOP/s bf16 with sparsity"),
+    (r"\bL4\b", 121.0, "bf16", "L4 datasheet: 242 TFLOP/s bf16 with sparsity"),
+    (r"\bA10\b", 125.0, "bf16", "A10 datasheet: 250 TFLOP/s bf16 with sparsity (not the A10G, a different part)"),
+    (r"RTX 4090", 165.0, "bf16", "Ada whitepaper, RTX 4090: 165.2 TFLOP/s bf16 dense with fp32 accumulate"),
+    (r"V100", 125.0, "fp16", "V100 datasheet, SXM2: 125 TFLOP/s fp16 tensor"),
+    (r"\bT4\b", 65.0, "fp16", "T4 datasheet: 65 TFLOP/s fp16 tensor"),
 )
-# Where each figure is printed (NVIDIA's datasheets; dense, i.e. half the "with sparsity" figure):
-GPU_PEAK_SOURCES = {
-    "H100 PCIe": "H100 datasheet (2023), PCIe: 1,513 TFLOP/s bf16 with sparsity",
-    "H100/H200 NVL": "H100 NVL and H200 NVL datasheets: 1,671 TFLOP/s bf16 with sparsity",
-    "H100/H200 SXM": "H100 and H200 datasheets, SXM: 1,979 TFLOP/s bf16 with sparsity",
-    "A100": "A100 datasheet (2021): 312 TFLOP/s bf16 dense",
-    "L40S": "L40S datasheet: 733 TFLOP/s bf16 with sparsity",
-    "L4": "L4 datasheet: 242 TFLOP/s bf16 with sparsity",
-    "A10": "A10 datasheet: 250 TFLOP/s bf16 with sparsity",
-    "RTX 4090": "Ada architecture whitepaper, RTX 4090: 165.2 TFLOP/s bf16 dense with fp32 accumulate",
-    "V100": "V100 datasheet, SXM2: 125 TFLOP/s fp16 tensor",
-    "T4": "T4 datasheet: 65 TFLOP/s fp16 tensor",
-}
 
 
 @dataclass(frozen=True)
@@ -148,17 +137,12 @@ def device_peaks(device: str, bf16: bool) -> tuple[Peak | None, Peak | None]:
     return nominal, measured
 
 
-def device_peak(device: str, bf16: bool) -> Peak | None:
-    """The peak MFU is measured against on ``device`` (``device_peaks``' first)."""
-    return device_peaks(device, bf16)[0]
-
-
 def gpu_peak(name: str) -> Peak | None:
     """NVIDIA's nominal dense bf16 (V100, T4: fp16) tensor peak for a GPU called ``name``; None if unknown.
 
     Always the 16-bit tensor figure, also for an fp32 (TF32) run: MFU against the bf16 peak is the
     convention, and it says what the run leaves on the table by not using bf16."""
-    for pattern, tflops, dtype in GPU_PEAKS:
+    for pattern, tflops, dtype, _datasheet in GPU_PEAKS:
         if re.search(pattern, name):
             return Peak(tflops, f"{name} nominal dense {dtype}")
     return None
