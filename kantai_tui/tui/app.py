@@ -197,7 +197,8 @@ class KantaiApp(App[int]):
             _freeze_garbage_collector()  # the probe has imported torch: its objects join the frozen ones
             self._frozen_after_torch = True
         self.sub_title = f"{self.corpus or 'no corpus'} · {device_summary(snapshot)}"
-        self.query_one(DevicePane).show(snapshot)
+        for pane in self.query(DevicePane):  # none once the app quits, as a snapshot may still arrive
+            pane.show(snapshot)
 
     @on(CorpusPane.Scanned)
     def _corpus_scanned(self, event: CorpusPane.Scanned) -> None:
@@ -209,9 +210,12 @@ class KantaiApp(App[int]):
             self.sub_title = str(event.corpus)
         self._remember(last_corpus=str(event.corpus.resolve()))
         tokenizer = self.tokenizer_override or tokenizer_dir_for(event.stats.fingerprint)
+        # query, not query_one: a scan that ends as the app quits finds its panes already gone
         if self.tokenizer_override is None:
-            self.query_one(TokenizerPane).set_source(self.corpus, tokenizer)
-        self.query_one(TrainingPane).set_source(self.corpus, tokenizer)
+            for tokenizer_pane in self.query(TokenizerPane):
+                tokenizer_pane.set_source(self.corpus, tokenizer)
+        for training_pane in self.query(TrainingPane):
+            training_pane.set_source(self.corpus, tokenizer)
 
     @on(CorpusPane.OpenRequested)
     def _open_corpus(self, event: CorpusPane.OpenRequested) -> None:

@@ -414,3 +414,20 @@ async def test_a_corpus_that_fails_to_open_leaves_the_good_one_open_and_unrememb
     prefs = load_preferences(tmp_path / "config")
     assert prefs.last_corpus == str(TINY.resolve())
     assert starting_point(None, None, prefs)[0] == str(TINY.resolve())
+
+
+async def test_a_scan_that_ends_as_the_app_quits_is_not_a_traceback(small_corpus: Path, tmp_path: Path) -> None:
+    """Regression (CI, issue 17): the corpus scan's result arrived after the app had torn its panes down, and
+    `query_one(TokenizerPane)` raised NoMatches out of the app. The panes are removed here, as a quit does."""
+    from kantai_tui.tui.panes.training import TrainingPane
+
+    app = KantaiApp(corpus=small_corpus, runs_dir=tmp_path / "runs", watch_devices=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        stats = app.query_one(CorpusPane).stats
+        assert stats is not None
+        await app.query_one(TokenizerPane).remove()
+        await app.query_one(TrainingPane).remove()
+        app.post_message(CorpusPane.Scanned(small_corpus, stats))
+        await pilot.pause()
+    assert app.return_code in (None, 0)
